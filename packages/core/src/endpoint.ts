@@ -1,0 +1,58 @@
+/**
+ * One address a service can be reached at: a pod, a VM, a process.
+ * Resolvers produce endpoints; the channel holds one connection per endpoint.
+ */
+export interface Endpoint {
+  /** IP address (or host name, for static lists) to dial. */
+  readonly host: string;
+  /** TCP port to dial. */
+  readonly port: number;
+  /** Relative weight, from SRV records for example. Defaults to 1. */
+  readonly weight?: number;
+  /**
+   * The endpoint is still serving but takes no new calls (a terminating pod):
+   * its in-flight calls finish, then its connection closes.
+   */
+  readonly draining?: boolean;
+  /** Topology zone, where the resolver knows it (Kubernetes). */
+  readonly zone?: string;
+  /** Node name, where the resolver knows it (Kubernetes). */
+  readonly nodeName?: string;
+}
+
+/**
+ * The identity of an endpoint in a set: `host:port`, with IPv6 hosts in
+ * brackets. Two endpoints with the same key share one connection.
+ */
+export function endpointKey(endpoint: Pick<Endpoint, "host" | "port">): string {
+  return formatHostPort(endpoint.host, endpoint.port);
+}
+
+/** Formats a host and port as `host:port`, bracketing IPv6 addresses. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Whether two endpoint lists describe the same set (order does not matter;
+ * weight, draining and topology do).
+ */
+export function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a.length !== b.length) {
+    return false;
+  }
+  const byKey = new Map(a.map((e) => [endpointKey(e), e]));
+  for (const e of b) {
+    const other = byKey.get(endpointKey(e));
+    if (
+      other === undefined ||
+      (other.weight ?? 1) !== (e.weight ?? 1) ||
+      (other.draining ?? false) !== (e.draining ?? false) ||
+      other.zone !== e.zone ||
+      other.nodeName !== e.nodeName
+    ) {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,41 @@
+import type { Endpoint } from "./endpoint.js";
+import type { Logger } from "./logger.js";
+import type { Target } from "./target.js";
+
+/** What a resolver reports to. */
+export interface ResolverListener {
+  /** The complete current set of endpoints. Called only when the set changed. */
+  onEndpoints(endpoints: readonly Endpoint[]): void;
+  /**
+   * Resolution failed. The last good set stays in force; the resolver keeps
+   * retrying on its own.
+   */
+  onError(error: Error): void;
+}
+
+/**
+ * Discovery: turns a target into a set of endpoints and keeps it current.
+ * A resolver instance serves one channel.
+ */
+export interface Resolver {
+  /** Starts resolving; reports to `listener` until closed. */
+  start(listener: ResolverListener): void;
+  /**
+   * Asks for an early re-resolution, because a connection was lost or a
+   * server sent GOAWAY. Resolvers rate-limit this; watch-based ones may ignore it.
+   */
+  refresh(): void;
+  /** Stops resolving and releases timers, sockets and watches. */
+  close(): void;
+}
+
+/** What a resolver factory gets besides the target. */
+export interface ResolverContext {
+  /** Where to report what is not thrown. */
+  readonly logger: Logger;
+  /** Resolver-specific options from the channel's `resolverOptions`. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** Creates a resolver for a parsed target. */
+export type ResolverFactory<T extends Target = Target> = (target: T, context: ResolverContext) => Resolver;

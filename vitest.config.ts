@@ -1,0 +1,24 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      "@meshlite/core": src("./packages/core/src/index.ts"),
+      "@meshlite/transport": src("./packages/transport/src/index.ts"),
+      "@meshlite/resolvers": src("./packages/resolvers/src/index.ts"),
+      "@meshlite/balancers": src("./packages/balancers/src/index.ts"),
+      meshlite: src("./src/index.ts"),
+    },
+  },
+  test: {
+    include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
