@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
-import { isIP } from "node:net";
 import * as net from "node:net";
+import { isIP } from "node:net";
 import * as tls from "node:tls";
 import {
   type BackoffOptions,

@@ -1,7 +1,6 @@
 export { CallNotSentError, isCallNotSent, markNotSent } from "./call-not-sent-error.js";
-export { createEndpointTransport } from "./endpoint-transport.js";
 export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
-export { createHttp2Connection } from "./http2-connection.js";
+export { createEndpointTransport } from "./endpoint-transport.js";
 export type {
   Http2Connection,
   Http2ConnectionEvent,
@@ -9,4 +8,5 @@ export type {
   Http2SessionManager,
   KeepaliveOptions,
 } from "./http2-connection.js";
+export { createHttp2Connection } from "./http2-connection.js";
 export type { TlsOptions } from "./tls-options.js";
