@@ -88,3 +88,24 @@ export function validateChannelOptions(options: ChannelOptions): void {
     throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
   }
 }
+
+/** The Connect transport options of a channel's options, for each endpoint transport. */
+export function connectTransportOptions(options: ChannelOptions): ConnectTransportOptions {
+  const picked: ConnectTransportOptions = {};
+  for (const key of connectTransportOptionNames) {
+    if (options[key] !== undefined) (picked as Record<string, unknown>)[key] = options[key];
+  }
+  return picked;
+}
+
+const connectTransportOptionNames = [
+  "interceptors",
+  "useBinaryFormat",
+  "jsonOptions",
+  "binaryOptions",
+  "sendCompression",
+  "acceptCompression",
+  "compressMinBytes",
+  "readMaxBytes",
+  "writeMaxBytes",
+] as const satisfies ReadonlyArray<keyof ConnectTransportOptions>;

@@ -55,10 +55,12 @@ export interface EndpointPool {
   lastError(): string | undefined;
   isClosed(): boolean;
   /**
-   * Stops resolving, refuses new picks, waits up to `graceMs` for in-flight
-   * calls, then closes every connection.
+   * Starts closing: stops resolving and fails the calls waiting for an
+   * endpoint. Calls that picked one, or pick one now, still go out.
    */
-  close(graceMs: number): Promise<void>;
+  beginClose(): void;
+  /** Closes every connection, resetting what is still in flight. */
+  destroy(): Promise<void>;
 }
 
 export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
@@ -73,7 +75,6 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   let resolved = false;
   let resolverError: Error | undefined;
   let connectionError: Error | undefined;
-  let onAllIdle: (() => void) | undefined;
 
   function changed() {
     readyDirty = true;
@@ -112,7 +113,6 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     if (sc.draining && draining.has(sc)) {
       retire(sc);
     }
-    if (onAllIdle && totalInFlight() === 0) onAllIdle();
   }
 
   function retire(sc: Subchannel) {
@@ -132,13 +132,17 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   function add(endpoint: Endpoint) {
     const connection = options.createConnection(endpoint);
     const sc = createSubchannel(endpoint, connection, options.loadOptions, onIdle);
+    let failing = false;
     const unsubscribe = connection.subscribe((event) => {
       if (event.type === "state") {
+        if (event.state === "ready") failing = false;
         if (event.state === "transient-failure") {
           connectionError = event.error;
-          logger.warn(
-            `endpoint ${sc.key} of ${target.raw} failed to connect: ${event.error?.message ?? "unknown error"}`,
-          );
+          const message = `endpoint ${sc.key} of ${target.raw} failed to connect: ${event.error?.message ?? "unknown error"}`;
+          // Once per outage; the retries that follow go to debug.
+          if (failing) logger.debug(message);
+          else logger.warn(`${message} (retrying with backoff)`);
+          failing = true;
           resolver.refresh();
         }
         if (!sc.draining) changed();
@@ -211,7 +215,6 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
 
   return {
     tryPick(avoid) {
-      if (closed) return undefined;
       const list = readyList();
       if (list.length === 0) return undefined;
       if (avoid === undefined || list.length === 1) {
@@ -248,25 +251,20 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     inFlight: totalInFlight,
     lastError: () => (connectionError ?? resolverError)?.message,
     isClosed: () => closed,
-    async close(graceMs) {
+    beginClose() {
       if (closed) return;
       closed = true;
       resolver.close();
       const wake = waiters;
       waiters = [];
       for (const w of wake) w();
-      if (totalInFlight() > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          onAllIdle = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+    },
+    async destroy() {
+      this.beginClose();
       const all = [...active.values(), ...draining];
       active.clear();
       draining.clear();
+      readyDirty = true;
       for (const unsubscribe of unsubscribes.values()) unsubscribe();
       unsubscribes.clear();
       await Promise.all(all.map((sc) => sc.connection.close({ destroy: true })));
