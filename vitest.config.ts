@@ -10,6 +10,7 @@ export default defineConfig({
       "@meshlite/transport": src("./packages/transport/src/index.ts"),
       "@meshlite/resolvers": src("./packages/resolvers/src/index.ts"),
       "@meshlite/balancers": src("./packages/balancers/src/index.ts"),
+      "@meshlite/proxy": src("./packages/proxy/src/index.ts"),
       meshlite: src("./src/index.ts"),
     },
   },

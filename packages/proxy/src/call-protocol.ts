@@ -1,0 +1,159 @@
+/** The wire protocol a client spoke, read from its content type. */
+export type CallProtocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";
+
+/** gRPC status codes by number, with the names Connect uses. */
+export const codeNames = [
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+] as const;
+
+export const Code = {
+  Ok: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  ResourceExhausted: 8,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+} as const;
+
+// Connect's HTTP status for each code (connect protocol spec, "Error Codes").
+const connectHttpStatus = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+
+/**
+ * Which protocol a request uses, from `content-type` and method; undefined
+ * when it is none of gRPC, gRPC-web or Connect. Connect unary GETs carry the
+ * message in the query string and have no content type.
+ */
+export function detectProtocol(method: string | undefined, contentType: string | undefined): CallProtocol | undefined {
+  if (method === "GET") return "connect-unary";
+  if (contentType === undefined) return undefined;
+  const ct = contentType.toLowerCase();
+  if (ct.startsWith("application/grpc-web")) return "grpc-web";
+  if (ct.startsWith("application/grpc")) return "grpc";
+  if (ct.startsWith("application/connect+")) return "connect-stream";
+  if (ct.startsWith("application/proto") || ct.startsWith("application/json")) return "connect-unary";
+  return undefined;
+}
+
+/** Whether the protocol frames messages in 5-byte envelopes. */
+export function isEnveloped(protocol: CallProtocol): boolean {
+  return protocol !== "connect-unary";
+}
+
+const grpcTimeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * The call's timeout in ms from `grpc-timeout` (gRPC, gRPC-web) or
+ * `connect-timeout-ms` (Connect); undefined when none; NaN when malformed.
+ */
+export function parseTimeout(protocol: CallProtocol, headers: Record<string, unknown>): number | undefined {
+  if (protocol === "grpc" || protocol === "grpc-web") {
+    const value = headers["grpc-timeout"];
+    if (value === undefined) return undefined;
+    const m = /^(\d{1,8})([HMSmun])$/.exec(String(value));
+    if (!m) return Number.NaN;
+    return Number(m[1]) * (grpcTimeoutUnits[m[2]!] ?? Number.NaN);
+  }
+  const value = headers["connect-timeout-ms"];
+  if (value === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(String(value))) return Number.NaN;
+  return Number(value);
+}
+
+/** Writes a timeout back in the header form of the protocol. */
+export function timeoutHeader(protocol: CallProtocol, ms: number): [string, string] {
+  const whole = Math.max(1, Math.floor(ms));
+  return protocol === "grpc" || protocol === "grpc-web"
+    ? ["grpc-timeout", `${whole}m`]
+    : ["connect-timeout-ms", String(whole)];
+}
+
+/** An error the proxy itself answers with. */
+export interface ProxyError {
+  code: number;
+  message: string;
+}
+
+/** What to send back for an error: status, headers, and an optional body. */
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+/**
+ * An error response in the client's protocol: a gRPC trailers-only
+ * response, a Connect unary JSON error, or a Connect end-of-stream message.
+ * `contentType` is the request's (gRPC and Connect streams echo it).
+ */
+export function errorResponse(
+  protocol: CallProtocol | undefined,
+  contentType: string | undefined,
+  error: ProxyError,
+): ErrorResponse {
+  const name = codeNames[error.code] ?? "unknown";
+  switch (protocol) {
+    case "grpc":
+    case "grpc-web":
+      return {
+        status: 200,
+        headers: {
+          "content-type": contentType ?? (protocol === "grpc" ? "application/grpc" : "application/grpc-web+proto"),
+          "grpc-status": String(error.code),
+          "grpc-message": encodeGrpcMessage(error.message),
+        },
+      };
+    case "connect-stream": {
+      const json = Buffer.from(JSON.stringify({ error: { code: name, message: error.message } }));
+      const prefix = Buffer.alloc(5);
+      prefix[0] = 0b10; // end-of-stream flag
+      prefix.writeUInt32BE(json.length, 1);
+      return {
+        status: 200,
+        headers: { "content-type": contentType ?? "application/connect+proto" },
+        body: Buffer.concat([prefix, json]),
+      };
+    }
+    default:
+      return {
+        status: connectHttpStatus[error.code] ?? 500,
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify({ code: name, message: error.message })),
+      };
+  }
+}
+
+/** gRPC's percent-encoding of grpc-message: printable ASCII except '%' stays. */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    if (byte >= 0x20 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The gRPC service of a path `/pkg.Service/Method`, or undefined. */
+export function serviceOf(path: string | undefined): string | undefined {
+  if (path === undefined || path[0] !== "/") return undefined;
+  const end = path.indexOf("/", 1);
+  return end > 1 ? path.slice(1, end) : undefined;
+}

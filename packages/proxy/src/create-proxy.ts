@@ -1,0 +1,207 @@
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "@meshlite/core";
+import { http1Downstream, http2Downstream } from "./downstream.js";
+import { type ForwardContext, forwardCall } from "./forward-call.js";
+import { createFrontServer } from "./front-server.js";
+import { createJsonLogger } from "./json-logger.js";
+import { parseListenAddress } from "./listen-address.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { defaults, type ProxyOptions, validateProxyOptions } from "./proxy-options.js";
+import { createRouter } from "./router.js";
+import { type CallObserver, createUpstream, type Upstream } from "./upstream.js";
+
+/** A running proxy. */
+export interface Proxy {
+  /** Starts the call listener on `host:port` (port 0: any free port); resolves to the bound address. */
+  listen(address: string): Promise<AddressInfo>;
+  /** Starts the admin listener (`/healthz`, `/metrics`, `/routes`) on `host:port`. */
+  listenAdmin(address: string): Promise<AddressInfo>;
+  /** Ready: not closing, and every route has a ready endpoint. */
+  ready(): { ready: boolean; routes: Array<{ route: string; readyEndpoints: number; lastError?: string }> };
+  /** Calls in flight. */
+  inFlight(): number;
+  readonly metrics: Metrics;
+  /**
+   * Drains: stops accepting, sends GOAWAY to HTTP/2 clients, lets in-flight
+   * calls finish for up to `graceMs` (default: the proxy's), then closes everything.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Options of createProxy beyond ProxyOptions, for embedding and tests. */
+export interface ProxyHooks {
+  /** Sees the outcome of every call per endpoint (the seam for outlier ejection). */
+  observer?: CallObserver;
+}
+
+export function createProxy(options: ProxyOptions & ProxyHooks): Proxy {
+  validateProxyOptions(options);
+  const logger: Logger = options.logger ?? createJsonLogger();
+  const upstreams: Upstream[] = options.routes.map((route) => createUpstream(route, logger));
+  const metrics = createMetrics();
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  let closing: Promise<void> | undefined;
+
+  const ctx: ForwardContext = {
+    router: createRouter(upstreams),
+    metrics,
+    logger,
+    accessLog: options.accessLog ?? false,
+    maxHeaderBytes: options.maxHeaderBytes ?? defaults.maxHeaderBytes,
+    maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
+    maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
+    waitForReadyMs: options.waitForReadyMs ?? defaults.waitForReadyMs,
+    observer: options.observer,
+    callStarted: () => ++inFlight,
+    callEnded() {
+      if (--inFlight === 0) onIdle?.();
+    },
+  };
+
+  const front = createFrontServer({
+    ...(options.tls ? { tls: options.tls } : {}),
+    maxConcurrentStreams: options.maxConcurrentStreams ?? defaults.maxConcurrentStreams,
+    maxHeaderBytes: ctx.maxHeaderBytes,
+    onStream(stream, headers) {
+      stream.on("error", () => {});
+      forwardCall(ctx, http2Downstream(stream, headers));
+    },
+    onRequest(req, res) {
+      res.on("error", () => {});
+      forwardCall(ctx, http1Downstream(req, res));
+    },
+    onError(message, error) {
+      logger.debug(message, { error: error.message });
+    },
+  });
+
+  metrics.addGauge("meshlite_proxy_in_flight", "Calls in flight through the proxy.", () => [[{}, inFlight]]);
+  metrics.addGauge("meshlite_proxy_endpoint_in_flight", "Calls in flight per endpoint.", () =>
+    upstreams.flatMap((u) =>
+      u.pool
+        .subchannels()
+        .map((sc) => [{ route: u.name, endpoint: sc.key }, sc.load.inFlight] as [Record<string, string>, number]),
+    ),
+  );
+  metrics.addGauge("meshlite_proxy_endpoint_state", "Connection state per endpoint (1 for the current state).", () =>
+    upstreams.flatMap((u) =>
+      u.pool
+        .subchannels()
+        .map(
+          (sc) =>
+            [{ route: u.name, endpoint: sc.key, state: sc.draining ? "draining" : sc.state() }, 1] as [
+              Record<string, string>,
+              number,
+            ],
+        ),
+    ),
+  );
+  metrics.addGauge("meshlite_proxy_endpoint_latency_ms", "Peak-EWMA latency estimate per endpoint.", () =>
+    upstreams.flatMap((u) =>
+      u.pool
+        .subchannels()
+        .map((sc) => [{ route: u.name, endpoint: sc.key }, sc.load.latencyMs()] as [Record<string, string>, number]),
+    ),
+  );
+
+  const adminServers: http.Server[] = [];
+
+  function ready() {
+    const routes = upstreams.map((u) => {
+      const readyEndpoints = u.pool.subchannels().filter((sc) => !sc.draining && sc.state() === "ready").length;
+      const lastError = u.pool.lastError();
+      return { route: u.name, readyEndpoints, ...(lastError ? { lastError } : {}) };
+    });
+    return { ready: closing === undefined && routes.every((r) => r.readyEndpoints > 0), routes };
+  }
+
+  function adminHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      const r = ready();
+      res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(`${JSON.stringify(r)}\n`);
+    } else if (path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(metrics.render());
+    } else if (path === "/routes") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        `${JSON.stringify(
+          upstreams.map((u) => ({
+            route: u.name,
+            authority: u.route.authority ?? "*",
+            service: u.route.service ?? "*",
+            target: u.route.target,
+            endpoints: u.pool.subchannels().map((sc) => ({
+              address: sc.key,
+              state: sc.state(),
+              draining: sc.draining,
+              inFlight: sc.load.inFlight,
+              latencyMs: sc.load.latencyMs(),
+              calls: sc.stats.calls,
+              failures: sc.stats.failures,
+            })),
+          })),
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("not found; try /healthz, /metrics or /routes\n");
+    }
+  }
+
+  async function listenOn(server: { listen(host: string, port: number): Promise<AddressInfo> }, address: string) {
+    const { host, port } = parseListenAddress(address);
+    return server.listen(host, port);
+  }
+
+  async function close(graceMs: number): Promise<void> {
+    logger.info("draining", { inFlight, graceMs });
+    front.shutdown();
+    for (const s of adminServers) s.close();
+    if (inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    if (inFlight > 0) logger.warn("grace period over, resetting calls still in flight", { inFlight });
+    front.destroy();
+    for (const s of adminServers) s.closeAllConnections();
+    await Promise.all(upstreams.map((u) => u.destroy()));
+    logger.info("closed");
+  }
+
+  return {
+    metrics,
+    listen: (address) => listenOn(front, address),
+    listenAdmin(address) {
+      const server = http.createServer(adminHandler);
+      adminServers.push(server);
+      return listenOn(
+        {
+          listen: (host, port) =>
+            new Promise((resolve, reject) => {
+              server.once("error", reject);
+              server.listen(port, host, () => resolve(server.address() as AddressInfo));
+            }),
+        },
+        address,
+      );
+    },
+    ready,
+    inFlight: () => inFlight,
+    close(graceMs) {
+      closing ??= close(graceMs ?? options.graceMs ?? defaults.graceMs);
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import type { ListenerTlsOptions } from "./proxy-options.js";
+import { http2Settings, maxSessionMemoryMb } from "./upstream.js";
+
+/** Options of createFrontServer. */
+export interface FrontServerOptions {
+  /** TLS with ALPN h2 and http/1.1; default: cleartext, h2c and HTTP/1.1 told apart by the connection preface. */
+  tls?: ListenerTlsOptions;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per client connection. */
+  maxConcurrentStreams: number;
+  /** Header limit; the protocol-level limit is set wider so the proxy answers with a clear error instead. */
+  maxHeaderBytes: number;
+  onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
+  onError(message: string, error: Error): void;
+}
+
+/** The listener: HTTP/2 (h2c or TLS) and HTTP/1.1 on one port. */
+export interface FrontServer {
+  listen(host: string, port: number): Promise<net.AddressInfo>;
+  /**
+   * Stops accepting connections, sends GOAWAY on every HTTP/2 connection and
+   * closes idle HTTP/1.1 ones; open calls go on.
+   */
+  shutdown(): void;
+  /** Destroys every connection still open. */
+  destroy(): void;
+}
+
+const preface = Buffer.from("PRI * HTTP/2.0");
+
+export function createFrontServer(options: FrontServerOptions): FrontServer {
+  const h2 = http2.createServer({
+    settings: {
+      ...http2Settings,
+      maxConcurrentStreams: options.maxConcurrentStreams,
+      // Wider than the proxy's own limit, so oversized headers reach the
+      // proxy and get a gRPC error rather than a bare stream reset.
+      maxHeaderListSize: Math.max(options.maxHeaderBytes * 4, 65_536),
+    },
+    maxSessionMemory: maxSessionMemoryMb,
+  });
+  const h1 = http.createServer({ maxHeaderSize: options.maxHeaderBytes, keepAliveTimeout: 60_000 });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<net.Socket>();
+  let closing = false;
+
+  h2.on("stream", (stream, headers) => {
+    if (closing) stream.session?.close();
+    options.onStream(stream, headers);
+  });
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on("error", (e) => options.onError("client HTTP/2 connection error", e));
+    if (closing) session.close();
+  });
+  h1.on("request", (req, res) => {
+    if (closing) res.setHeader("connection", "close");
+    options.onRequest(req, res);
+  });
+  h1.on("clientError", (e: Error & { code?: string }, socket: net.Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = e.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\n${e.message}\n`);
+  });
+
+  function dispatch(socket: net.Socket, first: Buffer | undefined, alpn: string | false | undefined) {
+    if (first) socket.unshift(first);
+    const isH2 =
+      alpn === "h2" ||
+      (alpn === undefined && first !== undefined && first.subarray(0, 3).equals(preface.subarray(0, 3)));
+    if (isH2) {
+      // The HTTP/2 session reads what is buffered (the peeked bytes) itself;
+      // resuming would hand them to nobody.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
+  }
+
+  function accept(socket: net.Socket) {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    socket.setNoDelay(true);
+  }
+
+  const server: net.Server = options.tls
+    ? tls.createServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ALPNProtocols: ["h2", "http/1.1"],
+          ...(options.tls.clientCa !== undefined
+            ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true }
+            : {}),
+        },
+        (socket) => {
+          accept(socket);
+          dispatch(socket, undefined, socket.alpnProtocol || "http/1.1");
+        },
+      )
+    : net.createServer((socket) => {
+        accept(socket);
+        // The HTTP/2 preface "PRI * HTTP/2.0" tells h2c apart from HTTP/1.1 methods.
+        let seen: Buffer = Buffer.alloc(0);
+        const onData = (chunk: Buffer) => {
+          seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+          if (seen.length < 3) return;
+          socket.off("data", onData);
+          socket.pause();
+          dispatch(socket, seen, undefined);
+        };
+        socket.on("data", onData);
+      });
+  server.on("tlsClientError", (e: Error) => options.onError("TLS handshake with a client failed", e));
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as net.AddressInfo);
+        });
+      });
+    },
+    shutdown() {
+      closing = true;
+      server.close();
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+    },
+    destroy() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      h1.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { isLogLevel, type LogLevel } from "./json-logger.js";
+import { parseListenAddress } from "./listen-address.js";
+import { type ProxyOptions, type RouteOptions, validateProxyOptions } from "./proxy-options.js";
+
+/** A config file's settings: the proxy's options plus the listeners and log level. */
+export interface ProxyConfig {
+  listen?: string;
+  admin?: string;
+  logLevel?: LogLevel;
+  options: ProxyOptions;
+}
+
+/** Thrown for a config file that cannot be used; the message names the file and the problem. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const topKeys = [
+  "listen",
+  "admin",
+  "logLevel",
+  "accessLog",
+  "tls",
+  "routes",
+  "maxConcurrentStreams",
+  "maxInFlight",
+  "maxHeaderBytes",
+  "maxMessageBytes",
+  "waitForReadyMs",
+  "graceMs",
+];
+
+/**
+ * Reads a YAML or JSON config file (JSON is YAML) and validates it. TLS file
+ * paths are relative to the file. Example:
+ *
+ * ```yaml
+ * listen: 0.0.0.0:8080
+ * admin: 0.0.0.0:9901
+ * routes:
+ *   - service: shop.orders.v1.OrderService
+ *     target: dns:///orders.shop.svc.cluster.local:50051
+ *   - authority: users.internal
+ *     target: k8s:///users.shop:grpc
+ *     balancer: least-request
+ * ```
+ */
+export function loadConfig(path: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseConfig(doc, dirname(resolve(path)));
+  } catch (e) {
+    throw new ConfigError(`config file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Validates a parsed config document; relative TLS paths resolve against `baseDir`. */
+export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new TypeError("expected a mapping with at least `routes: [{ target: ... }]`");
+  }
+  const d = doc as Record<string, unknown>;
+  for (const key of Object.keys(d)) {
+    if (!topKeys.includes(key)) throw new TypeError(`unknown key "${key}"; accepted: ${topKeys.join(", ")}`);
+  }
+  for (const key of ["listen", "admin"] as const) {
+    if (d[key] !== undefined) {
+      if (typeof d[key] !== "string") throw new TypeError(`${key}: expected "HOST:PORT"`);
+      parseListenAddress(d[key]);
+    }
+  }
+  if (d.logLevel !== undefined && !isLogLevel(d.logLevel)) {
+    throw new TypeError(`logLevel: expected one of debug, info, warn, error, got ${JSON.stringify(d.logLevel)}`);
+  }
+  if (d.accessLog !== undefined && typeof d.accessLog !== "boolean")
+    throw new TypeError("accessLog: expected true or false");
+  const options: ProxyOptions = { routes: d.routes as RouteOptions[] };
+  for (const key of [
+    "maxConcurrentStreams",
+    "maxInFlight",
+    "maxHeaderBytes",
+    "maxMessageBytes",
+    "waitForReadyMs",
+    "graceMs",
+  ] as const) {
+    if (d[key] !== undefined) options[key] = d[key] as number;
+  }
+  if (d.accessLog !== undefined) options.accessLog = d.accessLog as boolean;
+  if (d.tls !== undefined) {
+    const t = d.tls as Record<string, unknown>;
+    if (typeof t !== "object" || t === null || typeof t.cert !== "string" || typeof t.key !== "string") {
+      throw new TypeError("tls: expected { cert: FILE, key: FILE, clientCa?: FILE } (PEM files)");
+    }
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(resolve(baseDir, file));
+      } catch (e) {
+        throw new TypeError(`tls.${what}: cannot read ${file}: ${(e as Error).message}`);
+      }
+    };
+    options.tls = {
+      cert: read(t.cert, "cert"),
+      key: read(t.key, "key"),
+      ...(typeof t.clientCa === "string" ? { clientCa: read(t.clientCa, "clientCa") } : {}),
+    };
+  }
+  validateProxyOptions(options);
+  return {
+    options,
+    ...(d.listen !== undefined ? { listen: d.listen as string } : {}),
+    ...(d.admin !== undefined ? { admin: d.admin as string } : {}),
+    ...(d.logLevel !== undefined ? { logLevel: d.logLevel as LogLevel } : {}),
+  };
+}

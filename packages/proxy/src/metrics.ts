@@ -1,0 +1,109 @@
+/**
+ * A small Prometheus registry: counters and histograms keyed by label sets,
+ * plus gauges read at scrape time. Text exposition format 0.0.4.
+ */
+export interface Metrics {
+  /** Counts a finished call. */
+  observeCall(route: string, endpoint: string | undefined, code: number, seconds: number): void;
+  /** Adds a gauge family computed at scrape time. */
+  addGauge(name: string, help: string, collect: () => Array<[Record<string, string>, number]>): void;
+  /** The exposition text. */
+  render(): string;
+}
+
+/** Latency buckets in seconds. */
+const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+interface Histogram {
+  labels: string;
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+function labelText(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`,
+  );
+  return parts.length > 0 ? `{${parts.join(",")}}` : "";
+}
+
+function withLabel(labels: string, extra: string): string {
+  return labels === "" ? `{${extra}}` : `${labels.slice(0, -1)},${extra}}`;
+}
+
+export function createMetrics(): Metrics {
+  const calls = new Map<string, number>();
+  const endpointCalls = new Map<string, number>();
+  const routeLatency = new Map<string, Histogram>();
+  const endpointLatency = new Map<string, Histogram>();
+  const gauges: Array<{ name: string; help: string; collect: () => Array<[Record<string, string>, number]> }> = [];
+
+  function histogram(map: Map<string, Histogram>, labels: string): Histogram {
+    let h = map.get(labels);
+    if (h === undefined) {
+      h = { labels, counts: new Array(buckets.length).fill(0), sum: 0, count: 0 };
+      map.set(labels, h);
+    }
+    return h;
+  }
+  function observe(h: Histogram, seconds: number) {
+    h.sum += seconds;
+    h.count++;
+    for (let i = 0; i < buckets.length; i++) {
+      if (seconds <= buckets[i]!) {
+        h.counts[i]!++;
+        break;
+      }
+    }
+  }
+  function renderHistograms(out: string[], name: string, help: string, map: Map<string, Histogram>) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+    for (const h of map.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < buckets.length; i++) {
+        cumulative += h.counts[i]!;
+        out.push(`${name}_bucket${withLabel(h.labels, `le="${buckets[i]}"`)} ${cumulative}`);
+      }
+      out.push(`${name}_bucket${withLabel(h.labels, 'le="+Inf"')} ${h.count}`);
+      out.push(`${name}_sum${h.labels} ${h.sum}`, `${name}_count${h.labels} ${h.count}`);
+    }
+  }
+
+  return {
+    observeCall(route, endpoint, code, seconds) {
+      const key = labelText({ route, code: String(code) });
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      observe(histogram(routeLatency, labelText({ route })), seconds);
+      if (endpoint !== undefined) {
+        const ekey = labelText({ route, endpoint, code: String(code) });
+        endpointCalls.set(ekey, (endpointCalls.get(ekey) ?? 0) + 1);
+        observe(histogram(endpointLatency, labelText({ route, endpoint })), seconds);
+      }
+    },
+    addGauge(name, help, collect) {
+      gauges.push({ name, help, collect });
+    },
+    render() {
+      const out: string[] = [];
+      out.push("# HELP meshlite_proxy_calls_total Calls finished, by route and gRPC status code.");
+      out.push("# TYPE meshlite_proxy_calls_total counter");
+      for (const [labels, n] of calls) out.push(`meshlite_proxy_calls_total${labels} ${n}`);
+      out.push("# HELP meshlite_proxy_endpoint_calls_total Calls finished, by route, endpoint and gRPC status code.");
+      out.push("# TYPE meshlite_proxy_endpoint_calls_total counter");
+      for (const [labels, n] of endpointCalls) out.push(`meshlite_proxy_endpoint_calls_total${labels} ${n}`);
+      renderHistograms(out, "meshlite_proxy_call_duration_seconds", "Call duration by route.", routeLatency);
+      renderHistograms(
+        out,
+        "meshlite_proxy_endpoint_call_duration_seconds",
+        "Call duration by route and endpoint.",
+        endpointLatency,
+      );
+      for (const g of gauges) {
+        out.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
+        for (const [labels, value] of g.collect()) out.push(`${g.name}${labelText(labels)} ${value}`);
+      }
+      return `${out.join("\n")}\n`;
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import type { Logger } from "@meshlite/core";
+import { type BalancerName, balancerNames, parseTarget, type TlsOptions } from "meshlite";
+
+/** One upstream service and the calls that go to it. */
+export interface RouteOptions {
+  /** Name in metrics and logs. Default: the target. */
+  name?: string;
+  /**
+   * Matches the call's `:authority` (or HTTP/1.1 Host): `host` matches any
+   * port, `host:port` only that port. Default: any authority.
+   */
+  authority?: string;
+  /** Matches the gRPC service name, the first path segment (`pkg.Service`). Default: any service. */
+  service?: string;
+  /** Where the service is, as for createChannel: `dns:///host:port`, `static:///a:p,b:p`, `k8s:///svc.ns:port`... */
+  target: string;
+  /** Balancing policy. Default "p2c". */
+  balancer?: BalancerName;
+  /** TLS to the upstream endpoints; `true` for Node's default roots. Default: cleartext HTTP/2. */
+  tls?: TlsOptions | boolean;
+  /** `:authority` sent upstream. Default: the client's, unchanged. */
+  upstreamAuthority?: string;
+  /** Options for the target's resolver. Default: none. */
+  resolverOptions?: Record<string, unknown>;
+}
+
+/** TLS on the proxy's listener. */
+export interface ListenerTlsOptions {
+  /** Server certificate chain (PEM). */
+  cert: string | Buffer;
+  /** Server private key (PEM). */
+  key: string | Buffer;
+  /** CAs that client certificates must chain to; setting it turns on client-certificate verification. Default: none. */
+  clientCa?: string | Buffer;
+}
+
+/** Options of createProxy. */
+export interface ProxyOptions {
+  /** Where calls go; the first route that matches a call takes it. */
+  routes: RouteOptions[];
+  /** TLS on the listener (ALPN h2 and http/1.1). Default: cleartext (h2c and HTTP/1.1 on one port). */
+  tls?: ListenerTlsOptions;
+  /** Streams a client may open at once on one connection (HTTP/2 SETTINGS). Default 1000. */
+  maxConcurrentStreams?: number;
+  /** Calls in flight over all clients; more fail with RESOURCE_EXHAUSTED. Default 10000. */
+  maxInFlight?: number;
+  /** Largest request header block in bytes; larger get RESOURCE_EXHAUSTED (HTTP/1.1: 431). Default 16384. */
+  maxHeaderBytes?: number;
+  /** Largest message, either way, in bytes; larger fail the call with RESOURCE_EXHAUSTED. Default 33554432 (32 MiB). */
+  maxMessageBytes?: number;
+  /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
+  waitForReadyMs?: number;
+  /** How long close() lets in-flight calls finish before it resets them. Default 10000 ms. */
+  graceMs?: number;
+  /** Log every call (JSON line at info). Default false. */
+  accessLog?: boolean;
+  /** Where logs go. Default: JSON lines on stderr at info. */
+  logger?: Logger;
+}
+
+export const defaults = {
+  maxConcurrentStreams: 1000,
+  maxInFlight: 10_000,
+  maxHeaderBytes: 16_384,
+  maxMessageBytes: 32 * 1024 * 1024,
+  waitForReadyMs: 20_000,
+  graceMs: 10_000,
+} as const;
+
+const routeKeys = new Set([
+  "name",
+  "authority",
+  "service",
+  "target",
+  "balancer",
+  "tls",
+  "upstreamAuthority",
+  "resolverOptions",
+]);
+
+/** Checks routes and limits; throws a TypeError that says where the problem is and what is accepted. */
+export function validateProxyOptions(options: ProxyOptions): void {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError("proxy: expected an options object with routes");
+  if (!Array.isArray(options.routes) || options.routes.length === 0) {
+    throw new TypeError("proxy: routes must be a non-empty list of { target, authority?, service?, balancer? }");
+  }
+  options.routes.forEach((route, i) => {
+    validateRoute(route, `routes[${i}]`);
+  });
+  for (const name of [
+    "maxConcurrentStreams",
+    "maxInFlight",
+    "maxHeaderBytes",
+    "maxMessageBytes",
+    "waitForReadyMs",
+    "graceMs",
+  ] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value < 0)) {
+      throw new TypeError(`proxy: ${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (options.tls !== undefined && (options.tls.cert === undefined || options.tls.key === undefined)) {
+    throw new TypeError("proxy: tls needs both cert and key (PEM)");
+  }
+}
+
+function validateRoute(route: RouteOptions, where: string): void {
+  if (typeof route !== "object" || route === null || Array.isArray(route)) {
+    throw new TypeError(`${where}: expected an object { target, authority?, service?, balancer? }`);
+  }
+  for (const key of Object.keys(route)) {
+    if (!routeKeys.has(key)) {
+      throw new TypeError(`${where}: unknown key "${key}"; accepted: ${[...routeKeys].join(", ")}`);
+    }
+  }
+  if (typeof route.target !== "string" || route.target === "") {
+    throw new TypeError(
+      `${where}.target: required, a target such as "dns:///orders:50051" or "static:///10.0.0.1:50051"`,
+    );
+  }
+  try {
+    parseTarget(route.target);
+  } catch (e) {
+    throw new TypeError(`${where}.target: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (route.balancer !== undefined && !balancerNames.includes(route.balancer)) {
+    throw new TypeError(
+      `${where}.balancer: unknown balancer ${JSON.stringify(route.balancer)}; expected one of ${balancerNames.join(", ")}`,
+    );
+  }
+  for (const key of ["name", "authority", "service", "upstreamAuthority"] as const) {
+    const value = route[key];
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      throw new TypeError(`${where}.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (route.service?.includes("/")) {
+    throw new TypeError(
+      `${where}.service: a gRPC service name like "pkg.v1.Service", without slashes, got "${route.service}"`,
+    );
+  }
+}
