@@ -162,6 +162,7 @@ export function createProxy(options: ProxyOptions & ProxyHooks): Proxy {
 
   async function close(graceMs: number): Promise<void> {
     logger.info("draining", { inFlight, graceMs });
+    const deadline = performance.now() + graceMs;
     front.shutdown();
     for (const s of adminServers) s.close();
     if (inFlight > 0) {
@@ -173,6 +174,9 @@ export function createProxy(options: ProxyOptions & ProxyHooks): Proxy {
         };
       });
     }
+    // Calls have ended upstream; let the last responses and trailers reach
+    // the clients and their connections close after GOAWAY.
+    await front.closed(Math.max(0, deadline - performance.now()));
     if (inFlight > 0) logger.warn("grace period over, resetting calls still in flight", { inFlight });
     front.destroy();
     for (const s of adminServers) s.closeAllConnections();

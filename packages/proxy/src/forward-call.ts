@@ -96,16 +96,17 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     if (timer) clearTimeout(timer);
     abort?.abort();
     const ms = performance.now() - startedAt;
+    const endpoint = sc?.key;
     if (sc) endAttempt(code === Code.Ok, code);
     if (counted) ctx.callEnded();
-    if (route !== "-") ctx.metrics.observeCall(route, sc?.key, code, ms / 1000);
+    if (route !== "-") ctx.metrics.observeCall(route, endpoint, code, ms / 1000);
     if (ctx.accessLog) {
       ctx.logger.info("call", {
         route,
         path: down.path,
         authority: down.authority,
         protocol,
-        endpoint: sc?.key,
+        endpoint,
         code,
         ms: Math.round(ms * 100) / 100,
         ...(message ? { error: message } : {}),

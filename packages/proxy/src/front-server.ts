@@ -26,6 +26,8 @@ export interface FrontServer {
    * closes idle HTTP/1.1 ones; open calls go on.
    */
   shutdown(): void;
+  /** Resolves once every client connection has closed (after shutdown), or after `timeoutMs`. */
+  closed(timeoutMs: number): Promise<void>;
   /** Destroys every connection still open. */
   destroy(): void;
 }
@@ -47,6 +49,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
   let closing = false;
+  let onSocketClosed: (() => void) | undefined;
 
   h2.on("stream", (stream, headers) => {
     if (closing) stream.session?.close();
@@ -85,7 +88,10 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
 
   function accept(socket: net.Socket) {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      onSocketClosed?.();
+    });
     socket.on("error", () => {});
     socket.setNoDelay(true);
   }
@@ -135,6 +141,22 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       server.close();
       for (const session of sessions) session.close();
       h1.closeIdleConnections();
+    },
+    closed(timeoutMs) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          onSocketClosed = undefined;
+          resolve();
+        }
+        onSocketClosed = () => {
+          // Calls have ended: HTTP/1.1 connections are idle now.
+          h1.closeIdleConnections();
+          if (sockets.size === 0) done();
+        };
+        onSocketClosed();
+      });
     },
     destroy() {
       for (const session of sessions) session.destroy();
