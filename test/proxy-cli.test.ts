@@ -15,6 +15,7 @@ import { proxyBin, startProxyProcess } from "./support/proxy-process.js";
 import { waitFor } from "./support/wait-for.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const fromSource = { ...process.env, MESHLITE_PROXY_FROM_SOURCE: "1" };
 let backends: EchoBackend[];
 let target: string;
 
@@ -34,7 +35,8 @@ describe("meshlite-proxy CLI", () => {
   });
 
   it("rejects bad flags with a clear message and exit code 2", () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [proxyBin, ...args], { encoding: "utf8" });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [proxyBin, ...args], { encoding: "utf8", env: fromSource });
     const balancer = run("--target", target, "--balancer", "fastest");
     expect(balancer.status).toBe(2);
     expect(balancer.stderr).toContain(
@@ -53,7 +55,7 @@ describe("meshlite-proxy CLI", () => {
     try {
       const file = join(dir, "proxy.yaml");
       writeFileSync(file, "routes:\n  - service: a.B\n    target: static:///127.0.0.1:1\n    balancr: p2c\n");
-      const r = spawnSync(process.execPath, [proxyBin, "--config", file], { encoding: "utf8" });
+      const r = spawnSync(process.execPath, [proxyBin, "--config", file], { encoding: "utf8", env: fromSource });
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(`config file ${file}: routes[0]: unknown key "balancr"`);
     } finally {

@@ -267,6 +267,18 @@ describe("bad requests", () => {
     });
   }
 
+  it("routes by :authority", async () => {
+    resetCounts();
+    // An empty EchoRequest in a gRPC envelope, addressed to other.example.
+    const r = await rawRequest(
+      { ":authority": "other.example", "content-type": "application/grpc", te: "trailers" },
+      Buffer.alloc(5),
+    );
+    expect(r.headers[":status"]).toBe(200);
+    expect(backends[0]!.totalCalls()).toBe(1);
+    expect(backends.slice(1).every((b) => b.totalCalls() === 0)).toBe(true);
+  });
+
   it("explains an unsupported content type", async () => {
     const r = await rawRequest({ "content-type": "text/plain" }, Buffer.from("hello"));
     expect(r.headers[":status"]).toBe(415);

@@ -20,7 +20,10 @@ export interface ProxyProcess {
 
 /** Starts `meshlite-proxy ARGS` and waits for its "listening" line. */
 export function startProxyProcess(args: string[], timeoutMs = 30_000): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [proxyBin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [proxyBin, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, MESHLITE_PROXY_FROM_SOURCE: "1" },
+  });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -2,7 +2,8 @@
 // Runs the built CLI (dist/cli.js) when the package is built or installed;
 // in a source checkout without a build, runs src/cli.ts through tsx with the
 // repository's tsconfig paths, so `pnpm exec meshlite-proxy` works right after
-// `pnpm install`.
+// `pnpm install`. MESHLITE_PROXY_FROM_SOURCE=1 prefers the source (tests use
+// it, so a stale build does not hide changes).
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -12,7 +13,8 @@ const built = join(here, "..", "dist", "cli.js");
 const source = join(here, "..", "src", "cli.ts");
 
 let cli;
-if (existsSync(built)) {
+const fromSource = process.env.MESHLITE_PROXY_FROM_SOURCE === "1" && existsSync(source);
+if (existsSync(built) && !fromSource) {
   cli = await import(pathToFileURL(built).href);
 } else if (existsSync(source)) {
   let api;
