@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { silentLogger } from "@meshlite/core";
 import { createProxy, type Proxy as MeshliteProxy } from "@meshlite/proxy";
@@ -69,7 +69,8 @@ describe("TLS listener", () => {
   it("refuses a client without a certificate", async () => {
     const client = createClient(EchoService, createGrpcTransport({ baseUrl, nodeOptions: trust() }));
     const error = ConnectError.from(await client.echo({ message: "anon" }).catch((e) => e));
-    expect(error.code).not.toBe(Code.Ok);
+    // The TLS handshake fails: the proxy asks for a certificate the client lacks.
+    expect(error.message).toMatch(/certificate/i);
     // The proxy stays up for clients that present one.
     const ok = createClient(
       EchoService,
