@@ -9,7 +9,7 @@ import { parseListenAddress } from "./listen-address.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { defaults, type ProxyOptions, validateProxyOptions } from "./proxy-options.js";
 import { createRouter } from "./router.js";
-import { type CallObserver, createUpstream, type Upstream } from "./upstream.js";
+import { createUpstream, type Upstream } from "./upstream.js";
 
 /** A running proxy. */
 export interface Proxy {
@@ -29,13 +29,7 @@ export interface Proxy {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Options of createProxy beyond ProxyOptions, for embedding and tests. */
-export interface ProxyHooks {
-  /** Sees the outcome of every call per endpoint (the seam for outlier ejection). */
-  observer?: CallObserver;
-}
-
-export function createProxy(options: ProxyOptions & ProxyHooks): Proxy {
+export function createProxy(options: ProxyOptions): Proxy {
   validateProxyOptions(options);
   const logger: Logger = options.logger ?? createJsonLogger();
   const upstreams: Upstream[] = options.routes.map((route) => createUpstream(route, logger));
@@ -53,7 +47,6 @@ export function createProxy(options: ProxyOptions & ProxyHooks): Proxy {
     maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
     maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
     waitForReadyMs: options.waitForReadyMs ?? defaults.waitForReadyMs,
-    observer: options.observer,
     callStarted: () => ++inFlight,
     callEnded() {
       if (--inFlight === 0) onIdle?.();

@@ -16,7 +16,7 @@ import type { Downstream } from "./downstream.js";
 import { createBodyMeter, createEnvelopeMeter, type EnvelopeMeter } from "./envelope-meter.js";
 import type { Metrics } from "./metrics.js";
 import type { Router } from "./router.js";
-import type { CallObserver, Upstream } from "./upstream.js";
+import type { Upstream } from "./upstream.js";
 
 /** What forwarding needs from the proxy. */
 export interface ForwardContext {
@@ -28,7 +28,6 @@ export interface ForwardContext {
   readonly maxMessageBytes: number;
   readonly maxInFlight: number;
   readonly waitForReadyMs: number;
-  readonly observer: CallObserver | undefined;
   /** Counts calls in flight (for limits and draining). */
   callStarted(): number;
   callEnded(): void;
@@ -48,6 +47,9 @@ const hopByHop = new Set([
   "connect-timeout-ms",
 ]);
 const responseHopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/** Codes that say the endpoint failed (for outlier detection), as in the channel. */
+const endpointFailureCodes = new Set<number>([Code.Unavailable, Code.Internal, Code.Unknown, 15 /* DATA_LOSS */]);
 
 /** Bytes of request body kept for a resend until the upstream answers. */
 const maxReplayBytes = 1024 * 1024;
@@ -117,8 +119,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   function endAttempt(ok: boolean, code: number) {
     const s = sc!;
     sc = undefined;
-    s.end(scStartedAt, { ok, pending: !gotFirst, sample: !gotFirst && ok });
-    ctx.observer?.onCallEnd(route, s, code, performance.now() - scStartedAt);
+    s.end(scStartedAt, { ok, failure: endpointFailureCodes.has(code), pending: !gotFirst, sample: !gotFirst && ok });
   }
 
   /** Answers the client with an error in its protocol and ends the call. */
@@ -315,7 +316,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const failed = sc!;
     const notSent = isCallNotSent(e);
     if (notSent && n < maxNotSentRetries && replay !== undefined && !committed) {
-      failed.end(scStartedAt, { ok: false, pending: true, sample: false });
+      failed.end(scStartedAt, { ok: false, failure: true, pending: true, sample: false });
       sc = undefined;
       upstream = undefined;
       void attempt(n + 1, failed).catch((err) => fail(Code.Internal, String(err)));

@@ -1,5 +1,5 @@
 import type { Logger } from "@meshlite/core";
-import { type BalancerName, balancerNames, parseTarget, type TlsOptions } from "meshlite";
+import { type BalancerName, balancerNames, type OutlierDetectionOptions, parseTarget, type TlsOptions } from "meshlite";
 
 /** One upstream service and the calls that go to it. */
 export interface RouteOptions {
@@ -22,6 +22,12 @@ export interface RouteOptions {
   upstreamAuthority?: string;
   /** Options for the target's resolver. Default: none. */
   resolverOptions?: Record<string, unknown>;
+  /**
+   * Passive outlier detection: endpoints whose calls keep failing (UNAVAILABLE,
+   * INTERNAL, UNKNOWN, DATA_LOSS or a broken stream) are ejected for a while.
+   * Default: the channel's (5 failures in a row, 30 s); false turns it off.
+   */
+  outlierDetection?: OutlierDetectionOptions | false;
 }
 
 /** TLS on the proxy's listener. */

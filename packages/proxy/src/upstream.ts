@@ -5,19 +5,10 @@ import {
   createHttp2Connection,
   type EndpointPool,
   parseTarget,
-  type Subchannel,
+  resolveOutlierDetection,
   type TlsOptions,
 } from "meshlite";
 import type { RouteOptions } from "./proxy-options.js";
-
-/**
- * Told the outcome of every call on an endpoint. The seam for outlier
- * ejection: a detector can watch results here and take endpoints out of the
- * pool's picks once the pool grows that hook.
- */
-export interface CallObserver {
-  onCallEnd(route: string, subchannel: Subchannel, code: number, durationMs: number): void;
-}
 
 /** The endpoints of one route: the channel's balancing core, without Connect's message layer. */
 export interface Upstream {
@@ -43,6 +34,8 @@ export function createUpstream(route: RouteOptions, logger: Logger): Upstream {
     target,
     resolver,
     balancer: createBalancer(route.balancer),
+    // Endpoints whose calls keep failing are ejected for a while, as in the channel.
+    outlierDetection: resolveOutlierDetection(route.outlierDetection),
     logger,
     createConnection: (endpoint) =>
       createHttp2Connection({
