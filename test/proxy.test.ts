@@ -245,6 +245,37 @@ describe("gRPC over one h2c connection", () => {
   });
 });
 
+describe("outlier ejection", () => {
+  it("stops sending calls to a backend whose calls keep failing", async () => {
+    const own = await Promise.all([26, 27].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
+    const p = createProxy({
+      logger: silentLogger,
+      routes: [
+        {
+          target: `static:///${own.map((b) => b.address).join(",")}`,
+          balancer: "round-robin",
+          outlierDetection: { consecutiveFailures: 3, maxEjectionPercent: 50 },
+        },
+      ],
+    });
+    const { port } = await p.listen("127.0.0.20:0");
+    try {
+      await waitFor("both endpoints ready", () => p.ready().routes[0]?.readyEndpoints === 2);
+      own[0]!.setFailCode(Code.Unavailable);
+      const c = createClient(EchoService, createGrpcTransport({ baseUrl: `http://127.0.0.20:${port}` }));
+      let failed = 0;
+      for (let i = 0; i < 10; i++) await c.echo({ message: "e" }).catch(() => failed++);
+      expect(failed).toBe(3);
+      const before = own[0]!.totalCalls();
+      for (let i = 0; i < 20; i++) expect((await c.echo({ message: "e" })).server).toBe(own[1]!.address);
+      expect(own[0]!.totalCalls()).toBe(before);
+    } finally {
+      await p.close(100);
+      await Promise.all(own.map((b) => b.close()));
+    }
+  });
+});
+
 describe("bad requests", () => {
   function rawRequest(headers: http2.OutgoingHttpHeaders, body?: Buffer) {
     return new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {

@@ -1,5 +1,12 @@
 import type { Logger } from "@meshlite/core";
-import { type BalancerName, balancerNames, type OutlierDetectionOptions, parseTarget, type TlsOptions } from "meshlite";
+import {
+  type BalancerName,
+  balancerNames,
+  type OutlierDetectionOptions,
+  parseTarget,
+  resolveOutlierDetection,
+  type TlsOptions,
+} from "meshlite";
 
 /** One upstream service and the calls that go to it. */
 export interface RouteOptions {
@@ -82,6 +89,7 @@ const routeKeys = new Set([
   "tls",
   "upstreamAuthority",
   "resolverOptions",
+  "outlierDetection",
 ]);
 
 /** Checks routes and limits; throws a TypeError that says where the problem is and what is accepted. */
@@ -140,6 +148,13 @@ function validateRoute(route: RouteOptions, where: string): void {
     const value = route[key];
     if (value !== undefined && (typeof value !== "string" || value === "")) {
       throw new TypeError(`${where}.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (route.outlierDetection !== undefined) {
+    try {
+      resolveOutlierDetection(route.outlierDetection);
+    } catch (e) {
+      throw new TypeError(`${where}.${(e as Error).message.replace(/^createChannel: /, "")}`);
     }
   }
   if (route.service?.includes("/")) {
