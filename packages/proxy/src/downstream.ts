@@ -46,8 +46,12 @@ function headerBytes(headers: http.IncomingHttpHeaders | http2.IncomingHttpHeade
 
 export function http2Downstream(stream: http2.ServerHttp2Stream, raw: http2.IncomingHttpHeaders): Downstream {
   const headers: http.IncomingHttpHeaders = {};
+  let bytes = 0;
   for (const name in raw) {
-    if (name.charCodeAt(0) !== 58 /* ':' */) headers[name] = raw[name] as string;
+    const value = raw[name];
+    if (name.charCodeAt(0) !== 58 /* ':' */) headers[name] = value as string;
+    if (Array.isArray(value)) for (const v of value) bytes += name.length + v.length + 32;
+    else if (value !== undefined) bytes += name.length + String(value).length + 32;
   }
   let pendingTrailers: http2.OutgoingHttpHeaders | undefined;
   let ended = false;
@@ -56,7 +60,7 @@ export function http2Downstream(stream: http2.ServerHttp2Stream, raw: http2.Inco
     path: String(raw[":path"] ?? ""),
     authority: (raw[":authority"] as string | undefined) ?? (raw.host as string | undefined),
     headers,
-    headerBytes: headerBytes(raw),
+    headerBytes: bytes,
     http1: false,
     body: stream,
     headersSent: () => stream.headersSent,
@@ -67,7 +71,8 @@ export function http2Downstream(stream: http2.ServerHttp2Stream, raw: http2.Inco
           if (!stream.destroyed) stream.sendTrailers(pendingTrailers ?? {});
         });
       }
-      stream.respond({ ...responseHeaders, ":status": status }, { endStream, waitForTrailers: trailers });
+      responseHeaders[":status"] = status;
+      stream.respond(responseHeaders, { endStream, waitForTrailers: trailers });
     },
     write: (chunk) => stream.write(chunk),
     onDrain: (listener) => stream.once("drain", listener),

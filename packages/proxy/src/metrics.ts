@@ -33,11 +33,23 @@ function withLabel(labels: string, extra: string): string {
 }
 
 export function createMetrics(): Metrics {
-  const calls = new Map<string, number>();
-  const endpointCalls = new Map<string, number>();
+  // Series are created once per label set and found again through nested maps,
+  // so a call costs a few map lookups, not string building.
   const routeLatency = new Map<string, Histogram>();
   const endpointLatency = new Map<string, Histogram>();
   const gauges: Array<{ name: string; help: string; collect: () => Array<[Record<string, string>, number]> }> = [];
+  interface Series {
+    labels: string;
+    count: number;
+  }
+  interface RouteSeries {
+    latency: Histogram;
+    byCode: Map<number, Series>;
+    endpoints: Map<string, { latency: Histogram; byCode: Map<number, Series> }>;
+  }
+  const routes = new Map<string, RouteSeries>();
+  const callSeries: Series[] = [];
+  const endpointSeries: Series[] = [];
 
   function histogram(map: Map<string, Histogram>, labels: string): Histogram {
     let h = map.get(labels);
@@ -69,16 +81,37 @@ export function createMetrics(): Metrics {
       out.push(`${name}_sum${h.labels} ${h.sum}`, `${name}_count${h.labels} ${h.count}`);
     }
   }
+  function routeSeries(route: string): RouteSeries {
+    let r = routes.get(route);
+    if (r === undefined) {
+      r = { latency: histogram(routeLatency, labelText({ route })), byCode: new Map(), endpoints: new Map() };
+      routes.set(route, r);
+    }
+    return r;
+  }
+  function series(map: Map<number, Series>, all: Series[], labels: () => string, code: number): Series {
+    let s = map.get(code);
+    if (s === undefined) {
+      s = { labels: labels(), count: 0 };
+      map.set(code, s);
+      all.push(s);
+    }
+    return s;
+  }
 
   return {
     observeCall(route, endpoint, code, seconds) {
-      const key = labelText({ route, code: String(code) });
-      calls.set(key, (calls.get(key) ?? 0) + 1);
-      observe(histogram(routeLatency, labelText({ route })), seconds);
+      const r = routeSeries(route);
+      series(r.byCode, callSeries, () => labelText({ route, code: String(code) }), code).count++;
+      observe(r.latency, seconds);
       if (endpoint !== undefined) {
-        const ekey = labelText({ route, endpoint, code: String(code) });
-        endpointCalls.set(ekey, (endpointCalls.get(ekey) ?? 0) + 1);
-        observe(histogram(endpointLatency, labelText({ route, endpoint })), seconds);
+        let e = r.endpoints.get(endpoint);
+        if (e === undefined) {
+          e = { latency: histogram(endpointLatency, labelText({ route, endpoint })), byCode: new Map() };
+          r.endpoints.set(endpoint, e);
+        }
+        series(e.byCode, endpointSeries, () => labelText({ route, endpoint, code: String(code) }), code).count++;
+        observe(e.latency, seconds);
       }
     },
     addGauge(name, help, collect) {
@@ -88,10 +121,10 @@ export function createMetrics(): Metrics {
       const out: string[] = [];
       out.push("# HELP meshlite_proxy_calls_total Calls finished, by route and gRPC status code.");
       out.push("# TYPE meshlite_proxy_calls_total counter");
-      for (const [labels, n] of calls) out.push(`meshlite_proxy_calls_total${labels} ${n}`);
+      for (const { labels, count } of callSeries) out.push(`meshlite_proxy_calls_total${labels} ${count}`);
       out.push("# HELP meshlite_proxy_endpoint_calls_total Calls finished, by route, endpoint and gRPC status code.");
       out.push("# TYPE meshlite_proxy_endpoint_calls_total counter");
-      for (const [labels, n] of endpointCalls) out.push(`meshlite_proxy_endpoint_calls_total${labels} ${n}`);
+      for (const { labels, count } of endpointSeries) out.push(`meshlite_proxy_endpoint_calls_total${labels} ${count}`);
       renderHistograms(out, "meshlite_proxy_call_duration_seconds", "Call duration by route.", routeLatency);
       renderHistograms(
         out,

@@ -1,0 +1,269 @@
+// Unary gRPC throughput and p99 latency at a fixed concurrency through
+// meshlite-proxy, through nginx `grpc_pass` (when nginx is installed), and
+// straight to the backends, in one run on the same four backends. Each target
+// gets short slices, interleaved and rotated round by round; the figures are
+// medians over rounds. Both proxies run one process (nginx: one worker) and
+// round-robin over the four backends; the client holds one HTTP/2
+// connection to a proxy (four, one per backend, for direct).
+// Run: pnpm bench:proxy   (CONCURRENCY=64 ROUNDS=5 SLICE_MS=2000)
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BackendProcess, startBackendProcess } from "../test/support/backend-process.js";
+import { closedPort } from "../test/support/free-port.js";
+import { type ProxyProcess, startProxyProcess } from "../test/support/proxy-process.js";
+
+const concurrency = Number(process.env.CONCURRENCY ?? 64);
+const rounds = Number(process.env.ROUNDS ?? 5);
+const sliceMs = Number(process.env.SLICE_MS ?? 2000);
+
+// EchoRequest { message: "hello" } in a gRPC envelope; the proxies never decode it.
+const payload = Buffer.from([0x0a, 5, ...Buffer.from("hello")]);
+const body = Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload]);
+const path = "/meshlite.echo.v1.EchoService/Echo";
+
+/** Where calls go: one or more h2c origins, used round robin. */
+interface Target {
+  name: string;
+  origins: string[];
+  /** Processes whose CPU time counts as the target's (the proxy), if any. */
+  pids?: () => number[];
+}
+
+/** CPU time (user + system) of processes, in ms, from /proc. */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** A process and its children (nginx: master and worker). */
+function withChildren(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    return [pid, ...children.map(Number)];
+  } catch {
+    return [pid];
+  }
+}
+
+/** HTTP/2 connections to a target's origins, re-dialled after GOAWAY or loss. */
+function connections(target: Target) {
+  const sessions: Array<http2.ClientHttp2Session | undefined> = target.origins.map(() => undefined);
+  let next = 0;
+  return {
+    get(): http2.ClientHttp2Session {
+      const i = next++ % sessions.length;
+      let s = sessions[i];
+      if (s === undefined || s.closed || s.destroyed) {
+        s = http2.connect(target.origins[i]!, { settings: { initialWindowSize: 1 << 20 } });
+        s.on("error", () => {});
+        s.on("goaway", () => {
+          if (sessions[i] === s) sessions[i] = undefined;
+        });
+        sessions[i] = s;
+      }
+      return s;
+    },
+    close() {
+      for (const s of sessions) s?.close();
+    },
+  };
+}
+
+function call(session: http2.ClientHttp2Session): Promise<boolean> {
+  return new Promise((resolve) => {
+    let ok = false;
+    let req: http2.ClientHttp2Stream;
+    try {
+      req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    } catch {
+      resolve(false);
+      return;
+    }
+    req.on("trailers", (t) => {
+      ok = t["grpc-status"] === "0";
+    });
+    req.on("error", () => {});
+    req.on("close", () => resolve(ok));
+    req.resume();
+    req.end(body);
+  });
+}
+
+interface Slice {
+  /** Proxy CPU time per call in microseconds (NaN without a proxy). */
+  cpuPerCallUs: number;
+  callsPerSecond: number;
+  p50: number;
+  p99: number;
+  failed: number;
+}
+
+/** `concurrency` workers call back to back for `ms`. */
+async function runSlice(target: Target, ms: number): Promise<Slice> {
+  const conns = connections(target);
+  const latencies: number[] = [];
+  let failed = 0;
+  const pids = target.pids?.() ?? [];
+  const cpu0 = cpuMs(pids);
+  const started = performance.now();
+  const end = started + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        if (await call(conns.get())) latencies.push(performance.now() - t0);
+        else failed++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuMs(pids) - cpu0;
+  conns.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return {
+    callsPerSecond: latencies.length / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    failed,
+    cpuPerCallUs: pids.length > 0 ? (cpu * 1000) / latencies.length : Number.NaN,
+  };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** nginx with a generated config in a temp dir: one worker, round robin, upstream keepalive. */
+async function startNginx(
+  backends: BackendProcess[],
+): Promise<{ origin: string; pids(): number[]; stop(): void } | undefined> {
+  if (spawnSync("sh", ["-c", "command -v nginx"]).status !== 0) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), "meshlite-bench-nginx-"));
+  for (const d of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(dir, d));
+  const host = "127.0.0.79";
+  const port = await closedPort(host);
+  const config = `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 10000000;
+  http2_max_concurrent_streams 1024;
+  upstream echo {
+${backends.map((b) => `    server ${b.address};`).join("\n")}
+    keepalive 128;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen ${host}:${port} http2;
+    location / { grpc_pass grpc://echo; }
+  }
+}
+`;
+  writeFileSync(join(dir, "nginx.conf"), config);
+  const child = spawn("nginx", ["-p", dir, "-c", join(dir, "nginx.conf")], { stdio: ["ignore", "ignore", "inherit"] });
+  const origin = `http://${host}:${port}`;
+  // Wait until it answers.
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    const s = http2.connect(origin);
+    s.on("error", () => {});
+    const ok = await call(s);
+    s.close();
+    if (ok) break;
+    if (performance.now() > deadline) throw new Error(`nginx did not come up; see ${dir}/error.log`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    origin,
+    pids: () => withChildren(child.pid!),
+    stop() {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main() {
+  const backends = await Promise.all([71, 72, 73, 74].map((n) => startBackendProcess(`127.0.0.${n}`)));
+  const targetArg = `static:///${backends.map((b) => b.address).join(",")}`;
+  let proxy: ProxyProcess | undefined;
+  let nginx: Awaited<ReturnType<typeof startNginx>>;
+  try {
+    proxy = await startProxyProcess(["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin"]);
+    nginx = await startNginx(backends);
+    const targets: Target[] = [
+      { name: "direct (4 connections)", origins: backends.map((b) => `http://${b.address}`) },
+      { name: "meshlite-proxy", origins: [`http://${proxy.address}`], pids: () => [proxy!.child.pid!] },
+    ];
+    if (nginx) targets.push({ name: "nginx grpc_pass", origins: [nginx.origin], pids: nginx.pids });
+    else console.log("nginx not found: skipping it (apt-get install -y nginx-light)");
+
+    console.log(`warming up (${targets.length} targets)...`);
+    for (const t of targets) await runSlice(t, 1000);
+
+    const results = new Map<string, Slice[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order so no target always runs first or last.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const t of order) results.get(t.name)!.push(await runSlice(t, sliceMs));
+      process.stdout.write(`round ${round + 1}/${rounds} done\n`);
+    }
+
+    const rows = targets.map((t) => {
+      const slices = results.get(t.name)!;
+      return {
+        name: t.name,
+        rps: median(slices.map((s) => s.callsPerSecond)),
+        p50: median(slices.map((s) => s.p50)),
+        p99: median(slices.map((s) => s.p99)),
+        failed: slices.reduce((n, s) => n + s.failed, 0),
+        cpu: median(slices.map((s) => s.cpuPerCallUs)),
+      };
+    });
+    const ref = rows.find((r) => r.name === "nginx grpc_pass");
+    console.log(
+      `\nunary Echo, concurrency ${concurrency}, ${rounds} rounds x ${sliceMs} ms slices, medians; 4 backends, round robin`,
+    );
+    console.log(
+      "| target | calls/s | p50 ms | p99 ms | proxy CPU us/call | failed | calls/s vs nginx | p99 vs nginx |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (const r of rows) {
+      const vs = ref ? `${(r.rps / ref.rps).toFixed(2)}x | ${(r.p99 / ref.p99).toFixed(2)}x` : "- | -";
+      const cpu = Number.isNaN(r.cpu) ? "-" : r.cpu.toFixed(0);
+      console.log(
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${cpu} | ${r.failed} | ${vs} |`,
+      );
+    }
+  } finally {
+    nginx?.stop();
+    proxy?.kill();
+    await proxy?.exited;
+    await Promise.all(backends.map((b) => b.terminate()));
+  }
+}
+
+await main();
