@@ -52,6 +52,22 @@ function readFile(flag: string, path: string | undefined): Buffer | undefined {
   }
 }
 
+/**
+ * The Kubernetes resolver is its own package (it brings a Kubernetes client);
+ * load it when a route needs it and it is installed.
+ */
+async function loadOptionalResolvers(options: ProxyOptions): Promise<void> {
+  if (!options.routes.some((r) => /^(k8s|kubernetes):/.test(r.target))) return;
+  const name = "@meshlite/resolver-k8s";
+  try {
+    await import(name);
+  } catch (e) {
+    throw new Error(
+      `a route has a k8s: target, which needs ${name}: install it next to @meshlite/proxy (${(e as Error).message})`,
+    );
+  }
+}
+
 /** Runs the CLI; resolves once the proxy listens. Exits the process on SIGTERM/SIGINT after draining. */
 export async function main(argv: string[]): Promise<void> {
   let config: ProxyConfig;
@@ -158,6 +174,7 @@ export async function main(argv: string[]): Promise<void> {
   const logger = createJsonLogger({ level: logLevel });
   let proxy: ReturnType<typeof createProxy>;
   try {
+    await loadOptionalResolvers(config.options);
     proxy = createProxy({ ...config.options, logger });
     const bound = await proxy.listen(listen);
     const adminBound = admin !== undefined ? await proxy.listenAdmin(admin) : undefined;
