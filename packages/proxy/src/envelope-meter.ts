@@ -9,27 +9,32 @@ export interface EnvelopeMeter {
 }
 
 export function createEnvelopeMeter(maxMessageBytes: number): EnvelopeMeter {
-  const header = Buffer.alloc(5);
-  let headerFill = 0;
+  // Prefix bytes still to read (5 at a message start), the length read so
+  // far, and payload bytes still to skip. No buffer: the length is built byte
+  // by byte, as a prefix may straddle chunks.
+  let prefixLeft = 5;
+  let length = 0;
   let payloadLeft = 0;
   return {
     push(chunk) {
       let i = 0;
-      while (i < chunk.length) {
+      const n = chunk.length;
+      while (i < n) {
         if (payloadLeft > 0) {
-          const take = Math.min(payloadLeft, chunk.length - i);
+          const take = Math.min(payloadLeft, n - i);
           payloadLeft -= take;
           i += take;
           continue;
         }
-        const take = Math.min(5 - headerFill, chunk.length - i);
-        chunk.copy(header, headerFill, i, i + take);
-        headerFill += take;
-        i += take;
-        if (headerFill === 5) {
-          headerFill = 0;
-          payloadLeft = header.readUInt32BE(1);
-          if (payloadLeft > maxMessageBytes) return payloadLeft;
+        // Byte 0 of the prefix is the flags; bytes 1-4 the big-endian length.
+        if (prefixLeft < 5) length = length * 256 + chunk[i]!;
+        prefixLeft--;
+        i++;
+        if (prefixLeft === 0) {
+          if (length > maxMessageBytes) return length;
+          payloadLeft = length;
+          prefixLeft = 5;
+          length = 0;
         }
       }
       return -1;

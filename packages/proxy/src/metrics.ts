@@ -89,20 +89,18 @@ export function createMetrics(): Metrics {
     }
     return r;
   }
-  function series(map: Map<number, Series>, all: Series[], labels: () => string, code: number): Series {
-    let s = map.get(code);
-    if (s === undefined) {
-      s = { labels: labels(), count: 0 };
-      map.set(code, s);
-      all.push(s);
-    }
+  function newSeries(map: Map<number, Series>, all: Series[], labels: string, code: number): Series {
+    const s = { labels, count: 0 };
+    map.set(code, s);
+    all.push(s);
     return s;
   }
 
   return {
     observeCall(route, endpoint, code, seconds) {
       const r = routeSeries(route);
-      series(r.byCode, callSeries, () => labelText({ route, code: String(code) }), code).count++;
+      const s = r.byCode.get(code) ?? newSeries(r.byCode, callSeries, labelText({ route, code: String(code) }), code);
+      s.count++;
       observe(r.latency, seconds);
       if (endpoint !== undefined) {
         let e = r.endpoints.get(endpoint);
@@ -110,7 +108,10 @@ export function createMetrics(): Metrics {
           e = { latency: histogram(endpointLatency, labelText({ route, endpoint })), byCode: new Map() };
           r.endpoints.set(endpoint, e);
         }
-        series(e.byCode, endpointSeries, () => labelText({ route, endpoint, code: String(code) }), code).count++;
+        const es =
+          e.byCode.get(code) ??
+          newSeries(e.byCode, endpointSeries, labelText({ route, endpoint, code: String(code) }), code);
+        es.count++;
         observe(e.latency, seconds);
       }
     },
