@@ -212,6 +212,38 @@ describe("gRPC over one h2c connection", () => {
     await waitFor("the proxy to end the call", () => proxy.inFlight() === 0);
   });
 
+  it("cancels the upstream stream when an HTTP/1.1 client goes away", async () => {
+    const abort = new AbortController();
+    const c = createClient(EchoService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    const error = await (async () => {
+      for await (const _ of c.serverStream({ message: "c", count: 1000, delayMs: 50 }, { signal: abort.signal })) {
+        abort.abort();
+      }
+    })().catch((e) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.Canceled);
+    await waitFor("the backend to see the cancel", () => backends.every((b) => b.inFlight() === 0));
+    await waitFor("the proxy to end the call", () => proxy.inFlight() === 0);
+  });
+
+  it("turns a backend dying mid-stream into UNAVAILABLE", async () => {
+    const own = await startEchoBackend({ host: "127.0.0.27" });
+    const p = createProxy({ logger: silentLogger, routes: [{ target: `static:///${own.address}` }] });
+    const { port } = await p.listen("127.0.0.20:0");
+    try {
+      const c = createClient(EchoService, createGrpcTransport({ baseUrl: `http://127.0.0.20:${port}` }));
+      let received = 0;
+      const error = await (async () => {
+        for await (const _ of c.serverStream({ message: "d", count: 1000, delayMs: 20 })) {
+          if (++received === 2) void own.kill();
+        }
+      })().catch((e) => ConnectError.from(e));
+      expect(error?.code).toBe(Code.Unavailable);
+      expect(error?.rawMessage).toContain(`upstream ${own.address} (route static:///${own.address}) failed`);
+    } finally {
+      await p.close(100);
+    }
+  });
+
   it("tells the deadline to the backend in grpc-timeout", async () => {
     // A raw backend that records the headers it gets.
     const seen: http2.IncomingHttpHeaders[] = [];
@@ -238,6 +270,15 @@ describe("gRPC over one h2c connection", () => {
       expect(h["x-custom"]).toBe("kept");
       expect(h[":authority"]).toBe(`127.0.0.20:${port}`);
       expect(h.te).toBe("trailers");
+      // Connect's connect-timeout-ms too (the raw backend's answer is not Connect; only the header matters).
+      const connect = createClient(
+        EchoService,
+        createConnectTransport({ baseUrl: `http://127.0.0.20:${port}`, httpVersion: "2" }),
+      );
+      await connect.echo({ message: "t" }, { timeoutMs: 5000 }).catch(() => {});
+      const c2 = Number(seen[1]!["connect-timeout-ms"]);
+      expect(c2).toBeGreaterThan(4000);
+      expect(c2).toBeLessThanOrEqual(5000);
     } finally {
       await rawProxy.close(100);
       await new Promise((r) => raw.close(r));

@@ -379,6 +379,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     });
     stream.on("end", () => {
       if (finished || ended) return;
+      // A connection torn down also ends the stream's readable side; that is
+      // a failure, and 'close' reports it.
+      if (stream.destroyed || stream.session?.destroyed) return;
       ended = true;
       if (protocol === "grpc" && !down.http1 && trailers === undefined) {
         code = Code.Internal;
@@ -403,9 +406,15 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         finish(code);
         return;
       }
-      const detail = streamError?.message ?? `stream reset with HTTP/2 code ${stream.rstCode}`;
+      // The connection going away resets its streams with CANCEL too: that is
+      // the endpoint failing. A CANCEL the server sent on a live connection is
+      // a cancellation (as gRPC maps RST_STREAM codes).
+      const lost = stream.session === undefined || stream.session.destroyed || stream.session.closed;
+      const detail = lost
+        ? `connection lost${streamError ? ` (${streamError.message})` : ""}`
+        : (streamError?.message ?? `stream reset with HTTP/2 code ${stream.rstCode}`);
       fail(
-        stream.rstCode === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable,
+        stream.rstCode === NGHTTP2_CANCEL && !lost ? Code.Canceled : Code.Unavailable,
         `upstream ${sc?.key} (route ${route}) failed: ${detail}`,
       );
     });
