@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
+import { startLoad } from "./support/load.js";
 import { waitFor } from "./support/wait-for.js";
 
 // Four real backends behind one proxy; clients reach them through a single
@@ -282,6 +283,32 @@ describe("gRPC over one h2c connection", () => {
     } finally {
       await rawProxy.close(100);
       await new Promise((r) => raw.close(r));
+    }
+  });
+});
+
+describe("backends going away", () => {
+  it("a backend shutting down gracefully under load costs no call", async () => {
+    const own = await Promise.all([35, 36, 37].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
+    const p = createProxy({
+      logger: silentLogger,
+      routes: [{ target: `static:///${own.map((b) => b.address).join(",")}`, balancer: "round-robin" }],
+    });
+    const { port } = await p.listen("127.0.0.20:0");
+    try {
+      await waitFor("all endpoints ready", () => p.ready().routes[0]?.readyEndpoints === 3);
+      const c = createClient(EchoService, createGrpcTransport({ baseUrl: `http://127.0.0.20:${port}` }));
+      const load = startLoad(() => c.echo({ message: "g", delayMs: 20 }), { concurrency: 8, intervalMs: 1 });
+      await waitFor("calls on every backend", () => own.every((b) => b.totalCalls() > 20));
+      await own[0]!.close(); // GOAWAY, in-flight calls finish, then the listener closes
+      const ok = load.result.ok;
+      await waitFor("more calls after the shutdown", () => load.result.ok > ok + 200);
+      const result = await load.stop();
+      expect(result.errors).toEqual([]);
+      expect(result.failed).toBe(0);
+    } finally {
+      await p.close(100);
+      await Promise.all(own.map((b) => b.close()));
     }
   });
 });
