@@ -258,10 +258,19 @@ abstract class LeanCall {
   onClose(stream: CallStream): void {
     if (this.done) return;
     const rstErr = leanErrorFromRstCode(stream.rstCode);
-    if (rstErr) return this.fail(rstErr);
-    if (this.headers === undefined) return this.fail(leanErrorNoResponse(stream.rstCode ?? 0));
+    if (rstErr) {
+      this.fail(rstErr);
+      return;
+    }
+    if (this.headers === undefined) {
+      this.fail(leanErrorNoResponse(stream.rstCode ?? 0));
+      return;
+    }
     const incomplete = this.reader.end();
-    if (incomplete) return this.fail(incomplete);
+    if (incomplete) {
+      this.fail(incomplete);
+      return;
+    }
     this.onEnd();
   }
 
@@ -309,7 +318,9 @@ abstract class LeanCall {
     if (trailers !== undefined && leanIsOk(trailers)) return undefined;
     const err = trailers === undefined ? undefined : leanStatusError(trailers);
     if (err) {
-      leanNodeToWebHeaders(this.headers).forEach((value, key) => err.metadata.append(key, value));
+      leanNodeToWebHeaders(this.headers).forEach((value, key) => {
+        err.metadata.append(key, value);
+      });
       return err;
     }
     if (trailers?.["grpc-status"] === undefined && this.headers?.["grpc-status"] === undefined) {
@@ -374,12 +385,16 @@ class LeanUnaryCall extends LeanCall {
 
   protected onEnd(): void {
     const frame = this.frame;
-    if (frame === undefined) return this.complete(undefined);
+    if (frame === undefined) {
+      this.complete(undefined);
+      return;
+    }
     let message: MessageShape<DescMessage> | Promise<MessageShape<DescMessage>>;
     try {
       message = this.decode(frame.flags, frame.data);
     } catch (e) {
-      return this.fail(ConnectError.from(e, Code.Internal));
+      this.fail(ConnectError.from(e, Code.Internal));
+      return;
     }
     if (message instanceof Promise) {
       message.then(
@@ -395,22 +410,27 @@ class LeanUnaryCall extends LeanCall {
     if (this.done) return;
     const headers = this.headers!;
     const trailerErr = this.trailerError();
-    if (trailerErr) return this.fail(trailerErr);
+    if (trailerErr) {
+      this.fail(trailerErr);
+      return;
+    }
     // A trailers-only response carries its status in the headers.
     const headerErr = this.trailers === undefined ? leanStatusError(headers) : undefined;
     if (message === undefined) {
-      return this.fail(
+      this.fail(
         headerErr ??
           new ConnectError(
             "protocol error: missing output message for unary method",
             this.trailers?.["grpc-status"] !== undefined ? Code.Unimplemented : Code.Unknown,
           ),
       );
+      return;
     }
     if (headerErr) {
-      return this.fail(
+      this.fail(
         new ConnectError("protocol error: received output message for unary method with error status", Code.Unknown),
       );
+      return;
     }
     this.settle();
     this.abortSignal();
@@ -469,7 +489,10 @@ class LeanStreamCall extends LeanCall {
   onResponse(headers: http2.IncomingHttpHeaders): void {
     this.headers = headers;
     const err = this.checkHeaders(headers) ?? leanStatusError(headers);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.resolveResponse(headers);
   }
 

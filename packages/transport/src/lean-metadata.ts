@@ -24,7 +24,9 @@ export function leanAppendHeadersInit(target: LeanNodeHeaders, init: HeadersInit
   if (Array.isArray(init)) {
     for (const [key, value] of init) append(target, key, value);
   } else if (typeof (init as Headers).forEach === "function") {
-    (init as Headers).forEach((value, key) => append(target, key, value));
+    (init as Headers).forEach((value, key) => {
+      append(target, key, value);
+    });
   } else {
     for (const key of Object.keys(init)) append(target, key, (init as Record<string, string>)[key]!);
   }
