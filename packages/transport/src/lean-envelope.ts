@@ -18,6 +18,9 @@ export function leanEncodeEnvelope(flags: number, data: Uint8Array): Buffer {
   return frame;
 }
 
+// Payloads up to this size get a buffer of their announced size at once.
+const preallocateMaxBytes = 16 * 1024 * 1024;
+
 /** Receives the envelopes a LeanEnvelopeReader parses. */
 export interface LeanFrameSink {
   onFrame(flags: number, data: Uint8Array): void;
@@ -34,7 +37,8 @@ export class LeanEnvelopeReader {
   private header: Buffer | undefined = undefined;
   private headerLength = 0;
   // The payload being assembled across chunks.
-  private body: Buffer | undefined = undefined;
+  private body: Buffer | Buffer[] | undefined = undefined;
+  private bodyLength = 0;
   private bodyOffset = 0;
   private bodyFlags = 0;
 
@@ -50,13 +54,14 @@ export class LeanEnvelopeReader {
     while (pos < end) {
       const body = this.body;
       if (body !== undefined) {
-        const take = Math.min(body.byteLength - this.bodyOffset, end - pos);
-        chunk.copy(body, this.bodyOffset, pos, pos + take);
+        const take = Math.min(this.bodyLength - this.bodyOffset, end - pos);
+        if (Array.isArray(body)) body.push(chunk.subarray(pos, pos + take));
+        else chunk.copy(body, this.bodyOffset, pos, pos + take);
         this.bodyOffset += take;
         pos += take;
-        if (this.bodyOffset === body.byteLength) {
+        if (this.bodyOffset === this.bodyLength) {
           this.body = undefined;
-          this.sink.onFrame(this.bodyFlags, body);
+          this.sink.onFrame(this.bodyFlags, Array.isArray(body) ? Buffer.concat(body, this.bodyLength) : body);
         }
         continue;
       }
@@ -93,7 +98,9 @@ export class LeanEnvelopeReader {
         pos += length;
         continue;
       }
-      this.body = Buffer.allocUnsafe(length);
+      // Trust an announced length only so far: a huge one is collected as it really arrives.
+      this.body = length <= preallocateMaxBytes ? Buffer.allocUnsafe(length) : [];
+      this.bodyLength = length;
       this.bodyOffset = 0;
       this.bodyFlags = flags;
     }
