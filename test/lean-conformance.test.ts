@@ -110,7 +110,8 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       expect(empty.payload.byteLength).toBe(0);
       expect(empty.index).toBe(0);
       const big = await c.unary({ payload: bytes(4 * MiB, 3) });
-      expect(big.payload).toEqual(bytes(4 * MiB, 3));
+      // (decompressed payloads are Buffers, with either client: compare bytes)
+      expect(Buffer.from(big.payload).equals(Buffer.from(bytes(4 * MiB, 3)))).toBe(true);
     });
 
     it("server stream: 0, 1 and many messages; 4 MiB messages", async () => {
@@ -221,10 +222,7 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
     it("request and response metadata, -bin and repeated, unary", async () => {
       let header: Headers | undefined;
       let trailer: Headers | undefined;
-      await clientFor().unary(
-        {},
-        { headers, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
-      );
+      await clientFor().unary({}, { headers, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) });
       check(header, trailer);
     });
 
@@ -255,8 +253,12 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       let header: Headers | undefined;
       const r = await c.unary({ payload: bytes(100_000), responseSize: 100_000 }, { onHeader: (h) => (header = h) });
       expect(r.payload.byteLength).toBe(100_000);
-      expect(header?.get("x-seen-encoding")).toBe("gzip");
-      expect(header?.get("grpc-encoding")).toBe("gzip");
+      // grpc-js hides grpc-encoding from its handlers and does not compress responses here;
+      // the connect-node server reports what it saw and compresses its response.
+      if (serverKind === "connect") {
+        expect(header?.get("x-seen-encoding")).toBe("gzip");
+        expect(header?.get("grpc-encoding")).toBe("gzip");
+      }
       let count = 0;
       for await (const m of c.bidi(requests([{ responseCount: 2, responseSize: 50_000, payload: bytes(50_000) }]))) {
         expect(m.payload.byteLength).toBe(50_000);

@@ -121,7 +121,11 @@ export async function startConnectConformanceServer(host = "127.0.0.1"): Promise
         }
         const err = last ? connectError(last) : undefined;
         if (err) throw err;
-        return { requestCount: count, requestBytes: BigInt(bytes), payload: last ? payloadFor(last) : new Uint8Array() };
+        return {
+          requestCount: count,
+          requestBytes: BigInt(bytes),
+          payload: last ? payloadFor(last) : new Uint8Array(),
+        };
       },
       async *bidi(reqs, ctx) {
         echoHeaders(ctx);
@@ -190,10 +194,15 @@ function grpcError(req: ConformanceRequest, trailer: grpc.Metadata): Partial<grp
   if (req.errorCode === 0) return undefined;
   const metadata = trailer.clone();
   if (req.errorDetails) {
-    const detail = toBinary(ErrorDetailSchema, create(ErrorDetailSchema, { reason: req.errorMessage, index: req.errorCode }));
+    const detail = toBinary(
+      ErrorDetailSchema,
+      create(ErrorDetailSchema, { reason: req.errorMessage, index: req.errorCode }),
+    );
     metadata.set(
       "grpc-status-details-bin",
-      encodeStatus(req.errorCode, req.errorMessage, [{ typeUrl: `type.googleapis.com/${detailTypeName}`, value: detail }]),
+      encodeStatus(req.errorCode, req.errorMessage, [
+        { typeUrl: `type.googleapis.com/${detailTypeName}`, value: detail },
+      ]),
     );
   }
   return { code: req.errorCode, details: req.errorMessage, metadata };
@@ -234,7 +243,11 @@ const grpcDefinition = {
   bidi: method<ConformanceRequest, ConformanceResponse>("Bidi", true, true),
 } satisfies grpc.ServiceDefinition;
 
-type SurfaceCall = grpc.ServerUnaryCall<ConformanceRequest, ConformanceResponse> | grpc.ServerReadableStream<ConformanceRequest, ConformanceResponse> | grpc.ServerWritableStream<ConformanceRequest, ConformanceResponse> | grpc.ServerDuplexStream<ConformanceRequest, ConformanceResponse>;
+type SurfaceCall =
+  | grpc.ServerUnaryCall<ConformanceRequest, ConformanceResponse>
+  | grpc.ServerReadableStream<ConformanceRequest, ConformanceResponse>
+  | grpc.ServerWritableStream<ConformanceRequest, ConformanceResponse>
+  | grpc.ServerDuplexStream<ConformanceRequest, ConformanceResponse>;
 
 const res = (init: MessageInitShape<typeof ConformanceResponseSchema>) => create(ConformanceResponseSchema, init);
 
@@ -292,7 +305,11 @@ export async function startGrpcJsConformanceServer(host = "127.0.0.1"): Promise<
         else
           callback(
             null,
-            res({ requestCount: count, requestBytes: BigInt(bytes), payload: last ? payloadFor(last) : new Uint8Array() }),
+            res({
+              requestCount: count,
+              requestBytes: BigInt(bytes),
+              payload: last ? payloadFor(last) : new Uint8Array(),
+            }),
             trailer,
           );
       });
@@ -324,7 +341,9 @@ export async function startGrpcJsConformanceServer(host = "127.0.0.1"): Promise<
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   let closing: Promise<void> | undefined;
   return {

@@ -21,6 +21,11 @@ export function leanEncodeEnvelope(flags: number, data: Uint8Array): Buffer {
 // Payloads up to this size get a buffer of their announced size at once.
 const preallocateMaxBytes = 16 * 1024 * 1024;
 
+/** A plain Uint8Array view of a Buffer's bytes (no copy): bytes fields then are not Buffers. */
+function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** Receives the envelopes a LeanEnvelopeReader parses. */
 export interface LeanFrameSink {
   onFrame(flags: number, data: Uint8Array): void;
@@ -61,7 +66,7 @@ export class LeanEnvelopeReader {
         pos += take;
         if (this.bodyOffset === this.bodyLength) {
           this.body = undefined;
-          this.sink.onFrame(this.bodyFlags, Array.isArray(body) ? Buffer.concat(body, this.bodyLength) : body);
+          this.sink.onFrame(this.bodyFlags, plain(Array.isArray(body) ? Buffer.concat(body, this.bodyLength) : body));
         }
         continue;
       }
@@ -94,7 +99,7 @@ export class LeanEnvelopeReader {
         );
       }
       if (end - pos >= length) {
-        this.sink.onFrame(flags, chunk.subarray(pos, pos + length));
+        this.sink.onFrame(flags, plain(chunk.subarray(pos, pos + length)));
         pos += length;
         continue;
       }
