@@ -23,7 +23,9 @@ function makeCall(): () => Promise<unknown> {
     const deserialize = (b: Buffer) => fromBinary(EchoResponseSchema, b);
     return () =>
       new Promise<EchoResponse>((resolve, reject) =>
-        client.makeUnaryRequest(path, serialize, deserialize, request, (err, res) => (err ? reject(err) : resolve(res!))),
+        client.makeUnaryRequest(path, serialize, deserialize, request, (err, res) =>
+          err ? reject(err) : resolve(res!),
+        ),
       );
   }
   const transport = kind === "lean" ? createLeanGrpcTransport({ baseUrl }) : createGrpcTransport({ baseUrl });

@@ -4,6 +4,8 @@
 // the limit) and connect-node, both in this process.
 //   pnpm bench:lean            (BENCH_ROUNDS, BENCH_CALLS, BENCH_CONCURRENCY to change the load)
 import { type ChildProcess, fork } from "node:child_process";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -24,6 +26,8 @@ type Kind = (typeof kinds)[number];
 interface Result {
   cpuUsPerCall: number;
   callsPerSec: number;
+  /** CPU of this process (the server) per call during the slice: shows whether the server is the limit. */
+  serverCpuUsPerCall: number;
 }
 
 async function startGrpcJsEcho(): Promise<{ baseUrl: string; close(): Promise<void> }> {
@@ -41,10 +45,7 @@ async function startGrpcJsEcho(): Promise<{ baseUrl: string; close(): Promise<vo
       },
     },
     {
-      echo(
-        call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>,
-        callback: grpc.sendUnaryData<EchoResponse>,
-      ) {
+      echo(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
         callback(null, create(EchoResponseSchema, { message: call.request.message, server: "grpc-js" }));
       },
     },
@@ -55,6 +56,44 @@ async function startGrpcJsEcho(): Promise<{ baseUrl: string; close(): Promise<vo
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+/**
+ * A node:http2 server answering every Echo call with one canned response: it costs far less CPU
+ * per call than any client, so here the client is the limit.
+ */
+async function startCannedServer(): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const body = toBinary(
+    EchoResponseSchema,
+    create(EchoResponseSchema, { message: "hello, benchmark", server: "canned" }),
+  );
+  const frame = Buffer.alloc(5 + body.byteLength);
+  frame.writeUInt32BE(body.byteLength, 1);
+  frame.set(body, 5);
+  const server = http2.createServer();
+  const sessions = new Set<http2.Http2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.on("data", () => {});
+    stream.on("end", () => {
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(frame);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.close();
+      }),
   };
 }
 
@@ -77,8 +116,11 @@ async function spawn(kind: Kind, baseUrl: string): Promise<Child> {
     proc,
     async run() {
       const result = next();
+      const serverCpu0 = process.cpuUsage();
       proc.send({ calls, concurrency });
-      return (await result) as Result;
+      const r = (await result) as Result;
+      const serverCpu = process.cpuUsage(serverCpu0);
+      return { ...r, serverCpuUsPerCall: (serverCpu.user + serverCpu.system) / calls };
     },
   };
 }
@@ -112,6 +154,7 @@ async function measure(serverName: string, baseUrl: string) {
     summary.set(kind, {
       cpuUsPerCall: median(rs.map((r) => r.cpuUsPerCall)),
       callsPerSec: median(rs.map((r) => r.callsPerSec)),
+      serverCpuUsPerCall: median(rs.map((r) => r.serverCpuUsPerCall)),
     });
   }
   const base = summary.get("grpc-js")!;
@@ -124,6 +167,7 @@ async function measure(serverName: string, baseUrl: string) {
       "calls/s": Math.round(r.callsPerSec),
       "CPU vs grpc-js": `${(r.cpuUsPerCall / base.cpuUsPerCall).toFixed(2)}x`,
       "calls/s vs grpc-js": `${(r.callsPerSec / base.callsPerSec).toFixed(2)}x`,
+      "server CPU µs/call": r.serverCpuUsPerCall.toFixed(1),
     };
   });
   return { rows, summary };
@@ -135,16 +179,24 @@ console.log(
 );
 const grpcServer = await startGrpcJsEcho();
 const connectServer = await startEchoBackend({ name: "connect-node" });
+const cannedServer = await startCannedServer();
 const a = await measure("grpc-js", grpcServer.baseUrl);
 const b = await measure("connect-node", `http://${connectServer.address}`);
-console.table([...a.rows, ...b.rows]);
-const lean = a.summary.get("lean")!;
-const peer = a.summary.get("grpc-js")!;
-const cpuRatio = lean.cpuUsPerCall / peer.cpuUsPerCall;
-const rateRatio = lean.callsPerSec / peer.callsPerSec;
-console.log(
-  `goal vs grpc-js (grpc-js server): CPU/call ${cpuRatio.toFixed(2)}x (goal <= 0.70x: ${cpuRatio <= 0.7 ? "met" : "not met"}), ` +
-    `calls/s ${rateRatio.toFixed(2)}x (goal >= 1.30x: ${rateRatio >= 1.3 ? "met" : "not met"})`,
-);
+const c = await measure("canned h2", cannedServer.baseUrl);
+console.table([...a.rows, ...b.rows, ...c.rows]);
+for (const [name, m] of [
+  ["grpc-js server", a],
+  ["canned h2 server (client-bound)", c],
+] as const) {
+  const lean = m.summary.get("lean")!;
+  const peer = m.summary.get("grpc-js")!;
+  const cpuRatio = lean.cpuUsPerCall / peer.cpuUsPerCall;
+  const rateRatio = lean.callsPerSec / peer.callsPerSec;
+  console.log(
+    `lean vs grpc-js client, ${name}: CPU/call ${cpuRatio.toFixed(2)}x (goal <= 0.70x: ${cpuRatio <= 0.7 ? "met" : "not met"}), ` +
+      `calls/s ${rateRatio.toFixed(2)}x (goal >= 1.30x: ${rateRatio >= 1.3 ? "met" : "not met"})`,
+  );
+}
 await grpcServer.close();
 await connectServer.close();
+await cannedServer.close();

@@ -343,6 +343,43 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
     });
   });
 
+  describe("call edges", () => {
+    it("an already aborted signal fails the call with CANCELED, unary and streaming", async () => {
+      const c = clientFor();
+      const signal = AbortSignal.abort();
+      expect((await failure(() => c.unary({}, { signal }))).code).toBe(Code.Canceled);
+      const err = await failure(async () => {
+        for await (const _ of c.serverStream({ responseCount: 1 }, { signal })) {
+          // drain
+        }
+      });
+      expect(err.code).toBe(Code.Canceled);
+    });
+
+    it("a request stream that throws fails the call with its error", async () => {
+      const c = clientFor();
+      async function* failing() {
+        yield { payload: bytes(3) };
+        throw new ConnectError("input broke", Code.DataLoss);
+      }
+      const err = await failure(() => c.clientStream(failing()));
+      expect(err.code).toBe(Code.DataLoss);
+      expect(err.rawMessage).toBe("input broke");
+    });
+
+    it("timeoutMs <= 0 means no deadline; a huge timeoutMs works", async () => {
+      const c = clientFor();
+      expect((await c.unary({ delayMs: 50 }, { timeoutMs: 0 })).index).toBe(0);
+      expect((await c.unary({ delayMs: 50 }, { timeoutMs: -5 })).index).toBe(0);
+      if (client === "lean") {
+        expect((await c.unary({}, { timeoutMs: 3_000_000_000 })).index).toBe(0);
+      } else {
+        // Difference: connect-node hands 3e9 ms to setTimeout, which overflows and fires at once.
+        expect((await failure(() => c.unary({}, { timeoutMs: 3_000_000_000 }))).code).toBe(Code.DeadlineExceeded);
+      }
+    });
+  });
+
   describe("connection events", () => {
     it("server closing mid-stream: a prompt error, no hang", async () => {
       const own = await startConformanceServer(serverKind);

@@ -172,12 +172,15 @@ abstract class LeanCall {
     this.userSignal = signal;
     if (signal !== undefined) {
       if (signal.aborted) {
-        this.fail(ConnectError.from(signal.reason, Code.Canceled));
+        // Subclass fields are not initialized yet: only record the outcome; start() reports it.
+        this.error = ConnectError.from(signal.reason, Code.Canceled);
+        this.done = true;
         return;
       }
       signal.addEventListener("abort", this);
     }
-    if (timeoutMs !== undefined) this.timer = setTimeout(onDeadline, timeoutMs, this);
+    // setTimeout fires at once for delays past 2^31-1 ms: such a deadline is as good as none.
+    if (timeoutMs !== undefined && timeoutMs <= 0x7fffffff) this.timer = setTimeout(onDeadline, timeoutMs, this);
   }
 
   /** The signal of Connect's request objects: created only when someone reads it. */
