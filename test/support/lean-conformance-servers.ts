@@ -18,6 +18,8 @@ import {
 export interface ConformanceServer {
   readonly kind: "connect" | "grpc-js";
   readonly baseUrl: string;
+  /** call_id of every call whose handler started. */
+  readonly started: Set<string>;
   /** call_id of every call the server saw cancelled by the client. */
   readonly cancelled: Set<string>;
   /** Graceful stop: GOAWAY, in-flight calls finish. */
@@ -77,8 +79,10 @@ function echoHeaders(ctx: HandlerContext): void {
 
 export async function startConnectConformanceServer(host = "127.0.0.1"): Promise<ConformanceServer> {
   const cancelled = new Set<string>();
+  const started = new Set<string>();
   const sessions = new Set<http2.Http2Session>();
   function watchCancel(ctx: HandlerContext, id: string): () => void {
+    if (id !== "") started.add(id);
     let finished = false;
     ctx.signal.addEventListener("abort", () => {
       if (!finished && id !== "") cancelled.add(id);
@@ -156,6 +160,7 @@ export async function startConnectConformanceServer(host = "127.0.0.1"): Promise
   return {
     kind: "connect",
     baseUrl: `http://${host}:${port}`,
+    started,
     cancelled,
     close() {
       closing ??= new Promise<void>((resolve) => {
@@ -253,8 +258,10 @@ const res = (init: MessageInitShape<typeof ConformanceResponseSchema>) => create
 
 export async function startGrpcJsConformanceServer(host = "127.0.0.1"): Promise<ConformanceServer> {
   const cancelled = new Set<string>();
+  const started = new Set<string>();
   const server = new grpc.Server({ "grpc.default_compression_algorithm": 2, "grpc.max_receive_message_length": -1 });
   function watchCancel(call: SurfaceCall, id: string) {
+    if (id !== "") started.add(id);
     (call as grpc.ServerUnaryCall<ConformanceRequest, ConformanceResponse>).on("cancelled", () => {
       if (id !== "") cancelled.add(id);
     });
@@ -349,6 +356,7 @@ export async function startGrpcJsConformanceServer(host = "127.0.0.1"): Promise<
   return {
     kind: "grpc-js",
     baseUrl: `http://${host}:${port}`,
+    started,
     cancelled,
     close() {
       closing ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
