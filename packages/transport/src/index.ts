@@ -1,3 +1,21 @@
+export {
+  CallNotSentError,
+  isCallNotSent,
+  isConnectionLost,
+  markConnectionLost,
+  markNotSent,
+} from "./call-not-sent-error.js";
+export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
+export { createEndpointTransport } from "./endpoint-transport.js";
+export type {
+  Http2Connection,
+  Http2ConnectionEvent,
+  Http2ConnectionOptions,
+  Http2SessionManager,
+  KeepaliveOptions,
+} from "./http2-connection.js";
+export { createHttp2Connection } from "./http2-connection.js";
 // lean gRPC transport (issue 7)
 export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
 export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
+export type { TlsOptions } from "./tls-options.js";

@@ -1,0 +1,100 @@
+import {
+  type ConnectivityState,
+  createPeakEwma,
+  type Endpoint,
+  type EndpointLoad,
+  endpointKey,
+  type PeakEwmaOptions,
+  type PickCandidate,
+} from "@meshlite/core";
+import type { Http2Connection } from "@meshlite/transport";
+import { createOutlierState, type OutlierState } from "./outlier-detection.js";
+
+/** Health as reported by the endpoint's health service; "disabled" when not checked. */
+export type HealthStatus = "disabled" | "unknown" | "serving" | "not-serving";
+
+/** How a call on an endpoint ended. */
+export interface CallOutcome {
+  ok: boolean;
+  /** The failure is the endpoint's fault (unavailable, internal, connection lost): counts for outlier detection. */
+  failure: boolean;
+  /** The call was still waiting for its first response message. */
+  pending: boolean;
+  /** Its duration is a fair latency sample (not for calls that never reached the server). */
+  sample: boolean;
+}
+
+/**
+ * One endpoint of a channel: its connection, the load measured on it, its
+ * health and outlier state. The call path records every call here (`begin`,
+ * `firstResponse`, `end`); balancers read `load`.
+ */
+export interface Subchannel extends PickCandidate {
+  readonly connection: Http2Connection;
+  /** The endpoint as last reported by the resolver. */
+  endpoint: Endpoint;
+  /** Taking no new calls; closes once in-flight calls finish. */
+  draining: boolean;
+  health: HealthStatus;
+  readonly outlier: OutlierState;
+  readonly stats: { calls: number; failures: number; retries: number };
+  state(): ConnectivityState;
+  /** A call starts; returns its start time. */
+  begin(): number;
+  /** The first response message of a call arrived (streams): it stops counting as pending. */
+  firstResponse(startedAt: number): void;
+  end(startedAt: number, outcome: CallOutcome): void;
+}
+
+export function createSubchannel(
+  endpoint: Endpoint,
+  connection: Http2Connection,
+  loadOptions: PeakEwmaOptions | undefined,
+  onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
+): Subchannel {
+  const ewma = createPeakEwma(loadOptions);
+  let inFlight = 0;
+  let pending = 0;
+  const load: EndpointLoad = {
+    get inFlight() {
+      return inFlight;
+    },
+    get pending() {
+      return pending;
+    },
+    latencyMs: () => ewma.estimate(),
+  };
+  const subchannel: Subchannel = {
+    key: endpointKey(endpoint),
+    endpoint,
+    connection,
+    load,
+    draining: false,
+    health: "disabled",
+    outlier: createOutlierState(),
+    stats: { calls: 0, failures: 0, retries: 0 },
+    state: () => connection.state(),
+    begin() {
+      inFlight++;
+      pending++;
+      subchannel.stats.calls++;
+      return performance.now();
+    },
+    firstResponse(startedAt) {
+      pending--;
+      const now = performance.now();
+      ewma.observe(now - startedAt, now);
+    },
+    end(startedAt, outcome) {
+      inFlight--;
+      if (outcome.pending) pending--;
+      if (!outcome.ok) subchannel.stats.failures++;
+      if (outcome.sample) {
+        const now = performance.now();
+        ewma.observe(now - startedAt, now);
+      }
+      onEnd(subchannel, outcome);
+    },
+  };
+  return subchannel;
+}
