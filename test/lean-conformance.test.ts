@@ -371,6 +371,31 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       expect(err.rawMessage).toBe("input broke");
     });
 
+    it("a cancelled call ends the request stream: its finally block runs", async () => {
+      const c = clientFor();
+      let cleaned = false;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      async function* input() {
+        try {
+          yield { responseCount: 1 };
+          await gate;
+          yield { responseCount: 1 };
+        } finally {
+          cleaned = true;
+        }
+      }
+      const abort = new AbortController();
+      const err = await failure(async () => {
+        for await (const _ of c.bidi(input(), { signal: abort.signal })) abort.abort();
+      });
+      expect(err.code).toBe(Code.Canceled);
+      release();
+      await waitFor(() => cleaned, "the request generator's finally block");
+    });
+
     it("timeoutMs <= 0 means no deadline; a huge timeoutMs works", async () => {
       const c = clientFor();
       expect((await c.unary({ delayMs: 50 }, { timeoutMs: 0 })).index).toBe(0);

@@ -255,6 +255,8 @@ abstract class LeanCall {
     if (code === "ERR_STREAM_WRITE_AFTER_END" && stream.writableEnded) return;
     // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR; map it by its HTTP/2 code.
     const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? leanErrorFromRstCode(stream.rstCode) : undefined;
+    // Keep the Node error as the cause: the channel reads marks (not sent, connection lost) from it.
+    if (fromRst) fromRst.cause = err;
     this.fail(fromRst ?? leanErrorFromNode(err));
   }
 
@@ -552,9 +554,18 @@ class LeanStreamCall extends LeanCall {
   }
 
   protected onFail(err: ConnectError): void {
-    this.stopInput();
+    this.abortInput(err);
     this.rejectResponse(err);
     this.wake();
+  }
+
+  /** As Connect does when a call fails: the request messages' iterator gets the error, then return(). */
+  abortInput(err: ConnectError): void {
+    if (this.inputDone) return;
+    this.inputDone = true;
+    const it = this.inputIt ?? this.input[Symbol.asyncIterator]();
+    it.throw?.(err).catch(noop);
+    it.return?.().catch(noop);
   }
 
   private stopInput(): void {
@@ -914,7 +925,10 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
           call.resolveResponse = resolve;
           call.rejectResponse = reject;
         });
-        if (call.error !== undefined) return Promise.reject(call.error);
+        if (call.error !== undefined) {
+          call.abortInput(call.error);
+          return Promise.reject(call.error);
+        }
         call.open(headers, undefined);
         return ready.then((responseHeaders) => {
           let h: Headers | undefined;
