@@ -225,6 +225,8 @@ abstract class LeanCall {
 
   private attach(stream: CallStream, body: Buffer | undefined): void {
     if (this.done) {
+      // Failed (deadline, cancel) while the stream was being opened.
+      stream.on("error", noop);
       stream.close(leanRstCancel);
       return;
     }
