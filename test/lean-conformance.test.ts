@@ -528,6 +528,13 @@ describe.each(["lean", "connect-node"] as const)("%s client, malformed responses
       expect(err.message).toMatch(message);
     },
   );
+  it("REFUSED_STREAM: UNAVAILABLE with the lean transport (connect-node: INTERNAL)", async () => {
+    const err = await failure(() => c.unary({}, { headers: { "x-raw-mode": "refused" }, timeoutMs: 5000 }));
+    // Difference: connect-node maps Node's stream error event, not the HTTP/2 code, so a refused
+    // (never processed, safe to retry) call looks like an internal error.
+    expect(Code[err.code]).toBe(client === "lean" ? "Unavailable" : "Internal");
+    expect(err.message).toMatch(/REFUSED_STREAM/);
+  });
   it("silent server: the deadline ends the call", async () => {
     const err = await failure(() => c.unary({}, { headers: { "x-raw-mode": "silent" }, timeoutMs: 200 }));
     expect(err.code).toBe(Code.DeadlineExceeded);

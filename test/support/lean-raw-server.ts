@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
  * - huge-length: an envelope announcing 0xffffffff bytes, then the stream ends
  * - bad-status: grpc-status "abc"
  * - silent: headers, then nothing (the client's deadline must end it)
+ * - refused: RST_STREAM REFUSED_STREAM before any response (the call was not processed)
  */
 export type RawMode =
   | "truncated"
@@ -26,7 +27,8 @@ export type RawMode =
   | "rst"
   | "huge-length"
   | "bad-status"
-  | "silent";
+  | "silent"
+  | "refused";
 
 export interface RawServer {
   readonly baseUrl: string;
@@ -91,6 +93,8 @@ export async function startRawServer(host = "127.0.0.1"): Promise<RawServer> {
         return stream.end(envelope(0, new Uint8Array(3), 0xffffffff));
       case "bad-status":
         return withTrailers(envelope(0, validMessage), { "grpc-status": "abc" });
+      case "refused":
+        return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       case "silent":
         stream.respond(grpcHeaders);
         return;
