@@ -474,6 +474,46 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
     });
   });
 
+  describe("interceptors changing the call", () => {
+    it("wrap request and response messages of a stream", async () => {
+      let seenResponses = 0;
+      const interceptor: Interceptor = (next) => async (req) => {
+        if (!req.stream) return next(req);
+        const input = req.message;
+        const res = await next({
+          ...req,
+          message: (async function* () {
+            for await (const m of input) yield { ...m, payload: new Uint8Array([9, 9]) };
+          })(),
+        });
+        if (!res.stream) return res;
+        const output = res.message;
+        return {
+          ...res,
+          message: (async function* () {
+            for await (const m of output) {
+              seenResponses++;
+              yield m;
+            }
+          })(),
+        };
+      };
+      const c = clientFor({ interceptors: [interceptor] });
+      const r = await c.clientStream(requests([{}, {}, {}]));
+      expect(r.requestBytes).toBe(6n);
+      expect(seenResponses).toBe(1);
+    });
+
+    it("a signal put in the request by an interceptor cancels the call", async () => {
+      const abort = new AbortController();
+      const interceptor: Interceptor = (next) => (req) => next({ ...req, signal: abort.signal });
+      const c = clientFor({ interceptors: [interceptor] });
+      const pending = failure(() => c.unary({ delayMs: 5000 }));
+      setTimeout(() => abort.abort(), 50);
+      expect((await pending).code).toBe(Code.Canceled);
+    });
+  });
+
   if (serverKind === "connect") {
     it("JSON codec (application/grpc+json)", async () => {
       const c = clientFor({ useBinaryFormat: false });
