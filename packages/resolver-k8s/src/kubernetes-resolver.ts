@@ -1,0 +1,386 @@
+import type { IncomingMessage } from "node:http";
+import {
+  type Endpoint,
+  type KubernetesTarget,
+  type Resolver,
+  type ResolverContext,
+  type ResolverListener,
+  sameEndpoints,
+} from "@meshlite/core";
+import pRetry from "p-retry";
+import { type EndpointSlice, mergeSlices } from "./endpoint-slices.js";
+import {
+  type CredentialSource,
+  describeSource,
+  errorFromResponse,
+  findCredentialSource,
+  type KubeApi,
+  KubeApiError,
+  loadKubeApi,
+  readBody,
+} from "./kube-api.js";
+import { parseKubernetesResolverOptions } from "./kubernetes-resolver-options.js";
+
+/** How one watch request ended. */
+type WatchOutcome =
+  | { kind: "ended" }
+  | { kind: "expired" }
+  | { kind: "idle" }
+  | { kind: "broken"; error: Error; delivered: number }
+  | { kind: "error"; error: Error };
+
+interface WatchEvent {
+  type?: string;
+  object?: {
+    metadata?: { name?: unknown; resourceVersion?: unknown };
+    code?: unknown;
+    message?: unknown;
+    reason?: unknown;
+  };
+}
+
+/**
+ * Creates a resolver for `k8s:///service.namespace:port` targets: it lists the
+ * service's EndpointSlices, then watches them from the list's resourceVersion
+ * (with bookmarks), and reports the merged set of ready endpoints, with
+ * terminating-but-serving ones marked draining. It relists on 410 Gone,
+ * restarts a watch that goes silent, and keeps the last good set while the
+ * API server is unreachable, retrying with backoff.
+ *
+ * Throws at once on bad `resolverOptions` or when no credentials exist.
+ */
+export function createKubernetesResolver(target: KubernetesTarget, context: ResolverContext): Resolver {
+  const options = parseKubernetesResolverOptions(context.options);
+  const source: CredentialSource = findCredentialSource(options.kubeconfigPath);
+  const { logger } = context;
+  const stop = new AbortController();
+  const slices = new Map<string, EndpointSlice>();
+  const portProblems = new Set<string>();
+  let listener: ResolverListener | undefined;
+  let reported: readonly Endpoint[] | undefined;
+  let resourceVersion: string | undefined;
+  let api: KubeApi | undefined;
+  let namespace = target.namespace;
+  // The kind of failure last reported; each incident is logged once and
+  // cleared when the API server answers again.
+  let incident: string | undefined;
+
+  const prefix = () => `k8s resolver (${target.raw})`;
+  const collectionPath = () =>
+    `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace ?? "default")}/endpointslices` +
+    `?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${target.service}`)}`;
+
+  function publish(): void {
+    if (stop.signal.aborted || listener === undefined) {
+      return;
+    }
+    const next = mergeSlices(slices.values(), target.port, (slice, problem) => {
+      const key = `${slice.metadata.name}\n${problem}`;
+      if (!portProblems.has(key)) {
+        portProblems.add(key);
+        logger.warn(`${prefix()}: EndpointSlice ${slice.metadata.name} is skipped: ${problem}`);
+      }
+    });
+    if (reported !== undefined && sameEndpoints(reported, next)) {
+      return;
+    }
+    reported = next;
+    logger.debug(`${prefix()}: ${next.length} endpoints`, { endpoints: next });
+    try {
+      listener.onEndpoints(next);
+    } catch (error) {
+      logger.error(`${prefix()}: the endpoint listener threw`, { error });
+    }
+  }
+
+  function recovered(): void {
+    if (incident !== undefined) {
+      logger.info(`${prefix()}: the API server answers again; watching EndpointSlices`);
+      incident = undefined;
+    }
+  }
+
+  function fail(error: unknown): void {
+    if (stop.signal.aborted) {
+      return;
+    }
+    const [kind, message] = describeFailure(error);
+    if (kind === incident) {
+      logger.debug(`${prefix()}: still failing: ${message}`);
+      return;
+    }
+    incident = kind;
+    logger.warn(`${prefix()}: ${message}`);
+    try {
+      listener?.onError(new Error(`${prefix()}: ${message}`));
+    } catch (listenerError) {
+      logger.error(`${prefix()}: the error listener threw`, { error: listenerError });
+    }
+  }
+
+  function describeFailure(error: unknown): [kind: string, message: string] {
+    const server = api?.server ?? "(not loaded)";
+    const keeping = `keeping the last ${reported?.length ?? 0} endpoints and retrying`;
+    if (error instanceof KubeApiError) {
+      const ns = namespace ?? "default";
+      switch (error.status) {
+        case 401:
+          return [
+            "401",
+            `the API server ${server} rejected the credentials (${describeSource(source)}): ${error.message}; ${keeping}`,
+          ];
+        case 403:
+          return [
+            "403",
+            `forbidden to read EndpointSlices in namespace "${ns}" (${error.message}). The client's identity needs ` +
+              `the verbs get, list and watch on endpointslices.discovery.k8s.io in namespace "${ns}": a Role with ` +
+              `apiGroups ["discovery.k8s.io"], resources ["endpointslices"], verbs ["get", "list", "watch"], bound by a ` +
+              `RoleBinding to its ServiceAccount; ${keeping}`,
+          ];
+        case 404:
+          return [
+            "404",
+            `the API server ${server} does not serve discovery.k8s.io/v1 EndpointSlices (Kubernetes 1.21 or later is needed): ${error.message}; ${keeping}`,
+          ];
+        default:
+          return [`http-${error.status}`, `the API server ${server} failed: ${error.message}; ${keeping}`];
+      }
+    }
+    const err = error instanceof Error ? error : new Error(String(error));
+    const code = (err as { code?: unknown }).code;
+    if (api === undefined) {
+      return ["config", `cannot load the Kubernetes configuration (${describeSource(source)}): ${err.message}`];
+    }
+    return [
+      `unreachable-${typeof code === "string" ? code : err.message}`,
+      `the Kubernetes API server ${server} is unreachable (${err.message}); ${keeping}`,
+    ];
+  }
+
+  async function list(kube: KubeApi): Promise<void> {
+    const response = await kube.get(collectionPath(), stop.signal, options.requestTimeoutMs);
+    if (response.statusCode !== 200) {
+      throw await errorFromResponse(response, options.requestTimeoutMs);
+    }
+    const body = await readBody(response, options.requestTimeoutMs);
+    const parsed = JSON.parse(body) as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+    const version = parsed.metadata?.resourceVersion;
+    if (typeof version !== "string" || !Array.isArray(parsed.items)) {
+      throw new Error(`unexpected EndpointSlice list from ${kube.server}: ${body.slice(0, 200)}`);
+    }
+    slices.clear();
+    for (const item of parsed.items as EndpointSlice[]) {
+      if (typeof item?.metadata?.name === "string") {
+        slices.set(item.metadata.name, item);
+      }
+    }
+    resourceVersion = version;
+    recovered();
+    publish();
+  }
+
+  function applyEvent(line: string): WatchOutcome | undefined {
+    let event: WatchEvent;
+    try {
+      event = JSON.parse(line) as WatchEvent;
+    } catch {
+      return { kind: "error", error: new Error(`unparsable watch event: ${line.slice(0, 200)}`) };
+    }
+    const object = event.object;
+    const version = object?.metadata?.resourceVersion;
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED":
+      case "DELETED": {
+        const name = object?.metadata?.name;
+        if (typeof name !== "string") {
+          logger.warn(`${prefix()}: ignoring a ${event.type} event without metadata.name`);
+          break;
+        }
+        if (event.type === "DELETED") {
+          slices.delete(name);
+        } else {
+          slices.set(name, object as EndpointSlice);
+        }
+        if (typeof version === "string") {
+          resourceVersion = version;
+        }
+        publish();
+        break;
+      }
+      case "BOOKMARK":
+        if (typeof version === "string") {
+          resourceVersion = version;
+        }
+        break;
+      case "ERROR": {
+        const code = typeof object?.code === "number" ? object.code : 500;
+        if (code === 410) {
+          return { kind: "expired" };
+        }
+        const message = typeof object?.message === "string" ? object.message : "watch error";
+        return {
+          kind: "error",
+          error: new KubeApiError(code, message, typeof object?.reason === "string" ? object.reason : undefined),
+        };
+      }
+      default:
+        logger.debug(`${prefix()}: ignoring a watch event of type ${String(event.type)}`);
+    }
+    return undefined;
+  }
+
+  /** Reads a watch stream until it ends, breaks, goes idle or says 410. */
+  function consume(response: IncomingMessage): Promise<WatchOutcome> {
+    return new Promise((resolve) => {
+      let buffer = "";
+      let delivered = 0;
+      let done = false;
+      const finish = (outcome: WatchOutcome) => {
+        if (done) {
+          return;
+        }
+        done = true;
+        clearTimeout(idle);
+        response.destroy();
+        resolve(outcome);
+      };
+      const idle = setTimeout(() => finish({ kind: "idle" }), options.watchIdleTimeoutMs);
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        buffer += chunk;
+        let newline = buffer.indexOf("\n");
+        while (!done && newline >= 0) {
+          const line = buffer.slice(0, newline).trim();
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf("\n");
+          if (line === "") {
+            continue;
+          }
+          delivered++;
+          idle.refresh();
+          const outcome = applyEvent(line);
+          if (outcome !== undefined) {
+            finish(outcome);
+          }
+        }
+      });
+      response.once("end", () => finish({ kind: "ended" }));
+      response.once("error", (error) => finish({ kind: "broken", error, delivered }));
+      response.once("close", () =>
+        finish({ kind: "broken", error: new Error("the API server closed the watch connection"), delivered }),
+      );
+    });
+  }
+
+  async function watch(kube: KubeApi, from: string): Promise<void> {
+    // Rotate watches like client-go does, so that no connection lives forever.
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const path = `${collectionPath()}&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(from)}&timeoutSeconds=${timeoutSeconds}`;
+    const response = await kube.get(path, stop.signal, options.requestTimeoutMs);
+    let outcome: WatchOutcome;
+    if (response.statusCode === 410) {
+      response.resume();
+      outcome = { kind: "expired" };
+    } else if (response.statusCode !== 200) {
+      throw await errorFromResponse(response, options.requestTimeoutMs);
+    } else {
+      recovered();
+      outcome = await consume(response);
+    }
+    if (stop.signal.aborted) {
+      return;
+    }
+    switch (outcome.kind) {
+      case "expired":
+        logger.info(`${prefix()}: resourceVersion ${from} is too old (410 Gone); listing EndpointSlices again`);
+        resourceVersion = undefined;
+        return;
+      case "idle":
+        logger.warn(
+          `${prefix()}: the watch delivered nothing, not even a bookmark, for ${options.watchIdleTimeoutMs} ms; ` +
+            `restarting it from resourceVersion ${resourceVersion}`,
+        );
+        return;
+      case "ended":
+        logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
+        return;
+      case "broken":
+        if (outcome.delivered === 0) {
+          // Broke before delivering anything: back off rather than spin.
+          throw outcome.error;
+        }
+        logger.info(
+          `${prefix()}: the watch connection was lost (${outcome.error.message}); resuming from resourceVersion ${resourceVersion}`,
+        );
+        return;
+      case "error":
+        throw outcome.error;
+    }
+  }
+
+  /** One attempt: (re)list if needed, then one watch request. Throws to back off. */
+  async function attempt(): Promise<void> {
+    api ??= await loadKubeApi(source, options.kubeconfigContext);
+    namespace ??= api.defaultNamespace;
+    if (resourceVersion === undefined) {
+      await list(api);
+    }
+    if (!stop.signal.aborted && resourceVersion !== undefined) {
+      await watch(api, resourceVersion);
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stop.signal.aborted) {
+      try {
+        // A fresh pRetry per successful attempt: the backoff starts over once the API server answered.
+        await pRetry(attempt, {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 1.6,
+          minTimeout: options.reconnectInitialMs,
+          maxTimeout: options.reconnectMaxMs,
+          randomize: true,
+          signal: stop.signal,
+          onFailedAttempt: ({ error }) => fail(error),
+        });
+      } catch (error) {
+        if (stop.signal.aborted) {
+          return;
+        }
+        // p-retry does not retry programming errors (TypeError); report and go on after the longest delay.
+        fail(error);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.reconnectMaxMs);
+          stop.signal.addEventListener(
+            "abort",
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+      }
+    }
+  }
+
+  return {
+    start(l) {
+      if (listener !== undefined) {
+        throw new Error(`${prefix()}: start() was called twice`);
+      }
+      if (stop.signal.aborted) {
+        throw new Error(`${prefix()}: start() after close()`);
+      }
+      listener = l;
+      void run();
+    },
+    refresh() {
+      // The watch already delivers every change; nothing to do.
+    },
+    close() {
+      stop.abort();
+    },
+  };
+}
