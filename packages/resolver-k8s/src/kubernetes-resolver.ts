@@ -147,14 +147,10 @@ export function createKubernetesResolver(target: KubernetesTarget, context: Reso
       }
     }
     const err = error instanceof Error ? error : new Error(String(error));
-    const code = (err as { code?: unknown }).code;
     if (api === undefined) {
       return ["config", `cannot load the Kubernetes configuration (${describeSource(source)}): ${err.message}`];
     }
-    return [
-      `unreachable-${typeof code === "string" ? code : err.message}`,
-      `the Kubernetes API server ${server} is unreachable (${err.message}); ${keeping}`,
-    ];
+    return ["unreachable", `the Kubernetes API server ${server} is unreachable (${err.message}); ${keeping}`];
   }
 
   async function list(kube: KubeApi): Promise<void> {
@@ -306,13 +302,13 @@ export function createKubernetesResolver(target: KubernetesTarget, context: Reso
         logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
         return;
       case "broken":
-        if (outcome.delivered === 0) {
-          // Broke before delivering anything: back off rather than spin.
-          throw outcome.error;
-        }
         logger.info(
           `${prefix()}: the watch connection was lost (${outcome.error.message}); resuming from resourceVersion ${resourceVersion}`,
         );
+        if (outcome.delivered === 0) {
+          // Lost before delivering anything: pause rather than spin on a server that drops every watch.
+          await pause(options.reconnectInitialMs);
+        }
         return;
       case "error":
         throw outcome.error;
@@ -350,19 +346,22 @@ export function createKubernetesResolver(target: KubernetesTarget, context: Reso
         }
         // p-retry does not retry programming errors (TypeError); report and go on after the longest delay.
         fail(error);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.reconnectMaxMs);
-          stop.signal.addEventListener(
-            "abort",
-            () => {
-              clearTimeout(timer);
-              resolve();
-            },
-            { once: true },
-          );
-        });
+        await pause(options.reconnectMaxMs);
       }
     }
+  }
+
+  /** Waits, or less if the resolver is closed meanwhile. */
+  function pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stop.signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   return {
