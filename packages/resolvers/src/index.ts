@@ -1,1 +1,1 @@
-export {};
+export { createStaticResolver } from "./static-resolver.js";
