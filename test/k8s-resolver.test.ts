@@ -334,6 +334,38 @@ describe("k8s resolver against a fake API server", () => {
     }
   });
 
+  it("reads KUBECONFIG when no kubeconfigPath is given, and honours kubeconfigContext", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.3.2" }]));
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = api.writeKubeconfig({ namespace: ns, context: "other" });
+    try {
+      const recorder = createRecorder();
+      const resolver = createKubernetesResolver(parseTarget("k8s:///orders:grpc") as KubernetesTarget, {
+        logger: recorder.logger,
+        options: { kubeconfigContext: "other" },
+      });
+      resolvers.push(resolver);
+      resolver.start(recorder.listener);
+      await recorder.until(() => recorder.sets.length > 0, "a first set");
+      expect(recorder.current()).toEqual(["10.0.3.2:50051"]);
+      const missing = createKubernetesResolver(parseTarget("k8s:///orders:grpc") as KubernetesTarget, {
+        logger: recorder.logger,
+        options: { kubeconfigContext: "nope" },
+      });
+      resolvers.push(missing);
+      const other = createRecorder();
+      missing.start(other.listener);
+      await other.until(() => other.errors.length > 0, "an error");
+      expect(other.errors[0]?.message).toContain(
+        'kubeconfig context "nope" (option kubeconfigContext) does not exist; contexts: other',
+      );
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
   it("reports rejected credentials", async () => {
     const ns = freshNamespace();
     const recorder = createRecorder();

@@ -12,7 +12,9 @@ export interface KubernetesResolverOptions {
   kubeconfigContext?: string;
   /**
    * Restart a watch that has delivered nothing, not even a bookmark, for this
-   * long (a half-dead connection). Default 60000 ms.
+   * long (a half-dead connection). Default 90000 ms: the API server sends a
+   * bookmark about once a minute on a quiet watch, so a limit of 60 s would
+   * restart healthy watches of quiet services every minute.
    */
   watchIdleTimeoutMs?: number;
   /** First delay before retrying an unreachable or failing API server; grows x1.6 with jitter. Default 1000 ms. */
@@ -24,7 +26,7 @@ export interface KubernetesResolverOptions {
 }
 
 export const defaultKubernetesResolverOptions = {
-  watchIdleTimeoutMs: 60_000,
+  watchIdleTimeoutMs: 90_000,
   reconnectInitialMs: 1000,
   reconnectMaxMs: 30_000,
   requestTimeoutMs: 20_000,
