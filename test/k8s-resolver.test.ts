@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { getResolverFactory, type KubernetesTarget, parseTarget, type Resolver } from "@meshlite/core";
 import { createKubernetesResolver, type KubernetesResolverOptions } from "@meshlite/resolver-k8s";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FakeKubeApiServer, type SliceInput, startFakeKubeApiServer } from "./support/fake-kube-apiserver.js";
 import { createRecorder, describeEndpoints, type Recorder } from "./support/resolver-recorder.js";
 
@@ -363,6 +366,50 @@ describe("k8s resolver against a fake API server", () => {
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;
+    }
+  });
+
+  it("uses the in-cluster service account: namespace from its file, the token re-read as it rotates", async () => {
+    const root = mkdtempSync(join(tmpdir(), "in-cluster-"));
+    const dir = join(root, "var/run/secrets/kubernetes.io/serviceaccount");
+    mkdirSync(dir, { recursive: true });
+    const ns = freshNamespace();
+    writeFileSync(join(dir, "token"), api.token);
+    writeFileSync(join(dir, "ca.crt"), readFileSync(api.caPath));
+    writeFileSync(join(dir, "namespace"), ns);
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.3.3" }]));
+    const saved = { ...process.env };
+    delete process.env.KUBECONFIG;
+    process.env.KUBERNETES_SERVICE_HOST = "127.0.0.1";
+    process.env.KUBERNETES_SERVICE_PORT = String(api.port);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const recorder = createRecorder();
+      follow(recorder);
+      const resolver = createKubernetesResolver(
+        parseTarget("k8s:///orders:grpc") as KubernetesTarget,
+        { logger: recorder.logger, options: { reconnectInitialMs: 50, reconnectMaxMs: 200 } },
+        { serviceAccountRoot: root },
+      );
+      resolvers.push(resolver);
+      resolver.start(recorder.listener);
+      await recorder.until(() => recorder.sets.length > 0, "a first set");
+      expect(recorder.current()).toEqual(["10.0.3.3:50051"]);
+      await recorder.until(() => api.activeWatches() > 0 && requestsIn(ns, "watch").length === 1, "a watch");
+
+      // The kubelet rotates the token; the old one stops working after a while.
+      writeFileSync(join(dir, "token"), api.rotateToken());
+      vi.setSystemTime(Date.now() + 61_000);
+      api.dropWatches();
+      api.applySlice(ns, slice("orders-a", [{ ip: "10.0.3.4" }]));
+      await recorder.until(() => recorder.current()[0] === "10.0.3.4:50051", "the update with the new token");
+      expect(requestsIn(ns, "watch").filter((r) => r.status === 401)).toEqual([]);
+      expect(recorder.errors).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+      process.env = saved;
+      kubeconfigPath = api.writeKubeconfig({ namespace: "from-context" });
+      rmSync(root, { recursive: true, force: true });
     }
   });
 

@@ -23,6 +23,8 @@ export interface FakeKubeApiServer {
   readonly caPath: string;
   /** The bearer token the server accepts. */
   readonly token: string;
+  /** Accepts a new token from now on, and no longer the old one (as when a projected token rotates). */
+  rotateToken(): string;
   /** Writes a kubeconfig for this server and returns its path. */
   writeKubeconfig(options?: { namespace?: string; token?: string; context?: string }): string;
   /** Creates or replaces an EndpointSlice; returns its new resourceVersion. */
@@ -270,7 +272,7 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
         status: code,
       });
     };
-    if (req.headers.authorization !== `Bearer ${token}`) {
+    if (req.headers.authorization !== `Bearer ${server_.token}`) {
       log(401);
       return json(res, 401, status(401, "Unauthorized", "Unauthorized"));
     }
@@ -407,6 +409,11 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
 
   const server_: FakeKubeApiServer = {
     url: `https://127.0.0.1:${port}`,
+    rotateToken() {
+      const next = `token-${Math.random().toString(36).slice(2)}`;
+      (server_ as { token: string }).token = next;
+      return next;
+    },
     port,
     caPath,
     token,
@@ -430,7 +437,7 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
           "users:",
           "- name: fake-user",
           "  user:",
-          `    token: ${opts.token ?? token}`,
+          `    token: ${opts.token ?? server_.token}`,
           "contexts:",
           `- name: ${context}`,
           "  context:",

@@ -7,10 +7,15 @@ import type { KubeConfig } from "@kubernetes/client-node";
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/** For tests only: a directory prefixed to the service account paths (as loadFromCluster's pathPrefix). */
+export interface KubeApiInternals {
+  serviceAccountRoot?: string;
+}
+
 /** Where the resolver gets the API server address and credentials. */
 export type CredentialSource =
   | { kind: "kubeconfig"; path: string; why: string }
-  | { kind: "in-cluster" }
+  | { kind: "in-cluster"; root: string }
   | { kind: "default-kubeconfig"; why: string };
 
 /**
@@ -19,7 +24,7 @@ export type CredentialSource =
  * setting wins over the ambient service account so that a process in a pod
  * can be pointed elsewhere. Throws when there is none.
  */
-export function findCredentialSource(kubeconfigPath: string | undefined): CredentialSource {
+export function findCredentialSource(kubeconfigPath: string | undefined, root = ""): CredentialSource {
   if (kubeconfigPath !== undefined) {
     if (!existsSync(kubeconfigPath)) {
       throw new Error(`k8s resolver: the kubeconfig file "${kubeconfigPath}" (option kubeconfigPath) does not exist`);
@@ -30,8 +35,8 @@ export function findCredentialSource(kubeconfigPath: string | undefined): Creden
   if (env !== undefined && env !== "") {
     return { kind: "default-kubeconfig", why: `KUBECONFIG=${env}` };
   }
-  if (process.env.KUBERNETES_SERVICE_HOST && existsSync(join(serviceAccountDir, "token"))) {
-    return { kind: "in-cluster" };
+  if (process.env.KUBERNETES_SERVICE_HOST && existsSync(join(root + serviceAccountDir, "token"))) {
+    return { kind: "in-cluster", root };
   }
   const home = join(homedir(), ".kube", "config");
   if (existsSync(home)) {
@@ -76,7 +81,7 @@ export async function loadKubeApi(source: CredentialSource, context: string | un
       config.loadFromFile(source.path);
       break;
     case "in-cluster":
-      config.loadFromCluster();
+      config.loadFromCluster(source.root);
       break;
     case "default-kubeconfig":
       config.loadFromDefault();
@@ -98,7 +103,7 @@ export async function loadKubeApi(source: CredentialSource, context: string | un
   const server = cluster.server.replace(/\/+$/, "");
   let defaultNamespace = config.getContextObject(config.getCurrentContext())?.namespace?.trim();
   if (!defaultNamespace && source.kind === "in-cluster") {
-    defaultNamespace = readFileSync(join(serviceAccountDir, "namespace"), "utf8").trim();
+    defaultNamespace = readFileSync(join(source.root + serviceAccountDir, "namespace"), "utf8").trim();
   }
   return {
     server,

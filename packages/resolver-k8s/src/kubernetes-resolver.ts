@@ -16,6 +16,7 @@ import {
   findCredentialSource,
   type KubeApi,
   KubeApiError,
+  type KubeApiInternals,
   loadKubeApi,
   readBody,
 } from "./kube-api.js";
@@ -49,9 +50,13 @@ interface WatchEvent {
  *
  * Throws at once on bad `resolverOptions` or when no credentials exist.
  */
-export function createKubernetesResolver(target: KubernetesTarget, context: ResolverContext): Resolver {
+export function createKubernetesResolver(
+  target: KubernetesTarget,
+  context: ResolverContext,
+  internals: KubeApiInternals = {},
+): Resolver {
   const options = parseKubernetesResolverOptions(context.options);
-  const source: CredentialSource = findCredentialSource(options.kubeconfigPath);
+  const source: CredentialSource = findCredentialSource(options.kubeconfigPath, internals.serviceAccountRoot);
   const { logger } = context;
   const stop = new AbortController();
   const slices = new Map<string, EndpointSlice>();
