@@ -63,7 +63,8 @@ function open(ns: string) {
       .endpoints.filter((e) => !e.draining)
       .map((e) => e.address)
       .sort();
-  return { channel, client, load, activeAddresses };
+  const addresses = () => channel.snapshot().endpoints.map((e) => e.address);
+  return { channel, client, load, activeAddresses, addresses };
 }
 
 /** Milliseconds from `change` until `condition` holds. */
@@ -79,7 +80,7 @@ describe("k8s targets in a channel, under steady call load", () => {
     const ns = `chan-${++namespaceCounter}`;
     const [a, b, c] = (await startPods(141, 142, 143)) as [EchoBackend, EchoBackend, EchoBackend];
     applySlice(ns, "echo-1", [ep(a), ep(b)]);
-    const { channel, load, activeAddresses } = open(ns);
+    const { channel, load, activeAddresses, addresses } = open(ns);
     try {
       await waitFor("calls on a and b", () => a.totalCalls() > 5 && b.totalCalls() > 5);
 
@@ -96,6 +97,8 @@ describe("k8s targets in a channel, under steady call load", () => {
         () => !activeAddresses().includes(c.address),
       );
       expect(toStop).toBeLessThan(1000);
+      // Once its connection is closed (drained), nothing more can reach c.
+      await waitFor("c's connection to close", () => !addresses().includes(c.address));
       const onC = c.totalCalls();
       load.mark();
       await waitFor("40 more calls", () => [...load.since().values()].reduce((x, y) => x + y, 0) >= 40);
@@ -105,7 +108,9 @@ describe("k8s targets in a channel, under steady call load", () => {
       b.setDelay(150);
       await waitFor("calls in flight on b", () => b.inFlight() > 0);
       applySlice(ns, "echo-1", [ep(a), ep(b, { ready: false, serving: true, terminating: true })]);
-      await waitFor("b drained", () => !activeAddresses().includes(b.address) && b.inFlight() === 0);
+      await waitFor("b out of rotation", () => !activeAddresses().includes(b.address));
+      await waitFor("b drained and its connection closed", () => !addresses().includes(b.address));
+      expect(b.inFlight()).toBe(0);
       const onB = b.totalCalls();
       load.mark();
       await waitFor("40 more calls", () => [...load.since().values()].reduce((x, y) => x + y, 0) >= 40);
@@ -126,13 +131,14 @@ describe("k8s targets in a channel, under steady call load", () => {
     const [a, b, c] = (await startPods(144, 145, 146)) as [EchoBackend, EchoBackend, EchoBackend];
     applySlice(ns, "echo-1", [ep(a), ep(b)]);
     applySlice(ns, "echo-2", [ep(c)]);
-    const { channel, load, activeAddresses } = open(ns);
+    const { channel, load, activeAddresses, addresses } = open(ns);
     try {
       await waitFor("calls on a, b and c", () => a.totalCalls() > 5 && b.totalCalls() > 5 && c.totalCalls() > 5);
       expect(activeAddresses()).toEqual([a.address, b.address, c.address].sort());
       api.deleteSlice(ns, "echo-2");
       await waitFor("c out of rotation", () => !activeAddresses().includes(c.address));
       expect(activeAddresses()).toEqual([a.address, b.address].sort());
+      await waitFor("c's connection to close", () => !addresses().includes(c.address));
       load.mark();
       await waitFor(
         "calls on a and b",
