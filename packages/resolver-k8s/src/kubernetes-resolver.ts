@@ -1,4 +1,3 @@
-import type { IncomingMessage } from "node:http";
 import {
   type Endpoint,
   type KubernetesTarget,
@@ -9,9 +8,9 @@ import {
 } from "@meshlite/core";
 import pRetry from "p-retry";
 import { type EndpointSlice, mergeSlices } from "./endpoint-slices.js";
+import { describeFailure } from "./failure-message.js";
 import {
   type CredentialSource,
-  describeSource,
   errorFromResponse,
   findCredentialSource,
   type KubeApi,
@@ -21,24 +20,7 @@ import {
   readBody,
 } from "./kube-api.js";
 import { parseKubernetesResolverOptions } from "./kubernetes-resolver-options.js";
-
-/** How one watch request ended. */
-type WatchOutcome =
-  | { kind: "ended" }
-  | { kind: "expired" }
-  | { kind: "idle" }
-  | { kind: "broken"; error: Error; delivered: number }
-  | { kind: "error"; error: Error };
-
-interface WatchEvent {
-  type?: string;
-  object?: {
-    metadata?: { name?: unknown; resourceVersion?: unknown };
-    code?: unknown;
-    message?: unknown;
-    reason?: unknown;
-  };
-}
+import { readWatchStream, type WatchEvent, type WatchOutcome } from "./watch-stream.js";
 
 /**
  * Creates a resolver for `k8s:///service.namespace:port` targets: it lists the
@@ -109,7 +91,12 @@ export function createKubernetesResolver(
     if (stop.signal.aborted) {
       return;
     }
-    const [kind, message] = describeFailure(error);
+    const [kind, message] = describeFailure(error, {
+      server: api?.server,
+      source,
+      namespace: namespace ?? "default",
+      kept: reported?.length ?? 0,
+    });
     if (kind === incident) {
       logger.debug(`${prefix()}: still failing: ${message}`);
       return;
@@ -121,41 +108,6 @@ export function createKubernetesResolver(
     } catch (listenerError) {
       logger.error(`${prefix()}: the error listener threw`, { error: listenerError });
     }
-  }
-
-  function describeFailure(error: unknown): [kind: string, message: string] {
-    const server = api?.server ?? "(not loaded)";
-    const keeping = `keeping the last ${reported?.length ?? 0} endpoints and retrying`;
-    if (error instanceof KubeApiError) {
-      const ns = namespace ?? "default";
-      switch (error.status) {
-        case 401:
-          return [
-            "401",
-            `the API server ${server} rejected the credentials (${describeSource(source)}): ${error.message}; ${keeping}`,
-          ];
-        case 403:
-          return [
-            "403",
-            `forbidden to read EndpointSlices in namespace "${ns}" (${error.message}). The client's identity needs ` +
-              `the verbs get, list and watch on endpointslices.discovery.k8s.io in namespace "${ns}": a Role with ` +
-              `apiGroups ["discovery.k8s.io"], resources ["endpointslices"], verbs ["get", "list", "watch"], bound by a ` +
-              `RoleBinding to its ServiceAccount; ${keeping}`,
-          ];
-        case 404:
-          return [
-            "404",
-            `the API server ${server} does not serve discovery.k8s.io/v1 EndpointSlices (Kubernetes 1.21 or later is needed): ${error.message}; ${keeping}`,
-          ];
-        default:
-          return [`http-${error.status}`, `the API server ${server} failed: ${error.message}; ${keeping}`];
-      }
-    }
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (api === undefined) {
-      return ["config", `cannot load the Kubernetes configuration (${describeSource(source)}): ${err.message}`];
-    }
-    return ["unreachable", `the Kubernetes API server ${server} is unreachable (${err.message}); ${keeping}`];
   }
 
   async function list(kube: KubeApi): Promise<void> {
@@ -180,13 +132,7 @@ export function createKubernetesResolver(
     publish();
   }
 
-  function applyEvent(line: string): WatchOutcome | undefined {
-    let event: WatchEvent;
-    try {
-      event = JSON.parse(line) as WatchEvent;
-    } catch {
-      return { kind: "error", error: new Error(`unparsable watch event: ${line.slice(0, 200)}`) };
-    }
+  function applyEvent(event: WatchEvent): WatchOutcome | undefined {
     const object = event.object;
     const version = object?.metadata?.resourceVersion;
     switch (event.type) {
@@ -231,49 +177,6 @@ export function createKubernetesResolver(
     return undefined;
   }
 
-  /** Reads a watch stream until it ends, breaks, goes idle or says 410. */
-  function consume(response: IncomingMessage): Promise<WatchOutcome> {
-    return new Promise((resolve) => {
-      let buffer = "";
-      let delivered = 0;
-      let done = false;
-      const finish = (outcome: WatchOutcome) => {
-        if (done) {
-          return;
-        }
-        done = true;
-        clearTimeout(idle);
-        response.destroy();
-        resolve(outcome);
-      };
-      const idle = setTimeout(() => finish({ kind: "idle" }), options.watchIdleTimeoutMs);
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        buffer += chunk;
-        let newline = buffer.indexOf("\n");
-        while (!done && newline >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          newline = buffer.indexOf("\n");
-          if (line === "") {
-            continue;
-          }
-          delivered++;
-          idle.refresh();
-          const outcome = applyEvent(line);
-          if (outcome !== undefined) {
-            finish(outcome);
-          }
-        }
-      });
-      response.once("end", () => finish({ kind: "ended" }));
-      response.once("error", (error) => finish({ kind: "broken", error, delivered }));
-      response.once("close", () =>
-        finish({ kind: "broken", error: new Error("the API server closed the watch connection"), delivered }),
-      );
-    });
-  }
-
   async function watch(kube: KubeApi, from: string): Promise<void> {
     // Rotate watches like client-go does, so that no connection lives forever.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
@@ -287,7 +190,7 @@ export function createKubernetesResolver(
       throw await errorFromResponse(response, options.requestTimeoutMs);
     } else {
       recovered();
-      outcome = await consume(response);
+      outcome = await readWatchStream(response, options.watchIdleTimeoutMs, applyEvent);
     }
     if (stop.signal.aborted) {
       return;
