@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { getResolverFactory, type KubernetesTarget, parseTarget, type Resolver } from "@meshlite/core";
 import { createKubernetesResolver, type KubernetesResolverOptions } from "@meshlite/resolver-k8s";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -439,6 +441,39 @@ describe("k8s resolver against a fake API server", () => {
     api.applySlice(ns, slice("orders-a", [{ ip: "10.0.9.2" }]));
     expect(recorder.sets.length).toBe(reports);
     expect(() => resolver.start(recorder.listener)).toThrow(/start\(\)/);
+  });
+
+  it("leaves nothing that keeps the process alive after close, watching or backing off", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.9.9" }]));
+    // A kubeconfig pointing at a server that is gone: the resolver is in its backoff when closed.
+    const gone = await startFakeKubeApiServer();
+    const goneKubeconfig = gone.writeKubeconfig();
+    await gone.close();
+    const script = fileURLToPath(new URL("./fixtures/k8s-close-client.ts", import.meta.url));
+    const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
+    const started = Date.now();
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          script,
+          `${kubeconfigPath}=k8s:///orders.${ns}:grpc`,
+          `${goneKubeconfig}=k8s:///orders.${ns}:grpc`,
+        ],
+        { env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig }, timeout: 30_000 },
+        (error, stdout) => resolve({ stdout, code: error ? ((error as { code?: number }).code ?? -1) : 0 }),
+      );
+      child.stdin?.end();
+    });
+    expect(stdout).toContain('"first":"endpoints 1"');
+    expect(stdout).toContain('"first":"error unreachable"');
+    expect(stdout).toContain("exit 0");
+    expect(code).toBe(0);
+    // It exits on its own, well before the 30 s reconnection delay or the 90 s idle timeout would end.
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it("rejects bad options and missing credentials with clear errors", () => {
