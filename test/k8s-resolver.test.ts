@@ -268,6 +268,25 @@ describe("k8s resolver against a fake API server", () => {
     expect(recorder.errors).toEqual([]);
   });
 
+  it("resumes quietly when the API server ends a watch at its timeout", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.5.5" }]));
+    api.maxWatchMs = 300;
+    try {
+      const { recorder } = start(`k8s:///orders.${ns}:grpc`);
+      await recorder.until(() => requestsIn(ns, "watch").length >= 3, "three watches in turn");
+      api.applySlice(ns, slice("orders-a", [{ ip: "10.0.5.6" }]));
+      await recorder.until(() => recorder.current()[0] === "10.0.5.6:50051", "the update");
+      await recorder.until(() => requestsIn(ns, "watch").length >= 5, "two more watches");
+      expect(requestsIn(ns, "list")).toHaveLength(1);
+      // A routine end of a watch is not worth a warning.
+      expect(recorder.logs.filter((l) => l.level !== "debug")).toEqual([]);
+      expect(recorder.logged("debug", "the API server ended the watch")).toBeGreaterThanOrEqual(4);
+    } finally {
+      api.maxWatchMs = undefined;
+    }
+  });
+
   it("restarts a watch that stalls, and not a quiet one that gets bookmarks", async () => {
     const ns = freshNamespace();
     api.applySlice(ns, slice("orders-a", [{ ip: "10.0.6.1" }]));
@@ -427,6 +446,9 @@ describe("k8s resolver against a fake API server", () => {
     resolver.start(recorder.listener);
     await recorder.until(() => recorder.errors.length > 0, "an error");
     expect(recorder.errors[0]?.message).toMatch(/rejected the credentials \(kubeconfig from option kubeconfigPath\)/);
+    expect(recorder.errors[0]?.message).toContain(
+      `get, list and watch on endpointslices.discovery.k8s.io in namespace "${ns}"`,
+    );
   });
 
   it("stops watching on close", async () => {

@@ -57,6 +57,8 @@ export interface FakeKubeApiServer {
   readonly requests: RequestRecord[];
   /** Interval of BOOKMARK events on watches that asked for them. Default 1000 ms. */
   bookmarkIntervalMs: number;
+  /** Ends every watch after at most this long, whatever its timeoutSeconds (as --min-request-timeout does). Default none. */
+  maxWatchMs: number | undefined;
   close(): Promise<void>;
 }
 
@@ -374,9 +376,10 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
         });
       }, server_.bookmarkIntervalMs);
     }
-    const timeoutSeconds = Number(url.searchParams.get("timeoutSeconds") ?? "0");
-    if (timeoutSeconds > 0) {
-      timeoutTimer = setTimeout(() => watch.end(), timeoutSeconds * 1000);
+    const timeoutMs = Number(url.searchParams.get("timeoutSeconds") ?? "0") * 1000;
+    const limitMs = Math.min(timeoutMs || Number.POSITIVE_INFINITY, server_.maxWatchMs ?? Number.POSITIVE_INFINITY);
+    if (Number.isFinite(limitMs)) {
+      timeoutTimer = setTimeout(() => watch.end(), limitMs);
     }
   });
   server.on("connection", (socket: Socket) => {
@@ -419,6 +422,7 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     token,
     goneAs: "event",
     bookmarkIntervalMs: 1000,
+    maxWatchMs: undefined,
     requests,
     events,
     writeKubeconfig(opts = {}) {

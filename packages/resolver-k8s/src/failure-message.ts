@@ -24,7 +24,9 @@ export function describeFailure(error: unknown, context: FailureContext): [kind:
       case 401:
         return [
           "401",
-          `the API server ${server} rejected the credentials (${describeSource(source)}): ${error.message}; ${keeping}`,
+          `the API server ${server} rejected the credentials (${describeSource(source)}): ${error.message}. ` +
+            `Check that the token or client certificate is valid and not expired; once authenticated, the identity ` +
+            `needs the verbs get, list and watch on endpointslices.discovery.k8s.io in namespace "${namespace}"; ${keeping}`,
         ];
       case 403:
         return [
