@@ -15,8 +15,11 @@ export interface BackendProcess {
 
 const script = fileURLToPath(new URL("../fixtures/backend-process.ts", import.meta.url));
 
-export async function startBackendProcess(host: string, port = 0): Promise<BackendProcess> {
-  const child = fork(script, [host, String(port)], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+export async function startBackendProcess(host: string, port = 0, delayMs = 0): Promise<BackendProcess> {
+  const child = fork(script, [host, String(port), String(delayMs)], {
+    execArgv: ["--import", "tsx"],
+    stdio: "inherit",
+  });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const listening = await new Promise<number>((resolve, reject) => {
     child.once("message", (m) => resolve((m as { port: number }).port));
