@@ -434,6 +434,21 @@ describe("k8s resolver against a fake API server", () => {
     }
   });
 
+  it("authenticates with a client certificate from the kubeconfig", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.3.5" }]));
+    const recorder = createRecorder();
+    const resolver = createKubernetesResolver(parseTarget(`k8s:///orders.${ns}:grpc`) as KubernetesTarget, {
+      logger: recorder.logger,
+      options: { kubeconfigPath: api.writeKubeconfig({ clientCertificate: true }) },
+    });
+    resolvers.push(resolver);
+    resolver.start(recorder.listener);
+    await recorder.until(() => recorder.sets.length > 0, "a first set");
+    expect(recorder.current()).toEqual(["10.0.3.5:50051"]);
+    expect(requestsIn(ns, "list")[0]?.status).toBe(200);
+  });
+
   it("reports rejected credentials", async () => {
     const ns = freshNamespace();
     const recorder = createRecorder();

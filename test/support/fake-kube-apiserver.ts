@@ -5,6 +5,7 @@ import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 
 /**
  * A list/watch server for discovery.k8s.io/v1 EndpointSlices that follows
@@ -26,7 +27,13 @@ export interface FakeKubeApiServer {
   /** Accepts a new token from now on, and no longer the old one (as when a projected token rotates). */
   rotateToken(): string;
   /** Writes a kubeconfig for this server and returns its path. */
-  writeKubeconfig(options?: { namespace?: string; token?: string; context?: string }): string;
+  writeKubeconfig(options?: {
+    namespace?: string;
+    token?: string;
+    context?: string;
+    /** Authenticate with a client certificate (user "meshlite-client") instead of a token. */
+    clientCertificate?: boolean;
+  }): string;
   /** Creates or replaces an EndpointSlice; returns its new resourceVersion. */
   applySlice(namespace: string, slice: SliceInput): string;
   /** Deletes an EndpointSlice; returns the deletion's resourceVersion. */
@@ -146,6 +153,21 @@ function makeCertificates() {
     "-extfile",
     "ext.cnf",
   );
+  // A client certificate for x509 authentication (user "meshlite-client"), as kubeadm issues them.
+  run("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/O=meshlite/CN=meshlite-client");
+  run(
+    "x509",
+    "-req",
+    "-in",
+    "client.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "client.crt",
+  );
   certificates = {
     dir,
     caPath: join(dir, "ca.crt"),
@@ -258,7 +280,9 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     res.end(JSON.stringify(body));
   }
 
-  const server = https.createServer({ key, cert }, (req, res) => {
+  const ca = readFileSync(caPath);
+  // Client certificates are asked for but optional: a request authenticates with a token or a certificate.
+  const server = https.createServer({ key, cert, ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const url = new URL(req.url ?? "/", "https://fake");
     const match = collection.exec(url.pathname);
     const isWatch = url.searchParams.get("watch") === "1" || url.searchParams.get("watch") === "true";
@@ -274,7 +298,9 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
         status: code,
       });
     };
-    if (req.headers.authorization !== `Bearer ${server_.token}`) {
+    const socket = req.socket as TLSSocket;
+    const certificateUser = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined;
+    if (req.headers.authorization !== `Bearer ${server_.token}` && certificateUser !== "meshlite-client") {
       log(401);
       return json(res, 401, status(401, "Unauthorized", "Unauthorized"));
     }
@@ -441,7 +467,9 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
           "users:",
           "- name: fake-user",
           "  user:",
-          `    token: ${opts.token ?? server_.token}`,
+          ...(opts.clientCertificate
+            ? [`    client-certificate: ${join(dir, "client.crt")}`, `    client-key: ${join(dir, "client.key")}`]
+            : [`    token: ${opts.token ?? server_.token}`]),
           "contexts:",
           `- name: ${context}`,
           "  context:",
