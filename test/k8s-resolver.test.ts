@@ -306,6 +306,19 @@ describe("k8s resolver against a fake API server", () => {
     expect(recorder.logged("warn", "delivered nothing, not even a bookmark, for 600 ms")).toBe(1);
     expect(requestsIn(ns, "list")).toHaveLength(1);
     expect(recorder.errors).toEqual([]);
+
+    // A server that sends no bookmarks: every quiet watch is restarted, but that is said once.
+    const bookmarkInterval = api.bookmarkIntervalMs;
+    api.bookmarkIntervalMs = 60_000;
+    try {
+      api.dropWatches(); // the next watch gets no bookmarks
+      const restartsBefore = requestsIn(ns, "watch").length;
+      await recorder.until(() => requestsIn(ns, "watch").length >= restartsBefore + 4, "three silent restarts");
+      expect(recorder.logged("warn", "delivered nothing")).toBe(2);
+      expect(recorder.logged("debug", "delivered nothing")).toBeGreaterThanOrEqual(1);
+    } finally {
+      api.bookmarkIntervalMs = bookmarkInterval;
+    }
   });
 
   it("keeps the last set while the API server restarts, and catches up", async () => {

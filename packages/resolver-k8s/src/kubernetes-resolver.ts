@@ -50,6 +50,8 @@ export function createKubernetesResolver(
   // The kind of failure last reported; each incident is logged once and
   // cleared when the API server answers again.
   let incident: string | undefined;
+  // Watches restarted for silence since the last event of any kind.
+  let silentRestarts = 0;
 
   const prefix = () => `k8s resolver (${target.raw})`;
   const collectionPath = () =>
@@ -132,6 +134,7 @@ export function createKubernetesResolver(
   }
 
   function applyEvent(event: WatchEvent): WatchOutcome | undefined {
+    silentRestarts = 0;
     const object = event.object;
     const version = object?.metadata?.resourceVersion;
     switch (event.type) {
@@ -199,12 +202,18 @@ export function createKubernetesResolver(
         logger.info(`${prefix()}: resourceVersion ${from} is too old (410 Gone); listing EndpointSlices again`);
         resourceVersion = undefined;
         return;
-      case "idle":
-        logger.warn(
+      case "idle": {
+        const message =
           `${prefix()}: the watch delivered nothing, not even a bookmark, for ${options.watchIdleTimeoutMs} ms; ` +
-            `restarting it from resourceVersion ${resourceVersion}`,
-        );
+          `restarting it from resourceVersion ${resourceVersion}`;
+        // Once per silence: a server that sends no bookmarks would otherwise warn at every quiet period.
+        if (silentRestarts++ === 0) {
+          logger.warn(message);
+        } else {
+          logger.debug(message);
+        }
         return;
+      }
       case "ended":
         logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
         return;
