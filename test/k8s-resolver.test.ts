@@ -184,6 +184,32 @@ describe("k8s resolver against a fake API server", () => {
     expect(requestsIn(ns, "list")).toHaveLength(1);
   });
 
+  it("follows a service of 250 endpoints spread over three slices, as the controller moves endpoints between them", async () => {
+    const ns = freshNamespace();
+    const ips = Array.from({ length: 250 }, (_, i) => `10.2.${Math.floor(i / 200)}.${(i % 200) + 1}`);
+    const chunk = (from: number, to: number) => ips.slice(from, to).map((ip) => ({ ip }));
+    api.applySlice(ns, slice("orders-a", chunk(0, 100)));
+    api.applySlice(ns, slice("orders-b", chunk(100, 200)));
+    api.applySlice(ns, slice("orders-c", chunk(200, 250)));
+    const { recorder } = start(`k8s:///orders.${ns}:grpc`);
+    await recorder.until(() => recorder.sets.length === 1, "a first set");
+    expect(recorder.sets[0]?.endpoints).toHaveLength(250);
+    await recorder.until(() => api.activeWatches() > 0 && requestsIn(ns, "watch").length === 1, "a watch");
+
+    // The controller moves the last 10 endpoints of orders-a into orders-c: first added there, then removed
+    // from orders-a. The merged set does not change, so nothing is reported.
+    api.applySlice(ns, slice("orders-c", chunk(90, 100).concat(chunk(200, 250))));
+    api.applySlice(ns, slice("orders-a", chunk(0, 90)));
+    // One real change after them shows they were all processed.
+    const elapsed = await changeAndWait(
+      recorder,
+      () => api.applySlice(ns, slice("orders-b", chunk(100, 199))),
+      ips.filter((ip) => ip !== ips[199]).map((ip) => `${ip}:50051`),
+    );
+    expect(elapsed).toBeLessThan(1000);
+    expect(recorder.sets).toHaveLength(2);
+  });
+
   it("resolves the port by name or by number in each slice", async () => {
     const ns = freshNamespace();
     // During a rollout two slices can map the same port name to different pod ports.
