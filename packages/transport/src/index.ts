@@ -5,7 +5,12 @@ export {
   markConnectionLost,
   markNotSent,
 } from "./call-not-sent-error.js";
-export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
+export type {
+  ConnectTransportOptions,
+  EndpointTransportOptions,
+  GrpcImplementation,
+  Protocol,
+} from "./endpoint-transport.js";
 export { createEndpointTransport } from "./endpoint-transport.js";
 export type {
   Http2Connection,
