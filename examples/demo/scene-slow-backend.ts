@@ -16,6 +16,8 @@ interface Client {
   balancer: BalancerName;
   channel: Channel;
   record: Recorder;
+  /** Calls started in each second of the slow phase: how many, and how many went to the slow backend. */
+  seconds: Array<{ total: number; slow: number }>;
 }
 
 /**
@@ -36,8 +38,10 @@ export const slowBackendScene: Scene = {
       balancer,
       channel: context.track(createChannel({ target, balancer, logger: context.logger })),
       record: createRecorder(),
+      seconds: [],
     }));
     let phase: "warming up" | "slow" | "done" = "warming up";
+    let slowSince = Number.POSITIVE_INFINITY;
     const drive = (durationMs: number, pick: (c: Client) => Recorder) =>
       Promise.all(
         clients.map((c) => {
@@ -45,7 +49,17 @@ export const slowBackendScene: Scene = {
           return runOpenLoop({
             rate,
             durationMs,
-            call: () => client.echo({ message: "hello" }),
+            call: async () => {
+              const second = Math.floor((performance.now() - slowSince) / 1000);
+              const response = await client.echo({ message: "hello" });
+              if (second >= 0 && second < slowMs / 1000) {
+                c.seconds[second] ??= { total: 0, slow: 0 };
+                const bucket = c.seconds[second];
+                bucket.total++;
+                if (response.server === slow.address) bucket.slow++;
+              }
+              return response;
+            },
             record: pick(c),
             signal: context.signal,
           });
@@ -58,6 +72,7 @@ export const slowBackendScene: Scene = {
       if (!context.signal.aborted) {
         await slow.process.setDelay(extraDelayMs);
         phase = "slow";
+        slowSince = performance.now();
         await drive(slowMs, (c) => c.record);
       }
       phase = "done";
@@ -102,6 +117,12 @@ function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBa
   const lines = [
     `  phase: ${phase}`,
     ...formatTable(["share of calls", ...columns, "calls", "p50", "p90", "p99"], rows),
+    "",
+    `  share of calls to ${slow.host}, second by second since it turned slow:`,
+    ...clients.map(
+      (c) =>
+        `  ${c.balancer.padEnd(12)}${Array.from(c.seconds, (b) => (b ? `${Math.round((100 * b.slow) / Math.max(1, b.total))}%` : "-").padStart(5)).join("")}`,
+    ),
   ];
   const status = clients
     .map((c) => {

@@ -72,6 +72,8 @@ export const spreadScene: Scene = {
     return [
       ...frame(variants, backends).lines,
       `  The plain client's connection landed on ${landed.host}: it gets every call, the others idle.`,
+      "  round-robin and least-request split evenly by count. p2c splits by measured latency: with equal",
+      "  backends its split follows latency noise (a GC pause, a late timer), and it evens out over time.",
       ...variants.filter((v) => v.record.errors > 0).map((v) => `  ${v.label}: first error: ${v.record.firstError}`),
     ];
   },
