@@ -12,7 +12,7 @@
  *   pnpm bench:overhead [--pairs 11] [--slice-ms 500] [--concurrency 64] [--warmup-ms 1500] [--connect-backend]
  */
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { startBackendProcess } from "../examples/demo/backend-process.js";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { createChannel } from "../src/index.js";
@@ -57,7 +57,9 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
     : await startCannedBackend("127.0.0.2");
   const channel = createChannel({ target: `static:///${backend.address}` });
   const meshlite = createClient(EchoService, channel);
-  const plain = createClient(EchoService, createGrpcTransport({ baseUrl: `http://${backend.address}` }));
+  const baseUrl = `http://${backend.address}`;
+  const sessionManager = new Http2SessionManager(baseUrl);
+  const plain = createClient(EchoService, createGrpcTransport({ baseUrl, sessionManager }));
   const request = { message: "hello" };
   try {
     console.log(
@@ -100,6 +102,7 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
     return result;
   } finally {
     await channel.close();
+    sessionManager.abort();
     await backend.stop();
   }
 }

@@ -1,5 +1,5 @@
 import { createClient, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 import { type BalancerName, createChannel } from "../../src/index.js";
 import { formatTable, ms, shareCell, startLiveView } from "./live-view.js";
@@ -42,8 +42,10 @@ export const spreadScene: Scene = {
         let transport: Transport;
         let close: () => Promise<void>;
         if (index === 0) {
-          transport = createGrpcTransport({ baseUrl: `http://${landed.address}` });
-          close = async () => {};
+          const baseUrl = `http://${landed.address}`;
+          const sessionManager = new Http2SessionManager(baseUrl);
+          transport = createGrpcTransport({ baseUrl, sessionManager });
+          close = async () => sessionManager.abort();
         } else {
           const channel = context.track(
             createChannel({
