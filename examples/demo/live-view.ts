@@ -103,7 +103,7 @@ export function formatTable(header: string[], rows: string[][]): string[] {
 }
 
 /** A share 0..1 as a small bar and a percentage, e.g. `████▌    56%`. */
-export function shareCell(share: number, width = 5): string {
+export function shareCell(share: number, width = 4): string {
   if (!Number.isFinite(share)) return `${" ".repeat(width)}    -`;
   const eighths = Math.round(share * width * 8);
   const full = Math.floor(eighths / 8);

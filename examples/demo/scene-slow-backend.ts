@@ -85,7 +85,7 @@ export const slowBackendScene: Scene = {
     const share = (c: Client) => (100 * (c.record.byServer.get(slow.address) ?? 0)) / Math.max(1, c.record.total());
     return [
       ...frame(clients, backends, slow, phase).lines,
-      `  ${slow.host} was slow: round-robin still sent it ${share(rr).toFixed(1)}% of calls, p2c ${share(p2c).toFixed(1)}%.`,
+      `  Calls that still went to slow ${slow.host}: round-robin ${share(rr).toFixed(1)}%, p2c ${share(p2c).toFixed(1)}%.`,
       `  p99 latency: round-robin ${ms(quantile(rr.record.latencies, 0.99))}, p2c ${ms(quantile(p2c.record.latencies, 0.99))}.`,
       ...clients.filter((c) => c.record.errors > 0).map((c) => `  ${c.balancer}: first error: ${c.record.firstError}`),
     ];
@@ -96,16 +96,12 @@ const estimates = new Map<string, number>();
 
 function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBackend, phase: string) {
   const columns = backends.map((b) => (b === slow ? `${b.host} slow` : b.host));
-  const rows = clients.map((c) => {
+  const shares = clients.map((c) => {
     const total = c.record.total();
-    const lat = c.record.latencies;
     return [
       c.balancer,
       ...backends.map((b) => (total > 0 ? shareCell((c.record.byServer.get(b.address) ?? 0) / total) : "")),
       String(total),
-      ms(quantile(lat, 0.5)),
-      ms(quantile(lat, 0.9)),
-      ms(quantile(lat, 0.99)),
     ];
   });
   // What p2c decides on: its latency estimate per endpoint (kept once the channel is closed).
@@ -113,10 +109,17 @@ function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBa
   if (snapshot && !snapshot.closed) {
     for (const e of snapshot.endpoints) estimates.set(e.address, e.latencyMs);
   }
-  rows.push(["  p2c estimate", ...backends.map((b) => ms(estimates.get(b.address) ?? Number.NaN)), "", "", "", ""]);
+  shares.push(["  p2c estimate", ...backends.map((b) => ms(estimates.get(b.address) ?? Number.NaN)), ""]);
+  // Two narrow tables rather than one wide one: both fit an 80-column terminal.
+  const latencies = clients.map((c) => [
+    c.balancer,
+    ...[0.5, 0.9, 0.99].map((q) => ms(quantile(c.record.latencies, q))),
+  ]);
   const lines = [
     `  phase: ${phase}`,
-    ...formatTable(["share of calls", ...columns, "calls", "p50", "p90", "p99"], rows),
+    ...formatTable(["share of calls", ...columns, "calls"], shares),
+    "",
+    ...formatTable(["latency", "p50", "p90", "p99"], latencies),
     "",
     `  share of calls to ${slow.host}, second by second since it turned slow:`,
     ...clients.map(

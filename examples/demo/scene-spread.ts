@@ -2,8 +2,8 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 import { type BalancerName, createChannel } from "../../src/index.js";
-import { formatTable, ms, shareCell, startLiveView } from "./live-view.js";
-import { createRecorder, quantile, type Recorder, runOpenLoop } from "./open-loop.js";
+import { formatTable, shareCell, startLiveView } from "./live-view.js";
+import { createRecorder, type Recorder, runOpenLoop } from "./open-loop.js";
 import type { DemoBackend, Scene } from "./scene.js";
 
 const rate = 200;
@@ -31,7 +31,7 @@ export const spreadScene: Scene = {
     // A ClusterIP Service connects you to some pod; which one is luck.
     const landed = backends[Math.floor(Math.random() * backends.length)] as DemoBackend;
     const variants: Variant[] = [
-      { label: "plain gRPC, 1 conn.", record: createRecorder(), state: "waiting" },
+      { label: "plain gRPC", record: createRecorder(), state: "waiting" },
       ...balancers.map((b): Variant => ({ label: `meshlite ${b}`, record: createRecorder(), state: "waiting" })),
     ];
     const view = startLiveView({ frame: () => frame(variants, backends) });
@@ -73,9 +73,10 @@ export const spreadScene: Scene = {
     }
     return [
       ...frame(variants, backends).lines,
-      `  The plain client's connection landed on ${landed.host}: it gets every call, the others idle.`,
-      "  round-robin and least-request split evenly by count. p2c splits by measured latency: with equal",
-      "  backends its split follows latency noise (a GC pause, a late timer), and it evens out over time.",
+      `  The plain client's connection landed on ${landed.host}: it gets every call.`,
+      "  round-robin and least-request split evenly by count. p2c splits by measured",
+      "  latency: with equal backends its split follows latency noise (a GC pause, a",
+      "  late timer) and evens out over time.",
       ...variants.filter((v) => v.record.errors > 0).map((v) => `  ${v.label}: first error: ${v.record.firstError}`),
     ];
   },
@@ -90,12 +91,11 @@ function frame(variants: Variant[], backends: readonly DemoBackend[]) {
       mark + v.label,
       ...backends.map((b) => (total > 0 ? shareCell((v.record.byServer.get(b.address) ?? 0) / total) : "")),
       total > 0 ? String(total) : "",
-      total > 0 ? ms(quantile(v.record.latencies, 0.5)) : "",
       ...(anyErrors ? [String(v.record.errors)] : []),
     ];
   });
   const lines = formatTable(
-    ["share of calls", ...backends.map((b) => b.host), "calls", "p50", ...(anyErrors ? ["errors"] : [])],
+    ["share of calls", ...backends.map((b) => b.host), "calls", ...(anyErrors ? ["errors"] : [])],
     rows,
   );
   const running = variants.find((v) => v.state === "running");
