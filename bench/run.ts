@@ -1,0 +1,7 @@
+/** Runs every benchmark in sequence: `pnpm bench`. */
+import { runChannelOverhead } from "./channel-overhead.js";
+import { runPickCost } from "./pick-cost.js";
+
+runPickCost();
+console.log();
+await runChannelOverhead();
