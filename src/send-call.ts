@@ -133,11 +133,14 @@ async function sendAttempt<T>(
   const streaming = replay !== undefined;
   for (let resend = 0; ; resend++) {
     const sc = await ctx.pick(state.deadline, signal, state.avoid);
+    // Before begin(): a deadline that ran out while waiting for an endpoint
+    // is not the endpoint's failure.
+    const timeoutMs = remaining(ctx, state.deadline);
     state.current = sc;
     const startedAt = sc.begin();
     const lostBefore = sc.connection.lostStreams();
     try {
-      const result = await send(sc, remaining(ctx, state.deadline), startedAt);
+      const result = await send(sc, timeoutMs, startedAt);
       if (!streaming) sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
       return result;
     } catch (raw) {
