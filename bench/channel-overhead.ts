@@ -9,7 +9,11 @@
  * would be the bottleneck and hide the client's cost. `--connect-backend`
  * uses the real echo backend instead.
  *
- *   pnpm bench:overhead [--pairs 11] [--slice-ms 500] [--concurrency 64] [--warmup-ms 1500] [--connect-backend]
+ * The channel speaks gRPC through meshlite's lean transport by default;
+ * `--connect-node-transport` makes it use connect-node's, the same code as the
+ * plain side, so the ratio is the balancing layer's own cost.
+ *
+ *   pnpm bench:overhead [--pairs 11] [--slice-ms 500] [--concurrency 64] [--warmup-ms 1500] [--connect-backend] [--connect-node-transport]
  */
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -40,6 +44,8 @@ export interface OverheadOptions {
   warmupMs: number;
   /** Call the real Connect echo backend instead of the canned-response server. Default false. */
   connectBackend: boolean;
+  /** The channel uses connect-node's gRPC transport instead of the lean one. Default false. */
+  connectNodeTransport: boolean;
 }
 
 export const defaultOverheadOptions: OverheadOptions = {
@@ -48,6 +54,7 @@ export const defaultOverheadOptions: OverheadOptions = {
   concurrency: 64,
   warmupMs: 1500,
   connectBackend: false,
+  connectNodeTransport: false,
 };
 
 export async function runChannelOverhead(options: OverheadOptions = defaultOverheadOptions): Promise<OverheadResult> {
@@ -55,7 +62,10 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
   const backend = options.connectBackend
     ? await startBackendProcess({ host: "127.0.0.2" })
     : await startCannedBackend("127.0.0.2");
-  const channel = createChannel({ target: `static:///${backend.address}` });
+  const channel = createChannel({
+    target: `static:///${backend.address}`,
+    grpcImplementation: options.connectNodeTransport ? "connect-node" : "lean",
+  });
   const meshlite = createClient(EchoService, channel);
   const baseUrl = `http://${backend.address}`;
   const sessionManager = new Http2SessionManager(baseUrl);
@@ -64,7 +74,8 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
   try {
     console.log(
       `channel overhead: unary Echo, concurrency ${concurrency}, ${pairs} pairs of ${sliceMs} ms slices, ` +
-        `${options.connectBackend ? "Connect echo" : "canned-response"} backend process ${backend.address}`,
+        `${options.connectBackend ? "Connect echo" : "canned-response"} backend process ${backend.address}, ` +
+        `channel over ${options.connectNodeTransport ? "connect-node's" : "the lean"} gRPC transport`,
     );
     // Both sides connect and get their code paths compiled before anything counts.
     await closedLoop(() => meshlite.echo(request), concurrency, warmupMs);
@@ -112,7 +123,7 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
 if (import.meta.url === `file://${process.argv[1]}`) {
   const options = parseArgs(
     defaultOverheadOptions,
-    "tsx bench/channel-overhead.ts [--pairs 11] [--slice-ms 500] [--concurrency 64] [--warmup-ms 1500] [--connect-backend]",
+    "tsx bench/channel-overhead.ts [--pairs 11] [--slice-ms 500] [--concurrency 64] [--warmup-ms 1500] [--connect-backend] [--connect-node-transport]",
   );
   await runChannelOverhead(options);
 }
