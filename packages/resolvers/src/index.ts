@@ -1,3 +1,5 @@
+export { createStaticResolver } from "./static-resolver.js";
+
 // dns: resolver
 export type { DnsAttempt, DnsErrorKind } from "./dns-errors.js";
 export { DnsResolutionError } from "./dns-errors.js";

@@ -1,1 +1,12 @@
-export {};
+export { CallNotSentError, isCallNotSent, markNotSent } from "./call-not-sent-error.js";
+export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
+export { createEndpointTransport } from "./endpoint-transport.js";
+export type {
+  Http2Connection,
+  Http2ConnectionEvent,
+  Http2ConnectionOptions,
+  Http2SessionManager,
+  KeepaliveOptions,
+} from "./http2-connection.js";
+export { createHttp2Connection } from "./http2-connection.js";
+export type { TlsOptions } from "./tls-options.js";

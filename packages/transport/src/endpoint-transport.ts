@@ -1,0 +1,60 @@
+import type { Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  type GrpcTransportOptions,
+} from "@connectrpc/connect-node";
+import type { Http2Connection } from "./http2-connection.js";
+
+/** The wire protocols a channel speaks. */
+export type Protocol = "grpc" | "connect" | "grpc-web";
+
+/**
+ * The Connect transport options a user passes through a channel to every
+ * endpoint transport (interceptors, codecs, compression, limits, timeout).
+ */
+export type ConnectTransportOptions = Partial<
+  Pick<
+    GrpcTransportOptions,
+    | "interceptors"
+    | "useBinaryFormat"
+    | "jsonOptions"
+    | "binaryOptions"
+    | "sendCompression"
+    | "acceptCompression"
+    | "compressMinBytes"
+    | "readMaxBytes"
+    | "writeMaxBytes"
+  >
+>;
+
+/** Options of createEndpointTransport. */
+export interface EndpointTransportOptions extends ConnectTransportOptions {
+  /** The connection to the endpoint; calls go nowhere else. */
+  connection: Http2Connection;
+  /** Wire protocol. Default "grpc". */
+  protocol?: Protocol;
+}
+
+/**
+ * A Connect transport whose calls all go over one endpoint's connection,
+ * addressed to the connection's origin (the service name), not the address.
+ */
+export function createEndpointTransport(options: EndpointTransportOptions): Transport {
+  const { connection, protocol = "grpc", ...rest } = options;
+  const common = {
+    ...rest,
+    baseUrl: connection.authority,
+    httpVersion: "2" as const,
+    sessionManager: connection,
+  };
+  switch (protocol) {
+    case "grpc":
+      return createGrpcTransport(common);
+    case "connect":
+      return createConnectTransport(common);
+    case "grpc-web":
+      return createGrpcWebTransport(common);
+  }
+}

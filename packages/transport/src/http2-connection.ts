@@ -1,0 +1,321 @@
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { isIP } from "node:net";
+import * as tls from "node:tls";
+import {
+  type BackoffOptions,
+  type ConnectivityState,
+  createBackoff,
+  formatHostPort,
+  type HostPort,
+} from "@meshlite/core";
+import { CallNotSentError, markNotSent } from "./call-not-sent-error.js";
+import type { TlsOptions } from "./tls-options.js";
+
+/** Keepalive pings on an HTTP/2 connection. */
+export interface KeepaliveOptions {
+  /** Send a PING after this long without a frame from the server. */
+  intervalMs: number;
+  /** Close the connection when a PING is not answered within this time. Default 20000 ms. */
+  timeoutMs?: number;
+  /** Ping also while no call is open (servers may refuse frequent idle pings). Default false. */
+  withoutCalls?: boolean;
+}
+
+/**
+ * What a Connect transport needs of an HTTP/2 connection: connect-node's
+ * session manager interface (it does not export the type).
+ */
+export interface Http2SessionManager {
+  /** The origin of the calls, `http://name:port`; must equal the transport's baseUrl origin. */
+  readonly authority: string;
+  /** Opens a stream for a call. */
+  request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream>;
+  /** Told when response bytes were read (connect-node uses it for keepalive bookkeeping). */
+  notifyResponseByteRead(stream: http2.ClientHttp2Stream): void;
+}
+
+/** Options of createHttp2Connection. */
+export interface Http2ConnectionOptions {
+  /**
+   * The origin calls are addressed to, `http://name:port` or `https://name:port`:
+   * the `:authority` of every stream and, with https, the TLS server name.
+   */
+  origin: string;
+  /** The address to dial, independent of the origin's host name. */
+  address: HostPort;
+  /** TLS settings, used when the origin is https. */
+  tls?: TlsOptions;
+  /** Give up on a connection attempt after this long, TLS and HTTP/2 handshake included. Default 20000 ms. */
+  connectTimeoutMs?: number;
+  /** Delay between failed attempts. Default: gRPC's (1 s, x1.6, jitter 0.2, 120 s max). */
+  backoff?: BackoffOptions;
+  /** Keepalive pings. Default: none. */
+  keepalive?: KeepaliveOptions;
+  /** Passed to http2.connect (settings, maxSessionMemory, ...). */
+  sessionOptions?: http2.ClientSessionOptions;
+}
+
+/** Why the connection changed state. */
+export type Http2ConnectionEvent =
+  | { type: "state"; state: ConnectivityState; error?: Error }
+  /** The server sent GOAWAY: in-flight streams finish, a new connection is dialled. */
+  | { type: "goaway"; code: number }
+  /** An established connection was lost (closed, reset, ping timeout). */
+  | { type: "lost"; error?: Error };
+
+/**
+ * One HTTP/2 connection to one endpoint address, kept connected: it dials when
+ * `connect()` is called, re-dials with backoff after a failure, and replaces a
+ * connection that got GOAWAY while its in-flight streams finish. It is the
+ * session manager of a Connect transport, and the proxy uses it for raw streams.
+ */
+export interface Http2Connection extends Http2SessionManager {
+  /** `host:port` of the address dialled. */
+  readonly address: string;
+  state(): ConnectivityState;
+  /** The error of the last failed attempt or of the lost connection. */
+  lastError(): Error | undefined;
+  /** Streams open on this connection (including ones finishing after GOAWAY). */
+  activeStreams(): number;
+  /** Subscribes to state changes, GOAWAY and loss; returns an unsubscribe function. */
+  subscribe(listener: (event: Http2ConnectionEvent) => void): () => void;
+  /** Starts connecting and keeps the connection up until closed. */
+  connect(): void;
+  /**
+   * Closes for good. Graceful (default): no new streams, open streams finish,
+   * then the connection closes; `destroy: true` resets open streams at once.
+   */
+  close(options?: { destroy?: boolean }): Promise<void>;
+}
+
+const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+
+export function createHttp2Connection(options: Http2ConnectionOptions): Http2Connection {
+  const origin = new URL(options.origin);
+  const authority = origin.origin;
+  const secure = origin.protocol === "https:";
+  const address = formatHostPort(options.address.host, options.address.port);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
+  const backoff = createBackoff(options.backoff);
+  const listeners = new Set<(event: Http2ConnectionEvent) => void>();
+
+  let state: ConnectivityState = "idle";
+  let error: Error | undefined;
+  let session: http2.ClientHttp2Session | undefined;
+  let wanted = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let active = 0;
+  const sessions = new Set<http2.ClientHttp2Session>();
+  let readyWaiters: Array<() => void> = [];
+
+  function emit(event: Http2ConnectionEvent) {
+    for (const listener of listeners) {
+      listener(event);
+    }
+  }
+  function setState(next: ConnectivityState, cause?: Error) {
+    if (cause) error = cause;
+    if (next === state) return;
+    state = next;
+    if (next !== "connecting") {
+      const waiters = readyWaiters;
+      readyWaiters = [];
+      for (const wake of waiters) wake();
+    }
+    emit({ type: "state", state: next, ...(cause ? { error: cause } : {}) });
+  }
+
+  function dialSocket(): net.Socket {
+    const { host, port } = options.address;
+    if (!secure) {
+      return net.connect({ host, port });
+    }
+    const serverName = options.tls?.serverName ?? origin.hostname.replace(/^\[|\]$/g, "");
+    return tls.connect({
+      host,
+      port,
+      // Node refuses an IP address as SNI; certificate checks still use it.
+      ...(isIP(serverName) ? {} : { servername: serverName }),
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
+      ALPNProtocols: ["h2"],
+      ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
+      ...(options.tls?.cert !== undefined ? { cert: options.tls.cert } : {}),
+      ...(options.tls?.key !== undefined ? { key: options.tls.key } : {}),
+      rejectUnauthorized: options.tls?.rejectUnauthorized ?? true,
+    });
+  }
+
+  function dial() {
+    retryTimer = undefined;
+    if (!wanted) return;
+    setState("connecting");
+    const s = http2.connect(authority, { ...options.sessionOptions, createConnection: dialSocket });
+    sessions.add(s);
+    session = s;
+    s.unref();
+    let established = false;
+    const timer = setTimeout(() => {
+      s.destroy(new Error(`connect timeout: no HTTP/2 connection to ${address} within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    timer.unref();
+    s.once("remoteSettings", () => {
+      clearTimeout(timer);
+      if (session !== s) return;
+      established = true;
+      backoff.reset();
+      error = undefined;
+      setState("ready");
+    });
+    s.on("goaway", (code) => {
+      if (session !== s) return;
+      // No new streams go on this session; open ones finish (Node closes it
+      // after them). Streams above the GOAWAY's last stream id come back as
+      // REFUSED_STREAM and count as not sent.
+      session = undefined;
+      emit({ type: "goaway", code });
+      setState("idle");
+      if (wanted) dial();
+    });
+    s.on("error", (e: Error) => {
+      error = e;
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      stopKeepalive(s);
+      sessions.delete(s);
+      if (session !== s) return;
+      session = undefined;
+      const cause = error ?? new Error(`connection to ${address} closed`);
+      if (!wanted) {
+        setState("shutdown");
+        return;
+      }
+      if (established) {
+        emit({ type: "lost", error: cause });
+        // A connection that was up is re-dialled at once; a failure after that backs off.
+        setState("idle", cause);
+        dial();
+        return;
+      }
+      setState("transient-failure", cause);
+      retryTimer = setTimeout(dial, backoff.next());
+      retryTimer.unref();
+    });
+    startKeepalive(s);
+  }
+
+  const keepaliveTimers = new Map<http2.ClientHttp2Session, NodeJS.Timeout>();
+  function startKeepalive(s: http2.ClientHttp2Session) {
+    const keepalive = options.keepalive;
+    if (!keepalive) return;
+    const timeoutMs = keepalive.timeoutMs ?? 20_000;
+    const timer = setInterval(() => {
+      if (s.destroyed || (!keepalive.withoutCalls && active === 0)) return;
+      const deadline = setTimeout(() => {
+        s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`));
+      }, timeoutMs);
+      deadline.unref();
+      const sent = s.ping((err) => {
+        clearTimeout(deadline);
+        if (err && !s.destroyed) s.destroy(err);
+      });
+      if (!sent) clearTimeout(deadline);
+    }, keepalive.intervalMs);
+    timer.unref();
+    keepaliveTimers.set(s, timer);
+  }
+  function stopKeepalive(s: http2.ClientHttp2Session) {
+    const timer = keepaliveTimers.get(s);
+    if (timer) clearInterval(timer);
+    keepaliveTimers.delete(s);
+  }
+
+  function waitForAttempt(): Promise<void> {
+    return new Promise((resolve) => readyWaiters.push(resolve));
+  }
+
+  function openStream(
+    s: http2.ClientHttp2Session,
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    requestOptions: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): http2.ClientHttp2Stream {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.request({ ...headers, ":method": method, ":path": path }, requestOptions);
+    } catch (e) {
+      throw new CallNotSentError(`connection to ${address} cannot take new calls: ${String(e)}`, { cause: e });
+    }
+    if (active++ === 0) s.ref();
+    // Registered before the transport's own listener, so the mark is on the
+    // error by the time the transport turns it into a ConnectError.
+    stream.on("error", (e: Error) => {
+      if (stream.rstCode === REFUSED_STREAM) markNotSent(e);
+    });
+    stream.once("close", () => {
+      if (--active === 0 && !s.destroyed) s.unref();
+    });
+    return stream;
+  }
+
+  return {
+    authority,
+    address,
+    state: () => state,
+    lastError: () => error,
+    activeStreams: () => active,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    connect() {
+      if (state === "shutdown" || wanted) return;
+      wanted = true;
+      dial();
+    },
+    async request(method, path, headers, requestOptions) {
+      if (state === "connecting" || (state === "idle" && wanted)) {
+        await waitForAttempt();
+      }
+      if (state === "idle" && !wanted) {
+        // Used outside a channel: connect on first use.
+        wanted = true;
+        dial();
+        await waitForAttempt();
+      }
+      if (state !== "ready" || session === undefined) {
+        throw new CallNotSentError(`no connection to ${address} (${state}): ${error?.message ?? "not connected"}`, {
+          cause: error,
+        });
+      }
+      return openStream(session, method, path, headers, requestOptions);
+    },
+    notifyResponseByteRead() {},
+    async close(closeOptions) {
+      wanted = false;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      const open = [...sessions];
+      session = undefined;
+      setState("shutdown");
+      await Promise.all(
+        open.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              if (s.destroyed) return resolve();
+              s.once("close", () => resolve());
+              if (closeOptions?.destroy) s.destroy();
+              else s.close();
+            }),
+        ),
+      );
+    },
+  };
+}

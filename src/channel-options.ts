@@ -1,0 +1,111 @@
+import type { BalancerName } from "@meshlite/balancers";
+import type { BackoffOptions, Balancer, Logger, PeakEwmaOptions, Resolver } from "@meshlite/core";
+import type { ConnectTransportOptions, KeepaliveOptions, Protocol, TlsOptions } from "@meshlite/transport";
+
+/** Options of createChannel. */
+export interface ChannelOptions extends ConnectTransportOptions {
+  /**
+   * Where the service is: `dns:///host:port`, `host:port`, `static:///a:p,b:p`,
+   * `ipv4:a:p,...`, `ipv6:[a]:p,...` or `k8s:///service.namespace:port`.
+   */
+  target: string;
+  /** Wire protocol: "grpc", "connect" or "grpc-web". Default "grpc". */
+  protocol?: Protocol;
+  /** Balancing policy, by name or as a Balancer object. Default "p2c". */
+  balancer?: BalancerName | Balancer;
+  /**
+   * TLS for every connection; `true` for TLS with Node's default roots.
+   * Default: cleartext HTTP/2 (h2c).
+   */
+  tls?: TlsOptions | boolean;
+  /**
+   * Host name (and port) that calls are addressed to (`:authority`, and the
+   * default TLS server name). Default: the target's host name.
+   */
+  authority?: string;
+  /** Timeout for calls that set none, in ms. Default: none. */
+  defaultTimeoutMs?: number;
+  /**
+   * How long a call without a deadline waits for a ready endpoint before it
+   * fails with UNAVAILABLE. Default 20000 ms.
+   */
+  waitForReadyMs?: number;
+  /** Give up on a connection attempt after this long. Default 20000 ms. */
+  connectTimeoutMs?: number;
+  /** Delay between connection attempts. Default: gRPC's (1 s, x1.6, jitter 0.2, 120 s max). */
+  backoff?: BackoffOptions;
+  /** Keepalive pings to detect dead connections. Default: none. */
+  keepalive?: KeepaliveOptions;
+  /** How long close() waits for in-flight calls before it resets them. Default 10000 ms. */
+  closeGraceMs?: number;
+  /** Latency measurement for p2c: peak-EWMA decay and the estimate of new endpoints. Default 10000 ms and 30 ms. */
+  loadOptions?: PeakEwmaOptions;
+  /** Options for the target's resolver (see the resolver's documentation). Default: none. */
+  resolverOptions?: Record<string, unknown>;
+  /** A resolver to use instead of the one registered for the target's scheme. */
+  resolver?: Resolver;
+  /** Where warnings go (endpoints failing, resolver errors). Default: console, warnings and errors only. */
+  logger?: Logger;
+}
+
+export const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
+
+/** Checks option types and ranges; throws a TypeError that names the option and what it accepts. */
+export function validateChannelOptions(options: ChannelOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("createChannel: expected an options object with at least a target");
+  }
+  if (options.protocol !== undefined && !protocols.includes(options.protocol)) {
+    throw new TypeError(
+      `createChannel: unknown protocol ${JSON.stringify(options.protocol)}: expected one of ${protocols.map((p) => `"${p}"`).join(", ")}`,
+    );
+  }
+  for (const name of [
+    "defaultTimeoutMs",
+    "waitForReadyMs",
+    "connectTimeoutMs",
+    "closeGraceMs",
+    "readMaxBytes",
+    "writeMaxBytes",
+    "compressMinBytes",
+  ] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value < 0)) {
+      throw new TypeError(`createChannel: ${name} must be a non-negative number, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (options.tls !== undefined && typeof options.tls !== "boolean" && typeof options.tls !== "object") {
+    throw new TypeError("createChannel: tls must be true, false or an object { ca, cert, key, serverName }");
+  }
+  if (
+    options.tls &&
+    typeof options.tls === "object" &&
+    (options.tls.cert === undefined) !== (options.tls.key === undefined)
+  ) {
+    throw new TypeError("createChannel: tls.cert and tls.key go together (both for mTLS, or neither)");
+  }
+  if (options.keepalive !== undefined && !(options.keepalive.intervalMs > 0)) {
+    throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
+  }
+}
+
+/** The Connect transport options of a channel's options, for each endpoint transport. */
+export function connectTransportOptions(options: ChannelOptions): ConnectTransportOptions {
+  const picked: ConnectTransportOptions = {};
+  for (const key of connectTransportOptionNames) {
+    if (options[key] !== undefined) (picked as Record<string, unknown>)[key] = options[key];
+  }
+  return picked;
+}
+
+const connectTransportOptionNames = [
+  "interceptors",
+  "useBinaryFormat",
+  "jsonOptions",
+  "binaryOptions",
+  "sendCompression",
+  "acceptCompression",
+  "compressMinBytes",
+  "readMaxBytes",
+  "writeMaxBytes",
+] as const satisfies ReadonlyArray<keyof ConnectTransportOptions>;

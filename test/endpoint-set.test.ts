@@ -1,0 +1,91 @@
+import { createClient } from "@connectrpc/connect";
+import { createChannel } from "meshlite";
+import { afterEach, describe, expect, it } from "vitest";
+import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
+import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
+import { startLoad } from "./support/load.js";
+import { createManualResolver } from "./support/manual-resolver.js";
+import { waitFor } from "./support/wait-for.js";
+
+let backends: EchoBackend[] = [];
+afterEach(async () => {
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+});
+
+const endpoint = (b: EchoBackend) => ({ host: b.host, port: b.port });
+
+describe("following the endpoint set", () => {
+  it("drains a removed endpoint: no new calls, in-flight calls finish, then its connection closes", async () => {
+    backends = await Promise.all([21, 22, 23].map((n) => startEchoBackend({ host: `127.0.0.${n}`, delayMs: 100 })));
+    const [a, b, c] = backends as [EchoBackend, EchoBackend, EchoBackend];
+    const resolver = createManualResolver([endpoint(a), endpoint(b), endpoint(c)]);
+    await using channel = createChannel({ target: "static:///svc.test:80", resolver, balancer: "round-robin" });
+    const client = createClient(EchoService, channel);
+    const load = startLoad(() => client.echo({ message: "x" }), { concurrency: 6, intervalMs: 0 });
+    await waitFor("calls in flight on c", () => c.inFlight() > 0);
+
+    resolver.set([endpoint(a), endpoint(b)]);
+    const callsOnCAtRemoval = c.totalCalls();
+    // c finishes what it has, then its connection goes away.
+    await waitFor("c's connection to close", () => !channel.snapshot().endpoints.some((e) => e.address === c.address));
+    expect(c.inFlight()).toBe(0);
+    load.mark();
+    await waitFor("20 more calls", () => [...load.since().values()].reduce((x, y) => x + y, 0) >= 20);
+    const result = await load.stop();
+
+    expect(result.failed).toBe(0);
+    expect(c.totalCalls()).toBe(callsOnCAtRemoval);
+    expect(load.since().has(c.address)).toBe(false);
+    expect(result.byServer.get(c.address)).toBeGreaterThan(0);
+  });
+
+  it("sends calls to an endpoint as soon as it is added, and keeps serving when the resolver fails", async () => {
+    backends = await Promise.all([24, 25].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
+    const [a, b] = backends as [EchoBackend, EchoBackend];
+    const resolver = createManualResolver([endpoint(a)]);
+    await using channel = createChannel({ target: "static:///svc.test:80", resolver, balancer: "round-robin" });
+    const client = createClient(EchoService, channel);
+    const load = startLoad(() => client.echo({ message: "x" }), { concurrency: 2, intervalMs: 2 });
+    await waitFor("calls on a", () => a.totalCalls() > 10);
+    resolver.set([endpoint(a), endpoint(b)]);
+    await waitFor("calls on b", () => b.totalCalls() > 10);
+    resolver.fail(new Error("lookup timed out"));
+    load.mark();
+    await waitFor(
+      "both still serving",
+      () => (load.since().get(a.address) ?? 0) > 10 && (load.since().get(b.address) ?? 0) > 10,
+    );
+    expect((await load.stop()).failed).toBe(0);
+  });
+
+  it("takes no new calls on an endpoint the resolver marks draining", async () => {
+    backends = await Promise.all([26, 27].map((n) => startEchoBackend({ host: `127.0.0.${n}`, delayMs: 50 })));
+    const [a, b] = backends as [EchoBackend, EchoBackend];
+    const resolver = createManualResolver([endpoint(a), endpoint(b)]);
+    await using channel = createChannel({ target: "static:///svc.test:80", resolver });
+    const client = createClient(EchoService, channel);
+    const load = startLoad(() => client.echo({ message: "x" }), { concurrency: 4, intervalMs: 0 });
+    await waitFor("calls in flight on b", () => b.inFlight() > 0);
+    resolver.set([endpoint(a), { ...endpoint(b), draining: true }]);
+    const callsOnB = b.totalCalls();
+    await waitFor("b drained", () => b.inFlight() === 0);
+    load.mark();
+    await waitFor("10 calls on a", () => (load.since().get(a.address) ?? 0) >= 10);
+    expect((await load.stop()).failed).toBe(0);
+    expect(b.totalCalls()).toBe(callsOnB);
+  });
+
+  it("asks the resolver to refresh when a connection is lost", async () => {
+    backends = [await startEchoBackend({ host: "127.0.0.28" })];
+    const [a] = backends as [EchoBackend];
+    const resolver = createManualResolver([endpoint(a)]);
+    await using channel = createChannel({ target: "static:///svc.test:80", resolver, logger: quiet });
+    await createClient(EchoService, channel).echo({ message: "x" });
+    const before = resolver.refreshes;
+    await a.kill();
+    await waitFor("a refresh", () => resolver.refreshes > before);
+  });
+});
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,56 @@
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
+import { createChannel } from "meshlite";
+import { describe, expect, it } from "vitest";
+import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
+import { startEchoBackend } from "./support/echo-backend.js";
+import { closedPort } from "./support/free-port.js";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe("no endpoint ready", () => {
+  it("fails within the deadline with UNAVAILABLE naming the target and the last connection error", async () => {
+    const ports = [await closedPort("127.0.0.41"), await closedPort("127.0.0.42")];
+    const target = `static:///127.0.0.41:${ports[0]},127.0.0.42:${ports[1]}`;
+    await using channel = createChannel({ target, logger: quiet });
+    const started = performance.now();
+    const error = (await createClient(EchoService, channel)
+      .echo({ message: "x" }, { timeoutMs: 1500 })
+      .catch((e) => e)) as ConnectError;
+    const elapsed = performance.now() - started;
+    expect(error.code).toBe(Code.Unavailable);
+    expect(error.rawMessage).toContain(`"${target}"`);
+    expect(error.rawMessage).toMatch(/2 transient-failure/);
+    expect(error.rawMessage).toContain("ECONNREFUSED");
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it("without a deadline, waits waitForReadyMs", async () => {
+    const port = await closedPort("127.0.0.43");
+    await using channel = createChannel({ target: `static:///127.0.0.43:${port}`, waitForReadyMs: 500, logger: quiet });
+    const started = performance.now();
+    const error = (await createClient(EchoService, channel)
+      .echo({ message: "x" })
+      .catch((e) => e)) as ConnectError;
+    expect(error.code).toBe(Code.Unavailable);
+    expect(error.rawMessage).toContain("ECONNREFUSED");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(450);
+  });
+
+  it("waits for an endpoint that comes up before the deadline", async () => {
+    const host = "127.0.0.44";
+    const port = await closedPort(host);
+    await using channel = createChannel({
+      target: `static:///${host}:${port}`,
+      backoff: { initialMs: 100, maxMs: 200 },
+      logger: quiet,
+    });
+    const call = createClient(EchoService, channel).echo({ message: "late" }, { timeoutMs: 15_000 });
+    const backend = await startEchoBackend({ host, port });
+    try {
+      expect((await call).server).toBe(backend.address);
+    } finally {
+      await backend.close();
+    }
+  });
+});
