@@ -52,7 +52,11 @@ export interface DnsResolverOptions {
   tries?: number;
   /** First delay before retrying a failed lookup; later ones double (randomized x1-2). Default 1000 ms. */
   retryInitialMs?: number;
-  /** Longest delay between retries of a failed lookup. Default 30000 ms. */
+  /**
+   * Longest delay between retries of a failed lookup. Default: minRefreshMs,
+   * so a failing name is asked again at least as often as a healthy one is
+   * refreshed, and the set follows within a refresh once DNS is back.
+   */
   retryMaxMs?: number;
   /**
    * The resolv.conf whose `search`, `options ndots:N` and `nameserver` lines
@@ -70,7 +74,8 @@ export interface DnsResolverOptions {
 export type ResolvedDnsResolverOptions = Required<Omit<DnsResolverOptions, "search" | "ndots">> &
   Pick<DnsResolverOptions, "search" | "ndots">;
 
-export const defaultDnsResolverOptions: ResolvedDnsResolverOptions = {
+/** The defaults (retryMaxMs follows minRefreshMs, see there). */
+export const defaultDnsResolverOptions: Readonly<Omit<ResolvedDnsResolverOptions, "retryMaxMs">> = {
   minRefreshMs: 5000,
   maxRefreshMs: 300_000,
   refreshJitter: 0.1,
@@ -81,7 +86,6 @@ export const defaultDnsResolverOptions: ResolvedDnsResolverOptions = {
   timeoutMs: 2000,
   tries: 2,
   retryInitialMs: 1000,
-  retryMaxMs: 30_000,
   resolvConf: defaultResolvConfPath,
 };
 
@@ -160,7 +164,12 @@ export function resolveDnsResolverOptions(options: Readonly<Record<string, unkno
     }
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  const resolved = { ...defaultDnsResolverOptions, ...defined } as ResolvedDnsResolverOptions;
+  const merged = { ...defaultDnsResolverOptions, ...defined } as Omit<ResolvedDnsResolverOptions, "retryMaxMs"> &
+    Pick<DnsResolverOptions, "retryMaxMs">;
+  const resolved: ResolvedDnsResolverOptions = {
+    ...merged,
+    retryMaxMs: merged.retryMaxMs ?? Math.max(merged.minRefreshMs, merged.retryInitialMs),
+  };
   if (resolved.maxRefreshMs < resolved.minRefreshMs) {
     throw new TypeError(
       `invalid resolverOptions for the dns resolver: maxRefreshMs (${resolved.maxRefreshMs}) is below minRefreshMs (${resolved.minRefreshMs})`,

@@ -1,5 +1,3 @@
-export { createStaticResolver } from "./static-resolver.js";
-
 // dns: resolver
 export type { DnsAttempt, DnsErrorKind } from "./dns-errors.js";
 export { DnsResolutionError } from "./dns-errors.js";
@@ -8,3 +6,4 @@ export type { DnsFamily, DnsResolverOptions } from "./dns-resolver-options.js";
 export { defaultDnsResolverOptions } from "./dns-resolver-options.js";
 export type { ResolvConf } from "./resolv-conf.js";
 export { parseResolvConf, searchNames } from "./resolv-conf.js";
+export { createStaticResolver } from "./static-resolver.js";
