@@ -36,8 +36,8 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
   const { logger } = context;
   const host = target.host.replace(/\.$/, "");
   const fixed = fixedEndpoints(host, target.port, options);
-  const conf = fixed === undefined ? readResolvConf(options.resolvConf) : undefined;
-  const resolver = conf === undefined ? undefined : createCaresResolver(target, options, conf);
+  const conf = fixed === undefined ? loadResolvConf(options.resolvConf, context) : undefined;
+  const resolver = conf === undefined ? undefined : createCaresResolver(target, options, conf, context);
   const config = conf === undefined ? undefined : lookupConfig(target, options, conf);
 
   let listener: ResolverListener | undefined;
@@ -92,6 +92,9 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
         own.querying = true;
         try {
           return await dnsLookup(resolver, config);
+        } catch (error) {
+          // p-retry gives up on a TypeError; a resolver must not, whatever failed.
+          throw error instanceof TypeError ? new Error(error.message, { cause: error }) : error;
         } finally {
           own.querying = false;
         }
@@ -118,9 +121,12 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
         }
       },
       (error: unknown) => {
-        // Aborted by close() or by refresh() restarting the cycle; anything else is a bug.
-        if (!own.controller.signal.aborted) {
-          logger.error(`dns resolver for "${target.raw}" stopped unexpectedly`, { error });
+        // Aborted by close() or by refresh() restarting the cycle; anything else is a bug,
+        // after which the resolver starts over rather than stop following the name.
+        if (!own.controller.signal.aborted && cycle === own) {
+          cycle = undefined;
+          logger.error(`dns resolver for "${target.raw}" failed unexpectedly; retrying`, { error });
+          schedule(options.retryMaxMs);
         }
       },
     );
@@ -260,14 +266,34 @@ function fixedEndpoints(host: string, port: number, options: ResolvedDnsResolver
   return undefined;
 }
 
-function createCaresResolver(target: DnsTarget, options: ResolvedDnsResolverOptions, conf: ResolvConf): dns.Resolver {
+function loadResolvConf(path: string, context: ResolverContext): ResolvConf {
+  try {
+    return readResolvConf(path);
+  } catch (error) {
+    context.logger.warn(`${(error as Error).message}; using no search list, ndots 1 and the system's name servers`);
+    return { nameservers: [], search: [], ndots: 1 };
+  }
+}
+
+function createCaresResolver(
+  target: DnsTarget,
+  options: ResolvedDnsResolverOptions,
+  conf: ResolvConf,
+  context: ResolverContext,
+): dns.Resolver {
   const resolver = new dns.Resolver({ timeout: options.timeoutMs, tries: options.tries });
   if (target.dnsServer !== undefined) {
     resolver.setServers([formatHostPort(target.dnsServer.host, target.dnsServer.port)]);
-  } else {
-    const servers = conf.nameservers.filter((server) => isIPv4(server) || isIPv6(server));
-    if (servers.length > 0) {
+    return resolver;
+  }
+  const servers = conf.nameservers.filter((server) => isIPv4(server) || isIPv6(server));
+  if (servers.length > 0) {
+    try {
       resolver.setServers(servers);
+    } catch (error) {
+      context.logger.warn(
+        `cannot use the name servers of ${options.resolvConf} (${servers.join(", ")}): ${(error as Error).message}; using the system's`,
+      );
     }
   }
   return resolver;
