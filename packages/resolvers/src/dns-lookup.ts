@@ -198,8 +198,10 @@ async function lookupSrv(resolver: dns.Resolver, config: DnsLookupConfig): Promi
   }
   const priority = Math.min(...records.map((r) => r.priority));
   const group = records.filter((r) => r.priority === priority);
-  // All weights 0 means "equal"; mixed, a 0 keeps RFC 2782's "rarely".
-  const allZero = group.every((r) => r.weight === 0);
+  // RFC 2782: weight 0 is "very rarely" next to others, "equally" when all are 0.
+  // A zero weight would divide by zero in the balancers, so "rarely" is 1% of the smallest other weight.
+  const others = group.filter((r) => r.weight > 0).map((r) => r.weight);
+  const zeroWeight = others.length === 0 ? 1 : Math.min(...others) / 100;
   const targets = [...new Set(group.map((r) => r.name.replace(/\.$/, "")))];
   const addresses = new Map<string, string[]>();
   let ttl: number | undefined;
@@ -229,7 +231,7 @@ async function lookupSrv(resolver: dns.Resolver, config: DnsLookupConfig): Promi
   for (const record of group) {
     for (const host of addresses.get(record.name.replace(/\.$/, "")) ?? []) {
       const key = `${host}\n${record.port}`;
-      const weight = (allZero ? 1 : record.weight) + (weights.get(key)?.weight ?? 0);
+      const weight = (record.weight === 0 ? zeroWeight : record.weight) + (weights.get(key)?.weight ?? 0);
       weights.set(key, { host, port: record.port, weight });
     }
   }

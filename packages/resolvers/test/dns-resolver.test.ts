@@ -315,9 +315,17 @@ describe("dns resolver against dnsmasq", () => {
     expect(weights(byName)).toEqual(expected);
     expect(weights(byPrefix)).toEqual(expected);
 
-    await dns.setSrv([{ name: "_grpc._tcp.orders.srv.test", target: "pod-a.srv.test", port: 5003, weight: 0 }]);
+    // Weight 0 next to others: rarely (1% of the smallest other weight).
+    await dns.setSrv([
+      { name: "_grpc._tcp.orders.srv.test", target: "pod-a.srv.test", port: 5003, weight: 0 },
+      { name: "_grpc._tcp.orders.srv.test", target: "pod-b.srv.test", port: 5004, weight: 50 },
+    ]);
     await waitFor(() => byName.latest().includes("127.0.0.2:5003"), "the changed SRV set");
-    expect(weights(byName)).toEqual({ "127.0.0.2:5003": 1 });
+    expect(weights(byName)).toEqual({ "127.0.0.2:5003": 0.5, "127.0.0.3:5004": 50, "[::1]:5004": 50 });
+    // Every weight 0: equal.
+    await dns.setSrv([{ name: "_grpc._tcp.orders.srv.test", target: "pod-a.srv.test", port: 5005, weight: 0 }]);
+    await waitFor(() => byName.latest().includes("127.0.0.2:5005"), "the SRV set with weight 0");
+    expect(weights(byName)).toEqual({ "127.0.0.2:5005": 1 });
     await dns.setSrv([]);
   });
 
