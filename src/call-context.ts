@@ -1,7 +1,10 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
+import type { ChannelEventHandler } from "./channel-event.js";
+import type { HedgingPolicy, ResolvedRetryPolicy, RetryThrottle } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
 
-/** What the call path needs from the channel: picking an endpoint and its transport. */
+/** What the call path needs from the channel. */
 export interface CallContext {
   /** The target as given, for messages. */
   readonly target: string;
@@ -14,4 +17,11 @@ export interface CallContext {
   transportOf(subchannel: Subchannel): Transport;
   /** Whether the channel is closing (no retries then). */
   isClosing(): boolean;
+  /** The retry policy of a method, if its calls are retried. */
+  policyOf(method: DescMethod): ResolvedRetryPolicy | undefined;
+  /** Retry throttling shared by every call of the channel. */
+  readonly throttle: RetryThrottle;
+  /** Hedging of idempotent unary calls, when configured. */
+  readonly hedging: HedgingPolicy | undefined;
+  readonly emit: ChannelEventHandler;
 }

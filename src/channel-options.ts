@@ -1,6 +1,10 @@
 import type { BalancerName } from "@meshlite/balancers";
 import type { BackoffOptions, Balancer, Logger, PeakEwmaOptions, Resolver } from "@meshlite/core";
 import type { ConnectTransportOptions, KeepaliveOptions, Protocol, TlsOptions } from "@meshlite/transport";
+import type { ChannelEventHandler } from "./channel-event.js";
+import type { HealthCheckOptions } from "./health-check.js";
+import type { OutlierDetectionOptions } from "./outlier-detection.js";
+import type { RetryOptions } from "./retry-policy.js";
 
 /** Options of createChannel. */
 export interface ChannelOptions extends ConnectTransportOptions {
@@ -46,6 +50,22 @@ export interface ChannelOptions extends ConnectTransportOptions {
   resolver?: Resolver;
   /** Where warnings go (endpoints failing, resolver errors). Default: console, warnings and errors only. */
   logger?: Logger;
+  /**
+   * Retries: policies per method, the retry budget and hedging. Default:
+   * idempotent methods retry UNAVAILABLE up to 3 attempts within a token
+   * bucket of 10; other methods only resend calls that never reached a server.
+   */
+  retry?: RetryOptions;
+  /**
+   * Passive outlier detection; `false` turns it off. Default: eject after 5
+   * failures in a row or as a failure-rate outlier, 30 s x ejections (max
+   * 300 s), at most 50% of the endpoints, panic mode below 50% left.
+   */
+  outlierDetection?: OutlierDetectionOptions | false;
+  /** Active health checking with grpc.health.v1.Health/Watch. Default: off. */
+  healthCheck?: HealthCheckOptions;
+  /** Receives endpoint, ejection, health, retry and resolver events. Default: none. */
+  onEvent?: ChannelEventHandler;
 }
 
 export const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];

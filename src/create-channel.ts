@@ -13,6 +13,9 @@ import { createEndpointTransport, createHttp2Connection, type TlsOptions } from 
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createEndpointPool, NoEndpointError } from "./endpoint-pool.js";
+import { createHealthWatcher } from "./health-check.js";
+import { resolveOutlierDetection } from "./outlier-detection.js";
+import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
 import type { Subchannel } from "./subchannel.js";
@@ -45,12 +48,31 @@ export function createChannel(options: ChannelOptions): Channel {
   const waitForReadyMs = options.waitForReadyMs ?? 20_000;
   const closeGraceMs = options.closeGraceMs ?? 10_000;
   const transportOptions = connectTransportOptions(options);
+  const policyOf = createRetryPolicyLookup(options.retry);
+  const outlierDetection = resolveOutlierDetection(options.outlierDetection);
+  const emit = options.onEvent ?? (() => {});
+  const transports = new WeakMap<Subchannel, Transport>();
+  function transportOf(sc: Subchannel): Transport {
+    let transport = transports.get(sc);
+    if (transport === undefined) {
+      transport = createEndpointTransport({
+        ...transportOptions,
+        connection: sc.connection,
+        protocol: options.protocol ?? "grpc",
+      });
+      transports.set(sc, transport);
+    }
+    return transport;
+  }
 
   const pool = createEndpointPool({
     target,
     resolver,
     balancer,
     logger,
+    outlierDetection,
+    onEvent: emit,
+    ...(options.healthCheck ? { healthWatcher: createHealthWatcher(options.healthCheck, transportOf, logger) } : {}),
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
     createConnection: (endpoint: Endpoint) =>
       createHttp2Connection({
@@ -63,7 +85,6 @@ export function createChannel(options: ChannelOptions): Channel {
       }),
   });
 
-  const transports = new WeakMap<Subchannel, Transport>();
   const ctx: CallContext = {
     target: target.raw,
     async pick(deadline, signal, avoid) {
@@ -78,19 +99,12 @@ export function createChannel(options: ChannelOptions): Channel {
         throw e;
       }
     },
-    transportOf(sc) {
-      let transport = transports.get(sc);
-      if (transport === undefined) {
-        transport = createEndpointTransport({
-          ...transportOptions,
-          connection: sc.connection,
-          protocol: options.protocol ?? "grpc",
-        });
-        transports.set(sc, transport);
-      }
-      return transport;
-    },
+    transportOf,
     isClosing: () => closing !== undefined,
+    policyOf,
+    throttle: createRetryThrottle(options.retry?.budget),
+    hedging: options.retry?.hedging,
+    emit,
   };
 
   function deadlineOf(timeoutMs: number | undefined): number | undefined {
@@ -175,6 +189,10 @@ export function createChannel(options: ChannelOptions): Channel {
           latencyMs: sc.load.latencyMs(),
           calls: sc.stats.calls,
           failures: sc.stats.failures,
+          retries: sc.stats.retries,
+          ejected: pool.isEjected(sc),
+          ejections: sc.outlier.ejections,
+          health: sc.health,
           weight: sc.endpoint.weight ?? 1,
           ...(sc.endpoint.zone ? { zone: sc.endpoint.zone } : {}),
         })),

@@ -8,7 +8,18 @@ import {
   type Target,
 } from "@meshlite/core";
 import type { Http2Connection } from "@meshlite/transport";
-import { createSubchannel, type Subchannel } from "./subchannel.js";
+import type { ChannelEventHandler } from "./channel-event.js";
+import { ejectionTime, failureRateOutliers, type ResolvedOutlierDetection } from "./outlier-detection.js";
+import { type CallOutcome, createSubchannel, type Subchannel } from "./subchannel.js";
+
+/**
+ * Watches the health of a ready endpoint and reports each status; returns a
+ * function that stops watching. Supplied by the channel (it speaks gRPC).
+ */
+export type HealthWatcher = (
+  subchannel: Subchannel,
+  report: (status: "serving" | "not-serving" | "unimplemented") => void,
+) => () => void;
 
 /** Options of createEndpointPool. */
 export interface EndpointPoolOptions {
@@ -18,7 +29,12 @@ export interface EndpointPoolOptions {
   /** Makes the connection of a new endpoint (not yet connected). */
   createConnection(endpoint: Endpoint): Http2Connection;
   readonly loadOptions?: PeakEwmaOptions;
+  /** Passive outlier detection; false turns it off. */
+  readonly outlierDetection: ResolvedOutlierDetection | false;
+  /** Active health checking; undefined turns it off. */
+  readonly healthWatcher?: HealthWatcher;
   readonly logger: Logger;
+  readonly onEvent?: ChannelEventHandler;
 }
 
 /** Why no endpoint could be picked. */
@@ -35,8 +51,9 @@ export class NoEndpointError extends Error {
 /**
  * The balancing core, free of any message layer: follows the resolver's
  * endpoint set, keeps a connection per endpoint (or only the first, for
- * pick-first), drains endpoints that leave, and picks one per call with the
- * balancer. The channel puts Connect calls on top; the proxy raw streams.
+ * pick-first), drains endpoints that leave, leaves out unhealthy and ejected
+ * ones, and picks one per call with the balancer. The channel puts Connect
+ * calls on top; the proxy raw streams.
  */
 export interface EndpointPool {
   /** Picks a ready endpoint now, preferring one other than `avoid`; undefined when none is ready. */
@@ -51,6 +68,8 @@ export interface EndpointPool {
   subchannels(): Subchannel[];
   /** Calls in flight over all endpoints. */
   inFlight(): number;
+  /** Whether an endpoint is ejected by outlier detection now. */
+  isEjected(subchannel: Subchannel): boolean;
   /** The last resolver or connection error, for messages. */
   lastError(): string | undefined;
   isClosed(): boolean;
@@ -64,10 +83,13 @@ export interface EndpointPool {
 }
 
 export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
-  const { target, resolver, balancer, logger } = options;
+  const { target, resolver, balancer, logger, outlierDetection: outliers, healthWatcher } = options;
+  const emit = options.onEvent ?? (() => {});
   const active = new Map<string, Subchannel>();
   const draining = new Set<Subchannel>();
-  const unsubscribes = new Map<Subchannel, () => void>();
+  const cleanups = new Map<Subchannel, Array<() => void>>();
+  const stopHealth = new Map<Subchannel, () => void>();
+  const timers = new Set<NodeJS.Timeout>();
   let ready: Subchannel[] = [];
   let readyDirty = true;
   let waiters: Array<() => void> = [];
@@ -86,12 +108,21 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     }
   }
 
+  function isEjected(sc: Subchannel, now = performance.now()): boolean {
+    return sc.outlier.ejectedUntil > now;
+  }
+
+  function usable(sc: Subchannel): boolean {
+    return sc.state() === "ready" && (sc.health === "serving" || sc.health === "disabled");
+  }
+
   function readyList(): Subchannel[] {
     if (readyDirty) {
-      ready = [];
-      for (const sc of active.values()) {
-        if (sc.state() === "ready") ready.push(sc);
-      }
+      const now = performance.now();
+      const candidates = [...active.values()].filter(usable);
+      const healthy = candidates.filter((sc) => !isEjected(sc, now));
+      const panic = outliers !== false && healthy.length < candidates.length * (outliers.panicThresholdPercent / 100);
+      ready = panic ? candidates : healthy;
       readyDirty = false;
     }
     return ready;
@@ -109,33 +140,120 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     }
   }
 
-  function onIdle(sc: Subchannel) {
-    if (sc.draining && draining.has(sc)) {
-      retire(sc);
+  function schedule(ms: number, fn: () => void) {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref();
+    timers.add(timer);
+  }
+
+  function eject(sc: Subchannel, reason: "consecutive-failures" | "failure-rate") {
+    if (outliers === false || isEjected(sc) || sc.draining) return;
+    const all = [...active.values()];
+    const ejectedNow = all.filter((s) => isEjected(s)).length;
+    if (((ejectedNow + 1) / all.length) * 100 > outliers.maxEjectionPercent) return;
+    sc.outlier.ejections++;
+    const durationMs = ejectionTime(outliers, sc.outlier.ejections);
+    sc.outlier.ejectedUntil = performance.now() + durationMs;
+    sc.outlier.consecutiveFailures = 0;
+    logger.warn(`ejected endpoint ${sc.key} of ${target.raw} for ${durationMs} ms (${reason})`);
+    emit({ type: "endpoint-ejected", address: sc.key, reason, durationMs });
+    changed();
+    schedule(durationMs + 1, () => {
+      if (closed || !active.has(sc.key)) return;
+      emit({ type: "endpoint-returned", address: sc.key });
+      changed();
+    });
+  }
+
+  function onCallEnd(sc: Subchannel, outcome: CallOutcome) {
+    if (outliers !== false && !sc.draining) {
+      sc.outlier.intervalCalls++;
+      if (outcome.failure) {
+        sc.outlier.intervalFailures++;
+        if (++sc.outlier.consecutiveFailures >= outliers.consecutiveFailures) eject(sc, "consecutive-failures");
+      } else if (outcome.ok) {
+        sc.outlier.consecutiveFailures = 0;
+      }
     }
+    if (sc.draining && sc.load.inFlight === 0 && draining.has(sc)) retire(sc);
+  }
+
+  function sweepFailureRates() {
+    if (outliers === false || outliers.failureRate === false) return;
+    const { minimumCalls, stdevFactor } = outliers.failureRate;
+    const rates: Array<[Subchannel, number]> = [];
+    for (const sc of active.values()) {
+      const { intervalCalls, intervalFailures } = sc.outlier;
+      if (intervalCalls >= minimumCalls) rates.push([sc, 1 - intervalFailures / intervalCalls]);
+      sc.outlier.intervalCalls = 0;
+      sc.outlier.intervalFailures = 0;
+      // An endpoint that stayed out of trouble for a whole interval is forgiven one ejection.
+      if (!isEjected(sc) && intervalFailures === 0 && sc.outlier.ejections > 0) sc.outlier.ejections--;
+    }
+    for (const sc of failureRateOutliers(rates, stdevFactor)) eject(sc, "failure-rate");
+  }
+  if (outliers !== false && outliers.failureRate !== false) {
+    const interval = setInterval(sweepFailureRates, outliers.failureRate.intervalMs);
+    interval.unref();
+    timers.add(interval);
   }
 
   function retire(sc: Subchannel) {
     draining.delete(sc);
-    unsubscribes.get(sc)?.();
-    unsubscribes.delete(sc);
+    for (const cleanup of cleanups.get(sc) ?? []) cleanup();
+    cleanups.delete(sc);
     void sc.connection.close();
   }
 
   function drain(sc: Subchannel) {
     active.delete(sc.key);
     sc.draining = true;
+    stopWatchingHealth(sc);
     draining.add(sc);
+    emit({ type: "endpoint-removed", address: sc.key });
     if (sc.load.inFlight === 0) retire(sc);
+  }
+
+  function watchHealth(sc: Subchannel) {
+    if (!healthWatcher || stopHealth.has(sc)) return;
+    sc.health = "unknown";
+    stopHealth.set(
+      sc,
+      healthWatcher(sc, (status) => {
+        const next = status === "unimplemented" ? "disabled" : status;
+        if (next === sc.health) return;
+        sc.health = next;
+        emit({ type: "endpoint-health", address: sc.key, status });
+        changed();
+      }),
+    );
+  }
+  function stopWatchingHealth(sc: Subchannel) {
+    stopHealth.get(sc)?.();
+    stopHealth.delete(sc);
   }
 
   function add(endpoint: Endpoint) {
     const connection = options.createConnection(endpoint);
-    const sc = createSubchannel(endpoint, connection, options.loadOptions, onIdle);
+    const sc = createSubchannel(endpoint, connection, options.loadOptions, onCallEnd);
     let failing = false;
     const unsubscribe = connection.subscribe((event) => {
       if (event.type === "state") {
-        if (event.state === "ready") failing = false;
+        emit({
+          type: "endpoint-state",
+          address: sc.key,
+          state: event.state,
+          ...(event.error ? { error: event.error } : {}),
+        });
+        if (event.state === "ready") {
+          failing = false;
+          if (!sc.draining) watchHealth(sc);
+        } else {
+          stopWatchingHealth(sc);
+        }
         if (event.state === "transient-failure") {
           connectionError = event.error;
           const message = `endpoint ${sc.key} of ${target.raw} failed to connect: ${event.error?.message ?? "unknown error"}`;
@@ -152,8 +270,9 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         resolver.refresh();
       }
     });
-    unsubscribes.set(sc, unsubscribe);
+    cleanups.set(sc, [unsubscribe, () => stopWatchingHealth(sc)]);
     active.set(sc.key, sc);
+    emit({ type: "endpoint-added", address: sc.key });
     if (balancer.connect !== "first") connection.connect();
   }
 
@@ -199,7 +318,10 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       return `"${target.raw}" resolved to no endpoints${resolverError ? `; last resolver error: ${resolverError.message}` : ""}`;
     }
     const states = new Map<string, number>();
-    for (const sc of active.values()) states.set(sc.state(), (states.get(sc.state()) ?? 0) + 1);
+    for (const sc of active.values()) {
+      const state = usable(sc) || sc.state() !== "ready" ? sc.state() : `ready but ${sc.health}`;
+      states.set(state, (states.get(state) ?? 0) + 1);
+    }
     const summary = [...states].map(([s, n]) => `${n} ${s}`).join(", ");
     const last = connectionError ?? resolverError;
     return `no ready endpoint for "${target.raw}" (${summary})${last ? `; last error: ${last.message}` : ""}`;
@@ -210,10 +332,11 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     onError(error) {
       resolverError = error;
       logger.warn(`resolving ${target.raw} failed, keeping the last good endpoints: ${error.message}`);
+      emit({ type: "resolver-error", error });
     },
   });
 
-  return {
+  const pool: EndpointPool = {
     tryPick(avoid) {
       const list = readyList();
       if (list.length === 0) return undefined;
@@ -221,17 +344,18 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         return balancer.pick(list) as Subchannel | undefined;
       }
       const others = list.filter((sc) => sc !== avoid);
-      return (balancer.pick(others.length > 0 ? others : list) as Subchannel | undefined) ?? undefined;
+      return balancer.pick(others.length > 0 ? others : list) as Subchannel | undefined;
     },
     async waitForPick(deadline, signal, avoid) {
       for (;;) {
         if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
-        const sc = this.tryPick(avoid);
+        const sc = pool.tryPick(avoid);
         if (sc) return sc;
         const left = deadline - performance.now();
         if (left <= 0) throw new NoEndpointError(describeFailure(), "deadline");
-        if (signal?.aborted)
+        if (signal?.aborted) {
           throw new NoEndpointError(`call canceled while waiting for an endpoint of "${target.raw}"`, "aborted");
+        }
         await new Promise<void>((resolve) => {
           const wake = () => {
             clearTimeout(timer);
@@ -249,25 +373,29 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     },
     subchannels: () => [...active.values(), ...draining],
     inFlight: totalInFlight,
+    isEjected: (sc) => isEjected(sc),
     lastError: () => (connectionError ?? resolverError)?.message,
     isClosed: () => closed,
     beginClose() {
       if (closed) return;
       closed = true;
       resolver.close();
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
       const wake = waiters;
       waiters = [];
       for (const w of wake) w();
     },
     async destroy() {
-      this.beginClose();
+      pool.beginClose();
       const all = [...active.values(), ...draining];
       active.clear();
       draining.clear();
       readyDirty = true;
-      for (const unsubscribe of unsubscribes.values()) unsubscribe();
-      unsubscribes.clear();
+      for (const list of cleanups.values()) for (const cleanup of list) cleanup();
+      cleanups.clear();
       await Promise.all(all.map((sc) => sc.connection.close({ destroy: true })));
     },
   };
+  return pool;
 }

@@ -1,37 +1,34 @@
-import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodStreaming,
+  DescMethodUnary,
+  MessageInitShape,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { isCallNotSent } from "@meshlite/transport";
+import { isCallNotSent, isConnectionLost } from "@meshlite/transport";
+import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
-import { createReplayableInput } from "./replayable-input.js";
+import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
+import { isIdempotent, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
 
-/** A call that never reached a server is sent again, once, on another endpoint. */
-const maxNotSentRetries = 1;
-/** Messages of a request stream kept for such a retry. */
+/** A call that never reached a server is sent again, once, on another endpoint, whatever the method. */
+const maxNotSentResends = 1;
+/** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
+/** Codes that say the endpoint, not the call, is at fault: they count for outlier detection. */
+const endpointFailureCodes = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DataLoss]);
 
-/** The remaining time to a deadline, for the attempt's `grpc-timeout`. */
-function remaining(ctx: CallContext, deadline: number | undefined): number | undefined {
-  if (deadline === undefined) return undefined;
-  const left = Math.floor(deadline - performance.now());
-  if (left <= 0) {
-    throw new ConnectError(`deadline exceeded before the call was sent to "${ctx.target}"`, Code.DeadlineExceeded);
-  }
-  return left;
+/** The state of one call across its attempts. */
+interface CallState {
+  readonly deadline: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  /** The endpoint of the last failed attempt: the next one goes elsewhere if it can. */
+  avoid: Subchannel | undefined;
 }
 
-function notSentError(ctx: CallContext, e: unknown, sc: Subchannel): ConnectError {
-  const cause = e instanceof Error ? e.message : String(e);
-  return new ConnectError(
-    `call to "${ctx.target}" was not sent (endpoint ${sc.key}): ${cause}`,
-    Code.Unavailable,
-    undefined,
-    undefined,
-    e,
-  );
-}
-
-/** Sends a unary call to a picked endpoint, records its load, retries it once if it was not sent. */
+/** Sends a unary call: picks, records load, resends unsent calls, retries and hedges by policy. */
 export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   ctx: CallContext,
   deadline: number | undefined,
@@ -41,29 +38,21 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   input: MessageInitShape<I>,
   contextValues: ContextValues | undefined,
 ): Promise<UnaryResponse<I, O>> {
-  let avoid: Subchannel | undefined;
-  for (let attempt = 0; ; attempt++) {
-    const sc = await ctx.pick(deadline, signal, avoid);
-    const startedAt = sc.begin();
-    try {
-      const timeoutMs = remaining(ctx, deadline);
-      const response = await ctx.transportOf(sc).unary(method, signal, timeoutMs, header, input, contextValues);
-      sc.end(startedAt, { ok: true, pending: true, sample: true });
-      return response;
-    } catch (e) {
-      const notSent = isCallNotSent(e);
-      sc.end(startedAt, { ok: false, pending: true, sample: !notSent });
-      if (!notSent) throw e;
-      if (attempt >= maxNotSentRetries || ctx.isClosing() || signal?.aborted) throw notSentError(ctx, e, sc);
-      avoid = sc;
-    }
-  }
+  const state: CallState = { deadline, signal, avoid: undefined };
+  const attempt = (attemptSignal = signal) =>
+    sendAttempt(ctx, state, method, attemptSignal, (sc, timeoutMs) =>
+      ctx.transportOf(sc).unary(method, attemptSignal, timeoutMs, header, input, contextValues),
+    );
+  const policy = ctx.policyOf(method);
+  if (policy === undefined) return attempt();
+  if (ctx.hedging && isIdempotent(method)) return sendHedged(ctx, state, method, policy, attempt);
+  return withRetries(ctx, state, method, policy, () => attempt());
 }
 
 /**
- * Opens a streaming call on a picked endpoint. Until the response headers
- * arrive the request messages are kept, so a call that was not sent can be
- * replayed once on another endpoint. The returned messages record the first
+ * Opens a streaming call. Until the response headers arrive the request
+ * messages are kept, so an attempt that failed before any response message
+ * can be replayed on another endpoint. The returned messages record the first
  * response (latency sample) and the end of the call on the endpoint.
  */
 export async function sendStream<I extends DescMessage, O extends DescMessage>(
@@ -75,33 +64,269 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
   input: AsyncIterable<MessageInitShape<I>>,
   contextValues: ContextValues | undefined,
 ): Promise<StreamResponse<I, O>> {
+  const state: CallState = { deadline, signal, avoid: undefined };
   const replay = createReplayableInput(input, maxReplayMessages);
-  let avoid: Subchannel | undefined;
-  for (let attempt = 0; ; attempt++) {
-    const sc = await ctx.pick(deadline, signal, avoid);
+  const attempt = () =>
+    sendAttempt(
+      ctx,
+      state,
+      method,
+      signal,
+      async (sc, timeoutMs, startedAt) => {
+        const response = await ctx
+          .transportOf(sc)
+          .stream(method, signal, timeoutMs, header, replay.iterable(), contextValues);
+        return { ...response, message: recordStream(response.message, sc, startedAt) };
+      },
+      replay,
+    );
+  const policy = ctx.policyOf(method);
+  const response =
+    policy === undefined ? await attempt() : await withRetries(ctx, state, method, policy, attempt, replay);
+  replay.commit();
+  return response;
+}
+
+/**
+ * One attempt: pick an endpoint, send, record the outcome on the endpoint.
+ * A call that never reached a server is resent at once to another endpoint
+ * (once). Streaming attempts hand the end of the call over to the response.
+ */
+async function sendAttempt<T>(
+  ctx: CallContext,
+  state: CallState,
+  method: DescMethod,
+  signal: AbortSignal | undefined,
+  send: (sc: Subchannel, timeoutMs: number | undefined, startedAt: number) => Promise<T>,
+  replay?: ReplayableInput<unknown>,
+): Promise<T> {
+  const streaming = replay !== undefined;
+  for (let resend = 0; ; resend++) {
+    const sc = await ctx.pick(state.deadline, signal, state.avoid);
     const startedAt = sc.begin();
-    let response: StreamResponse<I, O>;
+    const lostBefore = sc.connection.lostStreams();
     try {
-      const timeoutMs = remaining(ctx, deadline);
-      response = await ctx.transportOf(sc).stream(method, signal, timeoutMs, header, replay.iterable(), contextValues);
-    } catch (e) {
-      const notSent = isCallNotSent(e);
-      sc.end(startedAt, { ok: false, pending: true, sample: !notSent });
-      if (!notSent) throw e;
-      if (attempt >= maxNotSentRetries || !replay.canReplay() || ctx.isClosing() || signal?.aborted) {
-        throw notSentError(ctx, e, sc);
-      }
-      avoid = sc;
-      continue;
+      const result = await send(sc, remaining(ctx, state.deadline), startedAt);
+      if (!streaming) sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
+      return result;
+    } catch (raw) {
+      const notSent = isCallNotSent(raw);
+      const error = notSent ? notSentError(ctx, raw, sc) : classify(ctx, raw, sc, lostBefore, signal);
+      sc.end(startedAt, { ok: false, failure: endpointFailureCodes.has(error.code), pending: true, sample: !notSent });
+      state.avoid = sc;
+      const canResend = notSent && resend < maxNotSentResends && !ctx.isClosing() && !signal?.aborted;
+      if (!canResend || (replay !== undefined && !replay.canReplay())) throw error;
+      sc.stats.retries++;
+      ctx.emit({
+        type: "retry",
+        method: methodName(method),
+        attempt: resend + 1,
+        code: error.code,
+        address: sc.key,
+        kind: "not-sent",
+        delayMs: 0,
+      });
     }
-    replay.commit();
-    return { ...response, message: recordStream(response.message, sc, startedAt) };
   }
+}
+
+/** Runs attempts under a retry policy (p-retry drives the loop; the delays are gRPC's, or the server's pushback). */
+async function withRetries<T>(
+  ctx: CallContext,
+  state: CallState,
+  method: DescMethod,
+  policy: ResolvedRetryPolicy,
+  attempt: () => Promise<T>,
+  replay?: ReplayableInput<unknown>,
+): Promise<T> {
+  const retryable = (e: unknown): e is ConnectError =>
+    e instanceof ConnectError && policy.retryableCodes.includes(e.code);
+  try {
+    const result = await pRetry(attempt, {
+      retries: policy.maxAttempts - 1,
+      minTimeout: 0,
+      factor: 1,
+      randomize: false,
+      onFailedAttempt({ error }) {
+        if (retryable(error)) ctx.throttle.onFailure();
+      },
+      async shouldRetry({ error, attemptNumber }) {
+        if (!retryable(error) || !ctx.throttle.allowRetry() || ctx.isClosing() || state.signal?.aborted) return false;
+        if (replay !== undefined && !replay.canReplay()) return false;
+        const delayMs = pushbackMs(error) ?? retryDelay(policy, attemptNumber);
+        if (delayMs < 0) return false;
+        if (state.deadline !== undefined && performance.now() + delayMs >= state.deadline) return false;
+        if (state.avoid) state.avoid.stats.retries++;
+        ctx.emit({
+          type: "retry",
+          method: methodName(method),
+          attempt: attemptNumber,
+          code: error.code,
+          address: state.avoid?.key ?? "",
+          kind: "policy",
+          delayMs,
+        });
+        return sleep(delayMs, state.signal);
+      },
+    });
+    ctx.throttle.onSuccess();
+    return result;
+  } catch (e) {
+    throw e instanceof ConnectError ? e : ConnectError.from(e);
+  }
+}
+
+/**
+ * Hedging: a copy of the call goes to another endpoint each time `delayMs`
+ * passes without an answer, up to `maxAttempts` copies; the first success
+ * wins and the others are canceled. A non-retryable failure ends the call.
+ */
+function sendHedged<T>(
+  ctx: CallContext,
+  state: CallState,
+  method: DescMethod,
+  policy: ResolvedRetryPolicy,
+  attempt: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const hedging = ctx.hedging as NonNullable<CallContext["hedging"]>;
+  const maxAttempts = hedging.maxAttempts ?? 2;
+  return new Promise<T>((resolve, reject) => {
+    const controllers: AbortController[] = [];
+    let failed = 0;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      for (const c of controllers) c.abort();
+      fn();
+    };
+    const launch = () => {
+      if (timer) clearTimeout(timer);
+      if (settled || controllers.length >= maxAttempts) return;
+      if (controllers.length > 0) {
+        if (!ctx.throttle.allowRetry()) return;
+        ctx.emit({
+          type: "retry",
+          method: methodName(method),
+          attempt: controllers.length,
+          code: 0,
+          address: state.avoid?.key ?? "",
+          kind: "hedge",
+          delayMs: hedging.delayMs,
+        });
+      }
+      const controller = new AbortController();
+      controllers.push(controller);
+      const signal = state.signal ? AbortSignal.any([state.signal, controller.signal]) : controller.signal;
+      attempt(signal).then(
+        (result) =>
+          finish(() => {
+            ctx.throttle.onSuccess();
+            resolve(result);
+          }),
+        (error: unknown) => {
+          if (settled) return;
+          failed++;
+          const retryable = error instanceof ConnectError && policy.retryableCodes.includes(error.code);
+          if (retryable) ctx.throttle.onFailure();
+          if (
+            !retryable ||
+            (failed === controllers.length && (controllers.length >= maxAttempts || !ctx.throttle.allowRetry()))
+          ) {
+            finish(() => reject(error));
+          } else if (failed === controllers.length) {
+            launch();
+          }
+        },
+      );
+      if (controllers.length < maxAttempts) {
+        timer = setTimeout(launch, hedging.delayMs);
+      }
+    };
+    launch();
+  });
+}
+
+/**
+ * Turns an attempt's error into what the caller should see. A call cut by its
+ * connection dying shows up as CANCELED, INTERNAL or ABORTED from Node.js; it
+ * is UNAVAILABLE (gRPC's code for a transport failure), so that retry policies
+ * and outlier detection see it for what it is.
+ */
+function classify(
+  ctx: CallContext,
+  raw: unknown,
+  sc: Subchannel,
+  lostBefore: number,
+  signal: AbortSignal | undefined,
+): ConnectError {
+  const error = ConnectError.from(raw);
+  if (signal?.aborted || error.isWireError) return error;
+  if (isConnectionLost(raw) || sc.connection.lostStreams() > lostBefore) {
+    return new ConnectError(
+      `connection to endpoint ${sc.key} of "${ctx.target}" was lost during the call: ${error.rawMessage}`,
+      Code.Unavailable,
+      error.metadata,
+      undefined,
+      raw,
+    );
+  }
+  return error;
+}
+
+function notSentError(ctx: CallContext, raw: unknown, sc: Subchannel): ConnectError {
+  const cause = raw instanceof Error ? raw.message : String(raw);
+  return new ConnectError(
+    `call to "${ctx.target}" was not sent (endpoint ${sc.key}): ${cause}`,
+    Code.Unavailable,
+    undefined,
+    undefined,
+    raw,
+  );
+}
+
+/** The remaining time to a deadline, for the attempt's `grpc-timeout`. */
+function remaining(ctx: CallContext, deadline: number | undefined): number | undefined {
+  if (deadline === undefined) return undefined;
+  const left = Math.floor(deadline - performance.now());
+  if (left <= 0) {
+    throw new ConnectError(`deadline exceeded before the call was sent to "${ctx.target}"`, Code.DeadlineExceeded);
+  }
+  return left;
+}
+
+/** `grpc-retry-pushback-ms` from the server: a delay, -1 for "do not retry", undefined when absent. */
+function pushbackMs(error: ConnectError): number | undefined {
+  const value = error.metadata.get("grpc-retry-pushback-ms");
+  if (value === null) return undefined;
+  return /^\d+$/.test(value.trim()) ? Number(value) : -1;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(!signal?.aborted);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function methodName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
 }
 
 async function* recordStream<T>(messages: AsyncIterable<T>, sc: Subchannel, startedAt: number): AsyncIterable<T> {
   let first = true;
   let ok = false;
+  let failure = false;
   try {
     for await (const message of messages) {
       if (first) {
@@ -111,7 +336,10 @@ async function* recordStream<T>(messages: AsyncIterable<T>, sc: Subchannel, star
       yield message;
     }
     ok = true;
+  } catch (e) {
+    failure = e instanceof ConnectError && endpointFailureCodes.has(e.code);
+    throw e;
   } finally {
-    sc.end(startedAt, { ok, pending: first, sample: first && ok });
+    sc.end(startedAt, { ok, failure, pending: first, sample: first && ok });
   }
 }

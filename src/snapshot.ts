@@ -17,6 +17,14 @@ export interface EndpointSnapshot {
   calls: number;
   /** Calls that failed (any error, including ones retried elsewhere). */
   failures: number;
+  /** Failed calls on this endpoint that were retried (elsewhere when possible). */
+  retries: number;
+  /** Ejected by outlier detection now. */
+  ejected: boolean;
+  /** Times ejected (decays while the endpoint behaves). */
+  ejections: number;
+  /** Health check status; "disabled" when health checking is off or unimplemented. */
+  health: "disabled" | "unknown" | "serving" | "not-serving";
   weight: number;
   zone?: string;
 }

@@ -4,16 +4,30 @@ import {
   type Endpoint,
   type EndpointLoad,
   endpointKey,
-  type PeakEwma,
   type PeakEwmaOptions,
   type PickCandidate,
 } from "@meshlite/core";
 import type { Http2Connection } from "@meshlite/transport";
+import { createOutlierState, type OutlierState } from "./outlier-detection.js";
+
+/** Health as reported by the endpoint's health service; "disabled" when not checked. */
+export type HealthStatus = "disabled" | "unknown" | "serving" | "not-serving";
+
+/** How a call on an endpoint ended. */
+export interface CallOutcome {
+  ok: boolean;
+  /** The failure is the endpoint's fault (unavailable, internal, connection lost): counts for outlier detection. */
+  failure: boolean;
+  /** The call was still waiting for its first response message. */
+  pending: boolean;
+  /** Its duration is a fair latency sample (not for calls that never reached the server). */
+  sample: boolean;
+}
 
 /**
- * One endpoint of a channel: its connection and the load measured on it. The
- * channel records every call here (`begin`, `firstResponse`, `end`); balancers
- * read `load`.
+ * One endpoint of a channel: its connection, the load measured on it, its
+ * health and outlier state. The call path records every call here (`begin`,
+ * `firstResponse`, `end`); balancers read `load`.
  */
 export interface Subchannel extends PickCandidate {
   readonly connection: Http2Connection;
@@ -21,28 +35,24 @@ export interface Subchannel extends PickCandidate {
   endpoint: Endpoint;
   /** Taking no new calls; closes once in-flight calls finish. */
   draining: boolean;
+  health: HealthStatus;
+  readonly outlier: OutlierState;
+  readonly stats: { calls: number; failures: number; retries: number };
   state(): ConnectivityState;
   /** A call starts; returns its start time. */
   begin(): number;
   /** The first response message of a call arrived (streams): it stops counting as pending. */
   firstResponse(startedAt: number): void;
-  /**
-   * A call ended. `latency` says whether its duration is a fair latency sample
-   * (not for calls that never reached the server, nor for streams that
-   * already gave one).
-   */
-  end(startedAt: number, outcome: { ok: boolean; pending: boolean; sample: boolean }): void;
-  /** Counters for snapshots. */
-  readonly stats: { calls: number; failures: number };
+  end(startedAt: number, outcome: CallOutcome): void;
 }
 
 export function createSubchannel(
   endpoint: Endpoint,
   connection: Http2Connection,
   loadOptions: PeakEwmaOptions | undefined,
-  onIdle: (subchannel: Subchannel) => void,
+  onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
 ): Subchannel {
-  const ewma: PeakEwma = createPeakEwma(loadOptions);
+  const ewma = createPeakEwma(loadOptions);
   let inFlight = 0;
   let pending = 0;
   const load: EndpointLoad = {
@@ -60,7 +70,9 @@ export function createSubchannel(
     connection,
     load,
     draining: false,
-    stats: { calls: 0, failures: 0 },
+    health: "disabled",
+    outlier: createOutlierState(),
+    stats: { calls: 0, failures: 0, retries: 0 },
     state: () => connection.state(),
     begin() {
       inFlight++;
@@ -81,7 +93,7 @@ export function createSubchannel(
         const now = performance.now();
         ewma.observe(now - startedAt, now);
       }
-      if (inFlight === 0) onIdle(subchannel);
+      onEnd(subchannel, outcome);
     },
   };
   return subchannel;

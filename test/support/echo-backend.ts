@@ -34,6 +34,8 @@ export interface EchoBackend {
   setDelay(ms: number): void;
   /** Makes every following call fail with this code (0 to stop). */
   setFailCode(code: Code | 0): void;
+  /** Sends GOAWAY on every open connection (in-flight calls finish) but keeps listening. */
+  goaway(): void;
   /** Graceful stop: GOAWAY, wait for in-flight calls, close. */
   close(): Promise<void>;
   /** Abrupt stop: destroy every connection at once. */
@@ -180,6 +182,9 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     },
     setFailCode(code) {
       failCode = code;
+    },
+    goaway() {
+      for (const session of sessions) session.close();
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

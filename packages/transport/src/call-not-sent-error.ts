@@ -33,3 +33,25 @@ export function isCallNotSent(error: unknown): boolean {
   }
   return false;
 }
+
+const lostBrand = Symbol.for("meshlite.connection-lost");
+
+/** Marks an error as "the connection carrying the call was lost mid-call". */
+export function markConnectionLost(error: object): void {
+  (error as { [lostBrand]?: boolean })[lostBrand] = true;
+}
+
+/**
+ * Whether a call failed because its connection died under it (reset, closed,
+ * keepalive timeout). gRPC reports these as UNAVAILABLE; the call may or may
+ * not have been processed.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
+    if ((e as { [lostBrand]?: boolean })[lostBrand] === true) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -9,7 +9,7 @@ import {
   formatHostPort,
   type HostPort,
 } from "@meshlite/core";
-import { CallNotSentError, markNotSent } from "./call-not-sent-error.js";
+import { CallNotSentError, markConnectionLost, markNotSent } from "./call-not-sent-error.js";
 import type { TlsOptions } from "./tls-options.js";
 
 /** Keepalive pings on an HTTP/2 connection. */
@@ -83,6 +83,12 @@ export interface Http2Connection extends Http2SessionManager {
   lastError(): Error | undefined;
   /** Streams open on this connection (including ones finishing after GOAWAY). */
   activeStreams(): number;
+  /**
+   * How many streams were cut because their connection died (reset, closed
+   * without GOAWAY, keepalive timeout). A call whose connection lost streams
+   * while it ran failed for that reason, whatever error code it shows.
+   */
+  lostStreams(): number;
   /** Subscribes to state changes, GOAWAY and loss; returns an unsubscribe function. */
   subscribe(listener: (event: Http2ConnectionEvent) => void): () => void;
   /** Starts connecting and keeps the connection up until closed. */
@@ -111,6 +117,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
   let wanted = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let active = 0;
+  let lostStreams = 0;
   const sessions = new Set<http2.ClientHttp2Session>();
   let readyWaiters: Array<() => void> = [];
 
@@ -258,8 +265,13 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     // error by the time the transport turns it into a ConnectError.
     stream.on("error", (e: Error) => {
       if (stream.rstCode === REFUSED_STREAM) markNotSent(e);
+      else if (s.destroyed) markConnectionLost(e);
     });
     stream.once("close", () => {
+      // A stream cut by its connection dying closes with CANCEL and no error
+      // event; Connect would report the user's code for cancellation. Counted
+      // here (before the transport's listener runs) so the channel can tell.
+      if (s.destroyed && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) lostStreams++;
       if (--active === 0 && !s.destroyed) s.unref();
     });
     return stream;
@@ -271,6 +283,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     state: () => state,
     lastError: () => error,
     activeStreams: () => active,
+    lostStreams: () => lostStreams,
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -1,4 +1,10 @@
-export { CallNotSentError, isCallNotSent, markNotSent } from "./call-not-sent-error.js";
+export {
+  CallNotSentError,
+  isCallNotSent,
+  isConnectionLost,
+  markConnectionLost,
+  markNotSent,
+} from "./call-not-sent-error.js";
 export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
 export { createEndpointTransport } from "./endpoint-transport.js";
 export type {
