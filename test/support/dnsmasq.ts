@@ -82,6 +82,16 @@ const rootTrustAnchor = ".,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BB
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+/** Whether dnsmasq is installed (tests that need it are skipped otherwise; scripts/test-prerequisites.mjs installs it). */
+export function dnsmasqAvailable(): boolean {
+  try {
+    dnsmasqPath();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The dnsmasq binary, or a clear error saying how to install it. */
 export function dnsmasqPath(): string {
   for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {

@@ -12,7 +12,7 @@ import {
 } from "@meshlite/core";
 import { createDnsResolver, DnsResolutionError, type DnsResolverOptions } from "@meshlite/resolvers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Dnsmasq, startDnsmasq } from "../../../test/support/dnsmasq.js";
+import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from "../../../test/support/dnsmasq.js";
 
 /** Records what a resolver reports. */
 function createRecorder() {
@@ -70,7 +70,7 @@ function start(target: string, options: DnsResolverOptions = {}) {
   return { resolver, ...recorder };
 }
 
-describe("dns resolver against dnsmasq", () => {
+describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
   let dns: Dnsmasq;
   beforeAll(async () => {
     dns = await startDnsmasq({ ttl: 1 });
