@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { registerResolver, silentLogger } from "@meshlite/core";
 import { createDnsResolver } from "@meshlite/resolvers";
@@ -177,6 +179,44 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
     expect(result.errors).toEqual([]);
     expect(result.failed).toBe(0);
   }, 60_000);
+
+  it("close() leaves nothing running, even with a DNS query hanging", async () => {
+    // TTL 0: the client looks up every 200 ms (its minRefreshMs), so one is surely in flight.
+    const dns = await dnsServer(0);
+    const group = await backends(["127.0.0.57"]);
+    await dns.setHosts({ "orders.test": hostsOf(group.all) });
+    const script = fileURLToPath(new URL("./fixtures/dns-close-client.ts", import.meta.url));
+    const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", script, `dns://${dns.address}/orders.test:${group.port}`],
+      {
+        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig },
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    cleanups.push(async () => {
+      dns.resume();
+      child.kill("SIGKILL");
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await waitFor("the first call", () => stdout.includes("warm") || child.exitCode !== null);
+    dns.pause();
+    const goAt = performance.now();
+    child.stdin.end("go\n");
+    const code = await exited;
+    dns.resume();
+    expect(stdout).toContain('{"closed":true,"endpoints":0}');
+    expect(stdout).toContain("exit 0");
+    expect(code).toBe(0);
+    // The hanging query (seconds before it times out) was cancelled, not waited for.
+    expect(performance.now() - goAt).toBeLessThan(3000);
+  });
 
   it("fails calls to a name that never resolved with UNAVAILABLE and the DNS reason", async () => {
     const dns = await dnsServer(5);
