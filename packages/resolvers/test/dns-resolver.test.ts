@@ -164,6 +164,22 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     expect(r.logs.some((l) => l.level === "info" && /resolves again/.test(l.message))).toBe(true);
   });
 
+  it("refresh() during the retry backoff tries again at once instead of waiting it out", async () => {
+    await dns.setHosts({ "backoff.test": ["127.0.0.2"] });
+    const r = start(`dns://${dns.address}/backoff.test:1000`, { minRefreshMs: 60_000, retryInitialMs: 20_000 });
+    await waitFor(() => r.sets.length === 1, "the first set");
+    await dns.stop();
+    r.resolver.refresh();
+    await waitFor(() => r.logs.some((l) => l.level === "warn" && /unreachable/.test(l.message)), "the failure");
+    // Now sleeping 20-40 s before the next try.
+    await dns.setHosts({ "backoff.test": ["127.0.0.3"] });
+    await dns.start();
+    const askedAt = performance.now();
+    r.resolver.refresh();
+    await waitFor(() => r.latest().includes("127.0.0.3:1000"), "the set after refresh()", 10_000);
+    expect(performance.now() - askedAt).toBeLessThan(2500);
+  });
+
   it("keeps the last good set when the server stops answering (timeouts)", async () => {
     await dns.setHosts({ "hang.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/hang.test:1000`, {
