@@ -43,14 +43,16 @@ export function createChannel(options: ChannelOptions): Channel {
   const logger = options.logger ?? consoleLogger;
   const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
   const origin = originOf(tls, options.authority ?? target.authority);
-  const resolver =
-    options.resolver ?? getResolverFactory(target)(target, { logger, options: options.resolverOptions ?? {} });
   const waitForReadyMs = options.waitForReadyMs ?? 20_000;
   const closeGraceMs = options.closeGraceMs ?? 10_000;
   const transportOptions = connectTransportOptions(options);
   const policyOf = createRetryPolicyLookup(options.retry);
   const outlierDetection = resolveOutlierDetection(options.outlierDetection);
   const emit = options.onEvent ?? (() => {});
+  const healthWatcher = options.healthCheck ? createHealthWatcher(options.healthCheck, transportOf, logger) : undefined;
+  // Created last: everything above validates options, and a resolver starts working at once.
+  const resolver =
+    options.resolver ?? getResolverFactory(target)(target, { logger, options: options.resolverOptions ?? {} });
   const transports = new WeakMap<Subchannel, Transport>();
   function transportOf(sc: Subchannel): Transport {
     let transport = transports.get(sc);
@@ -72,7 +74,7 @@ export function createChannel(options: ChannelOptions): Channel {
     logger,
     outlierDetection,
     onEvent: emit,
-    ...(options.healthCheck ? { healthWatcher: createHealthWatcher(options.healthCheck, transportOf, logger) } : {}),
+    ...(healthWatcher ? { healthWatcher } : {}),
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
     createConnection: (endpoint: Endpoint) =>
       createHttp2Connection({

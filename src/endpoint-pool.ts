@@ -236,9 +236,24 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     stopHealth.delete(sc);
   }
 
+  // A new endpoint starts from the mean latency estimate of the endpoints
+  // already measured, not from the fixed default: otherwise p2c would keep a
+  // freshly scaled-up pod nearly idle until the default decays.
+  function seedLatency(): { defaultMs?: number } {
+    let sum = 0;
+    let n = 0;
+    for (const sc of active.values()) {
+      if (sc.stats.calls > 0) {
+        sum += sc.load.latencyMs();
+        n++;
+      }
+    }
+    return n > 0 ? { defaultMs: sum / n } : {};
+  }
+
   function add(endpoint: Endpoint) {
     const connection = options.createConnection(endpoint);
-    const sc = createSubchannel(endpoint, connection, options.loadOptions, onCallEnd);
+    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd);
     let failing = false;
     const unsubscribe = connection.subscribe((event) => {
       if (event.type === "state") {

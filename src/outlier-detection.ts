@@ -11,7 +11,8 @@ export interface OutlierDetectionOptions {
   /**
    * Failure-rate outliers: every `intervalMs`, endpoints with at least
    * `minimumCalls` calls whose success rate is below mean - `stdevFactor` x stdev
-   * of the others are ejected (needs at least 3 such endpoints). Default
+   * of all of them are ejected (needs at least 5 such endpoints: with fewer,
+   * one outlier can never be 1.9 deviations from the mean). Default
    * { intervalMs: 10000, minimumCalls: 20, stdevFactor: 1.9 }; `false` turns it off.
    */
   failureRate?: { intervalMs?: number; minimumCalls?: number; stdevFactor?: number } | false;
@@ -77,7 +78,7 @@ export function ejectionTime(options: ResolvedOutlierDetection, ejections: numbe
  * that are failure-rate outliers.
  */
 export function failureRateOutliers<T>(rates: ReadonlyArray<[T, number]>, stdevFactor: number): T[] {
-  if (rates.length < 3) return [];
+  if (rates.length < 5) return [];
   const mean = rates.reduce((s, [, r]) => s + r, 0) / rates.length;
   const variance = rates.reduce((s, [, r]) => s + (r - mean) ** 2, 0) / rates.length;
   const threshold = mean - stdevFactor * Math.sqrt(variance);

@@ -13,8 +13,13 @@ import { createReplayableInput, type ReplayableInput } from "./replayable-input.
 import { isIdempotent, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
 
-/** A call that never reached a server is sent again, once, on another endpoint, whatever the method. */
-const maxNotSentResends = 1;
+/**
+ * A call that never reached a server is sent again on another endpoint,
+ * whatever the method. More than once: when servers rotate connections at
+ * the same moment (max connection age), a resend can land in another GOAWAY
+ * window. Each resend is cheap and bounded by the call's deadline.
+ */
+const maxNotSentResends = 4;
 /** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
 /** Codes that say the endpoint, not the call, is at fault: they count for outlier detection. */
@@ -26,6 +31,8 @@ interface CallState {
   readonly signal: AbortSignal | undefined;
   /** The endpoint of the last failed attempt: the next one goes elsewhere if it can. */
   avoid: Subchannel | undefined;
+  /** The endpoint of the current attempt. */
+  current?: Subchannel;
 }
 
 /** Sends a unary call: picks, records load, resends unsent calls, retries and hedges by policy. */
@@ -81,16 +88,39 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
       replay,
     );
   const policy = ctx.policyOf(method);
-  const response =
-    policy === undefined ? await attempt() : await withRetries(ctx, state, method, policy, attempt, replay);
+  if (policy === undefined) {
+    const response = await attempt();
+    replay.commit();
+    return response;
+  }
+  // With a retry policy, an attempt lasts until the first response message:
+  // a failure before it (trailers-only or right after the headers) is retried.
+  const attemptToFirstMessage = async () => {
+    const response = await attempt();
+    const messages = response.message[Symbol.asyncIterator]();
+    try {
+      const first = await messages.next();
+      return { ...response, message: prepend(first, messages) };
+    } catch (e) {
+      state.avoid = state.current;
+      throw e;
+    }
+  };
+  const response = await withRetries(ctx, state, method, policy, attemptToFirstMessage, replay);
   replay.commit();
   return response;
+}
+
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterable<T> {
+  if (first.done) return;
+  yield first.value;
+  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
 }
 
 /**
  * One attempt: pick an endpoint, send, record the outcome on the endpoint.
  * A call that never reached a server is resent at once to another endpoint
- * (once). Streaming attempts hand the end of the call over to the response.
+ * (up to maxNotSentResends times). Streaming attempts hand the end of the call over to the response.
  */
 async function sendAttempt<T>(
   ctx: CallContext,
@@ -103,6 +133,7 @@ async function sendAttempt<T>(
   const streaming = replay !== undefined;
   for (let resend = 0; ; resend++) {
     const sc = await ctx.pick(state.deadline, signal, state.avoid);
+    state.current = sc;
     const startedAt = sc.begin();
     const lostBefore = sc.connection.lostStreams();
     try {

@@ -59,6 +59,36 @@ describe("following the endpoint set", () => {
     expect((await load.stop()).failed).toBe(0);
   });
 
+  it("p2c gives a newly added endpoint the measured latency of the others, not the 30 ms default", async () => {
+    backends = await Promise.all([29, 30, 31].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
+    const [a, b, c] = backends as [EchoBackend, EchoBackend, EchoBackend];
+    const resolver = createManualResolver([endpoint(a), endpoint(b)]);
+    await using channel = createChannel({
+      target: "static:///svc.test:80",
+      resolver,
+      balancer: "p2c",
+      // A fast decay lets a and b's estimates settle within a second.
+      loadOptions: { decayMs: 300 },
+    });
+    const client = createClient(EchoService, channel);
+    const load = startLoad(() => client.echo({ message: "x" }), { concurrency: 2, intervalMs: 1 });
+    await waitFor("a and b measured", () => channel.snapshot().endpoints.every((e) => e.latencyMs < 15));
+    resolver.set([endpoint(a), endpoint(b), endpoint(c)]);
+    // Seeded from a and b: a freshly scaled-up pod competes at once instead of
+    // sitting idle until 30 ms decays (seconds, at the default 10 s decay).
+    const seeded = channel.snapshot().endpoints.find((e) => e.address === c.address)?.latencyMs ?? 30;
+    expect(seeded).toBeLessThan(20);
+    await waitFor("c ready", () =>
+      channel.snapshot().endpoints.some((e) => e.address === c.address && e.state === "ready"),
+    );
+    load.mark();
+    await waitFor("300 more calls", () => [...load.since().values()].reduce((x, y) => x + y, 0) >= 300);
+    const since = load.since();
+    const total = [...since.values()].reduce((x, y) => x + y, 0);
+    await load.stop();
+    expect((since.get(c.address) ?? 0) / total).toBeGreaterThan(0.15);
+  });
+
   it("takes no new calls on an endpoint the resolver marks draining", async () => {
     backends = await Promise.all([26, 27].map((n) => startEchoBackend({ host: `127.0.0.${n}`, delayMs: 50 })));
     const [a, b] = backends as [EchoBackend, EchoBackend];

@@ -27,6 +27,8 @@ export interface EchoBackend {
   readonly name: string;
   /** Calls started on this backend, by method name. */
   readonly calls: Map<string, number>;
+  /** The deadline (ms) each call arrived with, in order; undefined for none. */
+  readonly timeouts: Array<number | undefined>;
   /** Total calls started. */
   totalCalls(): number;
   /** Calls currently running. */
@@ -34,6 +36,8 @@ export interface EchoBackend {
   setDelay(ms: number): void;
   /** Makes every following call fail with this code (0 to stop). */
   setFailCode(code: Code | 0): void;
+  /** Makes every n-th call fail with this code (n = 0 to stop). */
+  setFailEvery(n: number, code: Code): void;
   /** Sends GOAWAY on every open connection (in-flight calls finish) but keeps listening. */
   goaway(): void;
   /** Graceful stop: GOAWAY, wait for in-flight calls, close. */
@@ -48,8 +52,10 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
   const host = options.host ?? "127.0.0.1";
   let delayMs = options.delayMs ?? 0;
   let failCode: Code | 0 = 0;
+  let failEvery = { n: 0, code: Code.Unknown, seen: 0 };
   let running = 0;
   const calls = new Map<string, number>();
+  const timeouts: Array<number | undefined> = [];
   let name = options.name ?? "";
   const sessions = new Set<http2.Http2Session>();
 
@@ -70,8 +76,15 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
       );
     });
   }
+  // A message "pushback:N" fails the call with UNAVAILABLE and grpc-retry-pushback-ms: N.
+  function maybePushback(message: string) {
+    if (message.startsWith("pushback:")) {
+      throw new ConnectError("pushing back", Code.Unavailable, { "grpc-retry-pushback-ms": message.slice(9) });
+    }
+  }
   function maybeFail(requested: number) {
-    const code = requested || failCode;
+    const everyNth = failEvery.n > 0 && ++failEvery.seen % failEvery.n === 0 ? failEvery.code : 0;
+    const code = requested || failCode || everyNth;
     if (code) {
       throw new ConnectError(`failing as asked (code ${code}) on ${name}`, code as Code);
     }
@@ -105,6 +118,8 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
         }),
       echoIdempotent: (req, ctx) =>
         track("EchoIdempotent", async () => {
+          timeouts.push(ctx.timeoutMs());
+          maybePushback(req.message);
           await pause(req.delayMs || delayMs, ctx.signal);
           maybeFail(req.failCode);
           return { message: req.message, server: name, payload: req.payload };
@@ -174,6 +189,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     address,
     name,
     calls,
+    timeouts,
     server,
     totalCalls: () => [...calls.values()].reduce((a, b) => a + b, 0),
     inFlight: () => running,
@@ -182,6 +198,9 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     },
     setFailCode(code) {
       failCode = code;
+    },
+    setFailEvery(n, code) {
+      failEvery = { n, code, seen: 0 };
     },
     goaway() {
       for (const session of sessions) session.close();

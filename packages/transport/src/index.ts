@@ -15,4 +15,7 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
+// lean gRPC transport (issue 7)
+export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
+export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 export type { TlsOptions } from "./tls-options.js";
