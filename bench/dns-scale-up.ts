@@ -145,7 +145,7 @@ interface RunResult {
 
 async function run(index: number): Promise<RunResult> {
   const dns: Dnsmasq = await startDnsmasq({ ttl: ttlSeconds });
-  const group = await startSamePortBackends(["127.0.1.61", "127.0.1.62"], { delayMs: backendDelayMs });
+  const group = await startSamePortBackends(["127.0.54.61", "127.0.54.62"], { delayMs: backendDelayMs });
   const setRecords = (list: readonly EchoBackend[]) => dns.setHosts({ "orders.test": list.map((b) => b.host) });
   let live = [...group.all];
   await setRecords(live);
@@ -157,7 +157,7 @@ async function run(index: number): Promise<RunResult> {
     // that runs sample the whole range of "time until the next refresh".
     await sleep(2000 + Math.random() * ttlSeconds * 1000);
     process.stdout.write(`run ${index + 1}/${runs}: scale-up... `);
-    const added = await group.start("127.0.1.63");
+    const added = await group.start("127.0.54.63");
     live = [...live, added];
     await setRecords(live);
     const scaleUp = await Promise.all(
@@ -168,7 +168,7 @@ async function run(index: number): Promise<RunResult> {
     const failedBefore = loads.map((l) => l.failed());
     const callsBefore = loads.map((l) => l.total());
     for (const [i, old] of [...live].entries()) {
-      const fresh = await group.start(`127.0.1.${64 + i}`);
+      const fresh = await group.start(`127.0.54.${64 + i}`);
       live = [...live.filter((b) => b !== old), fresh];
       await setRecords(live);
       await sleep(1000);

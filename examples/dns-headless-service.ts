@@ -1,6 +1,6 @@
 /**
  * A headless Service on loopback: a real DNS server (dnsmasq, TTL 2 s) names
- * echo backends on 127.0.3.N ("pods"); a meshlite channel with a dns: target
+ * echo backends on 127.0.55.N ("pods"); a meshlite channel with a dns: target
  * spreads calls over them while pods are added and removed and the DNS
  * server goes away for a while. Every second it prints which pods serve how
  * much of the calls.
@@ -19,7 +19,7 @@ import { startSamePortBackends } from "../test/support/same-port-backends.js";
 registerResolver("dns", createDnsResolver);
 
 const dns = await startDnsmasq({ ttl: 2 });
-const pods = await startSamePortBackends(["127.0.3.1", "127.0.3.2"], { delayMs: 5 });
+const pods = await startSamePortBackends(["127.0.55.1", "127.0.55.2"], { delayMs: 5 });
 let live: EchoBackend[] = [...pods.all];
 const publish = () => dns.setHosts({ "orders.test": live.map((b) => b.host) });
 await publish();
@@ -47,26 +47,26 @@ const scene: [number, string, () => Promise<void>][] = [
   [0, "2 pods", async () => {}],
   [
     3,
-    "scale up: pod 127.0.3.3 added",
+    "scale up: pod 127.0.55.3 added",
     async () => {
-      live.push(await pods.start("127.0.3.3"));
+      live.push(await pods.start("127.0.55.3"));
       await publish();
     },
   ],
   [
     9,
-    "scale down: pod 127.0.3.1 removed (it keeps running; meshlite drains it)",
+    "scale down: pod 127.0.55.1 removed (it keeps running; meshlite drains it)",
     async () => {
-      live = live.filter((b) => b.host !== "127.0.3.1");
+      live = live.filter((b) => b.host !== "127.0.55.1");
       await publish();
     },
   ],
   [15, "DNS server stopped: meshlite keeps the last good set", () => dns.stop()],
   [
     18,
-    "pod 127.0.3.4 added while DNS is down",
+    "pod 127.0.55.4 added while DNS is down",
     async () => {
-      live.push(await pods.start("127.0.3.4"));
+      live.push(await pods.start("127.0.55.4"));
       await publish();
     },
   ],

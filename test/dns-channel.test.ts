@@ -67,7 +67,7 @@ const hostsOf = (list: readonly EchoBackend[]) => list.map((b) => b.host);
 describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dnsmasq and real backends", () => {
   it("follows a scale-up and a scale-down of a headless service (TTL 5 s, default options) with no failed call", async () => {
     const dns = await dnsServer(5);
-    const group = await backends(["127.0.2.41", "127.0.2.42"]);
+    const group = await backends(["127.0.53.41", "127.0.53.42"]);
     const [a, b] = group.all as [EchoBackend, EchoBackend];
     await dns.setHosts({ "orders.test": hostsOf([a, b]) });
     const channel = createChannel({ target: `dns://${dns.address}/orders.test:${group.port}` });
@@ -78,7 +78,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
     await waitFor("calls on both backends", () => a.totalCalls() > 20 && b.totalCalls() > 20);
 
     // Scale up: a third pod appears in the headless Service.
-    const c = await group.start("127.0.2.43");
+    const c = await group.start("127.0.53.43");
     await dns.setHosts({ "orders.test": hostsOf([a, b, c]) });
     const upAt = performance.now();
     const upMs = await timeToShare(c, group.all, 0.1, upAt, 15_000);
@@ -106,7 +106,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
 
   it("keeps serving through 30 s without DNS, and follows the records again once it is back", async () => {
     const dns = await dnsServer(5);
-    const group = await backends(["127.0.2.44", "127.0.2.45"]);
+    const group = await backends(["127.0.53.44", "127.0.53.45"]);
     const [a, b] = group.all as [EchoBackend, EchoBackend];
     await dns.setHosts({ "orders.test": hostsOf([a, b]) });
     const channel = createChannel({ target: `dns://${dns.address}/orders.test:${group.port}`, logger: silentLogger });
@@ -118,7 +118,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
 
     await dns.stop();
     // Meanwhile a pod is added; the server will answer with it once it is back.
-    const c = await group.start("127.0.2.46");
+    const c = await group.start("127.0.53.46");
     await dns.setHosts({ "orders.test": hostsOf([a, b, c]) });
     load.mark();
     // The outage itself: 30 s of load with no DNS server.
@@ -146,7 +146,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
 
   it("survives a rolling replacement of every backend with no failed call", async () => {
     const dns = await dnsServer(1);
-    const group = await backends(["127.0.2.47", "127.0.2.48", "127.0.2.49"]);
+    const group = await backends(["127.0.53.47", "127.0.53.48", "127.0.53.49"]);
     let live = [...group.all];
     await dns.setHosts({ "orders.test": hostsOf(live) });
     const channel = createChannel({
@@ -162,7 +162,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
 
     for (const [index, old] of [...live].entries()) {
       // Like a Deployment rollout: the new pod is ready first, then the old one is removed and stops.
-      const fresh = await group.start(`127.0.2.${50 + index}`);
+      const fresh = await group.start(`127.0.53.${50 + index}`);
       live = [...live.filter((b) => b !== old), fresh];
       await dns.setHosts({ "orders.test": hostsOf(live) });
       await waitFor(`calls on ${fresh.address}`, () => fresh.totalCalls() > 5, { timeoutMs: 15_000 });
@@ -183,7 +183,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
   it("close() leaves nothing running, even with a DNS query hanging", async () => {
     // TTL 0: the client looks up every 200 ms (its minRefreshMs), so one is surely in flight.
     const dns = await dnsServer(0);
-    const group = await backends(["127.0.2.57"]);
+    const group = await backends(["127.0.53.57"]);
     await dns.setHosts({ "orders.test": hostsOf(group.all) });
     const script = fileURLToPath(new URL("./fixtures/dns-close-client.ts", import.meta.url));
     const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
