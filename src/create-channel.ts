@@ -61,6 +61,7 @@ export function createChannel(options: ChannelOptions): Channel {
         ...transportOptions,
         connection: sc.connection,
         protocol: options.protocol ?? "grpc",
+        ...(options.grpcImplementation ? { grpcImplementation: options.grpcImplementation } : {}),
       });
       transports.set(sc, transport);
     }

@@ -1,7 +1,8 @@
 import { registerResolver } from "@meshlite/core";
-import { createStaticResolver } from "@meshlite/resolvers";
+import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
 
 registerResolver("static", createStaticResolver);
+registerResolver("dns", createDnsResolver);
 
 export type { BalancerName, LeastRequestOptions } from "@meshlite/balancers";
 export {

@@ -13,8 +13,13 @@ import { createReplayableInput, type ReplayableInput } from "./replayable-input.
 import { isIdempotent, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
 
-/** A call that never reached a server is sent again, once, on another endpoint, whatever the method. */
-const maxNotSentResends = 1;
+/**
+ * A call that never reached a server is sent again on another endpoint,
+ * whatever the method. More than once: when servers rotate connections at
+ * the same moment (max connection age), a resend can land in another GOAWAY
+ * window. Each resend is cheap and bounded by the call's deadline.
+ */
+const maxNotSentResends = 4;
 /** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
 /** Codes that say the endpoint, not the call, is at fault: they count for outlier detection. */
@@ -115,7 +120,7 @@ async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): As
 /**
  * One attempt: pick an endpoint, send, record the outcome on the endpoint.
  * A call that never reached a server is resent at once to another endpoint
- * (once). Streaming attempts hand the end of the call over to the response.
+ * (up to maxNotSentResends times). Streaming attempts hand the end of the call over to the response.
  */
 async function sendAttempt<T>(
   ctx: CallContext,
@@ -128,11 +133,14 @@ async function sendAttempt<T>(
   const streaming = replay !== undefined;
   for (let resend = 0; ; resend++) {
     const sc = await ctx.pick(state.deadline, signal, state.avoid);
+    // Before begin(): a deadline that ran out while waiting for an endpoint
+    // is not the endpoint's failure.
+    const timeoutMs = remaining(ctx, state.deadline);
     state.current = sc;
     const startedAt = sc.begin();
     const lostBefore = sc.connection.lostStreams();
     try {
-      const result = await send(sc, remaining(ctx, state.deadline), startedAt);
+      const result = await send(sc, timeoutMs, startedAt);
       if (!streaming) sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
       return result;
     } catch (raw) {

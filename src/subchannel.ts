@@ -91,7 +91,11 @@ export function createSubchannel(
       if (!outcome.ok) subchannel.stats.failures++;
       if (outcome.sample) {
         const now = performance.now();
-        ewma.observe(now - startedAt, now);
+        // A failure the endpoint is to blame for is often fast (a broken pod
+        // answers UNAVAILABLE at once); as a plain sample it would make the
+        // endpoint look cheap and draw more calls. It counts as a slow call.
+        const latency = now - startedAt;
+        ewma.observe(outcome.failure ? Math.max(latency, 2 * ewma.estimate(now)) : latency, now);
       }
       onEnd(subchannel, outcome);
     },

@@ -19,9 +19,19 @@ async function* messages(...texts: string[]) {
   for (const message of texts) yield { message };
 }
 
-describe.each(["grpc", "connect", "grpc-web"] as const)("over %s", (protocol) => {
+describe.each([
+  ["grpc", "lean"],
+  ["grpc", "connect-node"],
+  ["connect", undefined],
+  ["grpc-web", undefined],
+] as const)("over %s (%s)", (protocol, grpcImplementation) => {
   it("balances all four call kinds per call over every endpoint", async () => {
-    await using channel = createChannel({ target, protocol, balancer: "round-robin" });
+    await using channel = createChannel({
+      target,
+      protocol,
+      balancer: "round-robin",
+      ...(grpcImplementation ? { grpcImplementation } : {}),
+    });
     const client = createClient(EchoService, channel);
     const servers = new Set<string>();
     for (let i = 0; i < 6; i++) {
@@ -122,6 +132,7 @@ describe("createChannel", () => {
     [{ target: "k8s:///orders.shop:grpc" }, "provided by @meshlite/resolver-k8s"],
     [{ target: "127.0.0.1:1", balancer: "fastest" }, 'unknown balancer "fastest"'],
     [{ target: "127.0.0.1:1", protocol: "http3" }, 'unknown protocol "http3"'],
+    [{ target: "127.0.0.1:1", grpcImplementation: "fast" }, 'unknown grpcImplementation "fast"'],
     [{ target: "127.0.0.1:1", defaultTimeoutMs: -1 }, "defaultTimeoutMs must be a non-negative number"],
     [{ target: "127.0.0.1:1", tls: { cert: "x" } }, "tls.cert and tls.key go together"],
   ])("rejects bad options at creation: %j", (options, message) => {

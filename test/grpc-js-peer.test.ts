@@ -23,8 +23,11 @@ describe("@grpc/grpc-js servers as backends", () => {
         }),
       ),
     );
+    // Round-robin, so that "every backend keeps being used" does not depend on
+    // how p2c reads latency on a noisy machine.
     await using channel = createChannel({
       target: `static:///${backends.map((b) => b.address).join(",")}`,
+      balancer: "round-robin",
       logger: quiet,
     });
     const client = createClient(EchoService, channel);
@@ -34,7 +37,7 @@ describe("@grpc/grpc-js servers as backends", () => {
     const result = await load.stop();
     expect(result.errors).toEqual([]);
     expect(result.ok).toBeGreaterThan(2000);
-    for (const b of backends) expect(result.byServer.get(b.address)).toBeGreaterThan(result.ok / 10);
+    for (const b of backends) expect(result.byServer.get(b.address)).toBeGreaterThan(result.ok / 5);
   }, 60_000);
 
   it("health checking: NOT_SERVING takes an endpoint out within a second, SERVING brings it back", async () => {

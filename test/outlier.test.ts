@@ -95,3 +95,28 @@ describe("outlier detection", () => {
     expect(channel.snapshot().endpoints.filter((e) => e.ejected)).toHaveLength(1);
   });
 });
+
+describe("p2c and fast failures", () => {
+  it("a backend that fails fast does not draw more than its share", async () => {
+    backends = await Promise.all([14, 15, 16, 17].map((n) => startEchoBackend({ host: `127.0.4.${n}`, delayMs: 5 })));
+    const bad = backends[0] as EchoBackend;
+    bad.setFailEvery(2, Code.Unavailable);
+    await using channel = createChannel({
+      target: `static:///${backends.map((b) => b.address).join(",")}`,
+      balancer: "p2c",
+      outlierDetection: false,
+      retry: { idempotent: false },
+      logger: quiet,
+    });
+    const client = createClient(EchoService, channel);
+    await waitFor("all ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = 0; i < 100; i++) await client.echo({ message: "x" }).catch(() => {});
+      }),
+    );
+    // Its failures answer in well under the others' 5 ms; as plain latency samples they would make it
+    // the cheapest endpoint and draw more than the fair 25%. Counted as slow calls, they push it away.
+    expect(bad.totalCalls()).toBeLessThan(400 * 0.15);
+  });
+});

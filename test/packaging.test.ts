@@ -9,7 +9,7 @@ import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 // Packs every package as npm would publish it, installs the tarballs into a
 // fresh project, and makes balanced calls from ESM and CommonJS.
 const root = fileURLToPath(new URL("..", import.meta.url));
-const packages = ["core", "transport", "resolvers", "balancers"];
+const packages = ["core", "transport", "resolvers", "balancers", "resolver-k8s"];
 let project: string;
 let backends: EchoBackend[];
 
@@ -27,12 +27,14 @@ beforeAll(async () => {
   // pnpm names the tarballs meshlite-0.1.0.tgz and meshlite-core-0.1.0.tgz.
   const byName = Object.fromEntries(
     readdirSync(tarballs).map((file) => {
-      const scoped = /^meshlite-([a-z-]+)-\d/.exec(file)?.[1];
+      const scoped = /^meshlite-([a-z0-9-]+?)-\d+\.\d+\.\d+\.tgz$/.exec(file)?.[1];
       return [scoped ? `@meshlite/${scoped}` : "meshlite", `file:${join(tarballs, file)}`];
     }),
   );
   const rootPackage = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   const dev = rootPackage.devDependencies as Record<string, string>;
+  const k8sPackage = JSON.parse(readFileSync(join(root, "packages/resolver-k8s/package.json"), "utf8"));
+  const k8sDev = k8sPackage.devDependencies as Record<string, string>;
   writeFileSync(
     join(project, "package.json"),
     JSON.stringify({
@@ -43,6 +45,7 @@ beforeAll(async () => {
         "@connectrpc/connect": dev["@connectrpc/connect"],
         "@connectrpc/connect-node": dev["@connectrpc/connect-node"],
         "@bufbuild/protobuf": dev["@bufbuild/protobuf"],
+        "@kubernetes/client-node": k8sDev["@kubernetes/client-node"],
       },
       // The tarballs depend on each other by version; point those at the tarballs too.
       overrides: Object.fromEntries(Object.entries(byName).filter(([name]) => name !== "meshlite")),
@@ -57,11 +60,15 @@ beforeAll(async () => {
 const file = fileDesc("${descriptor}");
 const EchoService = serviceDesc(file, 0);
 const channel = createChannel({ target: process.argv[2], balancer: "round-robin" });
+// The k8s resolver registers its scheme on import: a k8s target now gets past the registry.
+let k8sRegistered = false;
+try { createChannel({ target: "k8s:///orders.shop:grpc", resolverOptions: { kubeconfigPath: "/nonexistent" } }); }
+catch (e) { k8sRegistered = !String(e).includes("no resolver for"); }
 const client = createClient(EchoService, channel);
 const servers = new Set();
 (async () => {
   for (let i = 0; i < 4; i++) servers.add((await client.echo({ message: "hi" })).server);
-  console.log(JSON.stringify([...servers].sort()));
+  console.log(JSON.stringify({ servers: [...servers].sort(), k8sRegistered }));
   await channel.close();
 })();
 `;
@@ -69,13 +76,15 @@ const servers = new Set();
     join(project, "call.mjs"),
     body(`import { createChannel } from "meshlite";
 import { createClient } from "@connectrpc/connect";
-import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";`),
+import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import "@meshlite/resolver-k8s";`),
   );
   writeFileSync(
     join(project, "call.cjs"),
     body(`const { createChannel } = require("meshlite");
 const { createClient } = require("@connectrpc/connect");
-const { fileDesc, serviceDesc } = require("@bufbuild/protobuf/codegenv2");`),
+const { fileDesc, serviceDesc } = require("@bufbuild/protobuf/codegenv2");
+require("@meshlite/resolver-k8s");`),
   );
   backends = await Promise.all([81, 82].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
 }, 300_000);
@@ -93,6 +102,6 @@ describe("the published packages", () => {
         error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
       );
     });
-    expect(JSON.parse(output)).toEqual(backends.map((b) => b.address).sort());
+    expect(JSON.parse(output)).toEqual({ servers: backends.map((b) => b.address).sort(), k8sRegistered: true });
   });
 });

@@ -43,9 +43,14 @@ async function rollingReplacement(stop: (b: BackendProcess) => Promise<void>) {
     await waitFor(`calls on ${fresh.address}`, () =>
       channel.snapshot().endpoints.some((e) => e.address === fresh.address && e.calls > 5),
     );
-    // The old pod is stopped while it is still in the set and taking calls.
-    inFlightOnStopped += channel.snapshot().endpoints.find((e) => e.address === old.address)?.inFlight ?? 0;
-    await stop(old);
+    // The old pod is stopped while it is still in the set and taking calls. In flight on it: what
+    // was running when it stopped, and what was sent to it before the connection was seen to die.
+    const endpointOfOld = () => channel.snapshot().endpoints.find((e) => e.address === old.address);
+    const before = endpointOfOld();
+    const stopped = stop(old);
+    await waitFor("the old connection to go", () => endpointOfOld()?.state !== "ready");
+    inFlightOnStopped += (before?.inFlight ?? 0) + ((endpointOfOld()?.calls ?? 0) - (before?.calls ?? 0));
+    await stopped;
     running = running.filter((b) => b !== old);
     resolver.set(running.map(endpoint));
     idempotent.mark();

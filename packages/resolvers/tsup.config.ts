@@ -1,10 +1,15 @@
 import { defineConfig } from "tsup";
 
-export default defineConfig({
+const common = {
   entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
   dts: true,
-  clean: true,
   sourcemap: true,
   target: "node20",
-});
+} as const;
+
+export default defineConfig([
+  { ...common, format: ["esm"], clean: true },
+  // p-retry is ESM-only: a CJS require() of it does not give its default
+  // export, so the CJS build carries its own copy (MIT, a few hundred lines).
+  { ...common, format: ["cjs"], noExternal: ["p-retry", "is-network-error"] },
+]);

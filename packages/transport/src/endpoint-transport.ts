@@ -6,6 +6,7 @@ import {
   type GrpcTransportOptions,
 } from "@connectrpc/connect-node";
 import type { Http2Connection } from "./http2-connection.js";
+import { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 
 /** The wire protocols a channel speaks. */
 export type Protocol = "grpc" | "connect" | "grpc-web";
@@ -35,14 +36,22 @@ export interface EndpointTransportOptions extends ConnectTransportOptions {
   connection: Http2Connection;
   /** Wire protocol. Default "grpc". */
   protocol?: Protocol;
+  /**
+   * Implementation of the gRPC protocol: meshlite's lean transport, or
+   * connect-node's `createGrpcTransport`. Default "lean".
+   */
+  grpcImplementation?: GrpcImplementation;
 }
+
+/** Which gRPC client implementation a channel uses. */
+export type GrpcImplementation = "lean" | "connect-node";
 
 /**
  * A Connect transport whose calls all go over one endpoint's connection,
  * addressed to the connection's origin (the service name), not the address.
  */
 export function createEndpointTransport(options: EndpointTransportOptions): Transport {
-  const { connection, protocol = "grpc", ...rest } = options;
+  const { connection, protocol = "grpc", grpcImplementation = "lean", ...rest } = options;
   const common = {
     ...rest,
     baseUrl: connection.authority,
@@ -51,7 +60,9 @@ export function createEndpointTransport(options: EndpointTransportOptions): Tran
   };
   switch (protocol) {
     case "grpc":
-      return createGrpcTransport(common);
+      return grpcImplementation === "lean"
+        ? createLeanGrpcTransport({ ...rest, baseUrl: connection.authority, sessionManager: connection })
+        : createGrpcTransport(common);
     case "connect":
       return createConnectTransport(common);
     case "grpc-web":

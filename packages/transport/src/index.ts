@@ -5,7 +5,12 @@ export {
   markConnectionLost,
   markNotSent,
 } from "./call-not-sent-error.js";
-export type { ConnectTransportOptions, EndpointTransportOptions, Protocol } from "./endpoint-transport.js";
+export type {
+  ConnectTransportOptions,
+  EndpointTransportOptions,
+  GrpcImplementation,
+  Protocol,
+} from "./endpoint-transport.js";
 export { createEndpointTransport } from "./endpoint-transport.js";
 export type {
   Http2Connection,
@@ -15,4 +20,7 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
+// lean gRPC transport (issue 7)
+export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
+export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 export type { TlsOptions } from "./tls-options.js";

@@ -1,0 +1,113 @@
+/**
+ * How much does a balancer's pick cost? `balancer.pick` on synthetic ready
+ * lists of 10, 100 and 1000 endpoints whose load objects work like the
+ * channel's (getters over counters, a peak-EWMA latency estimate that is
+ * decayed on every read). Loads change between picks: the picked endpoint
+ * gets a call, another one finishes one. Balancers take turns in every run;
+ * the figure is the median of the runs.
+ *
+ *   pnpm bench:pick [--runs 7] [--picks 200000]
+ */
+import type { Balancer, EndpointLoad, PickCandidate } from "@meshlite/core";
+import { createPeakEwma } from "@meshlite/core";
+import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
+import { parseArgs } from "./support/args.js";
+import { median } from "./support/interleave.js";
+
+interface Candidate extends PickCandidate {
+  inFlight: number;
+}
+
+/** A candidate shaped like the channel's subchannels. */
+function createCandidate(index: number): Candidate {
+  const ewma = createPeakEwma();
+  ewma.observe(1 + Math.random() * 4);
+  const candidate: Candidate = {
+    key: `10.0.${index >> 8}.${index & 255}:50051`,
+    endpoint: { host: `10.0.${index >> 8}.${index & 255}`, port: 50051 },
+    inFlight: Math.floor(Math.random() * 4),
+    load: undefined as unknown as EndpointLoad,
+  };
+  (candidate as { load: EndpointLoad }).load = {
+    get inFlight() {
+      return candidate.inFlight;
+    },
+    get pending() {
+      return candidate.inFlight;
+    },
+    latencyMs: () => ewma.estimate(),
+  };
+  return candidate;
+}
+
+/** The loop without a balancer's work: returns the first candidate. */
+const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready[0] };
+
+function measure(balancer: Balancer, ready: Candidate[], picks: number): number {
+  let done = 0;
+  let checksum = 0;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < picks; i++) {
+    const picked = balancer.pick(ready) as Candidate;
+    picked.inFlight++;
+    // Some call elsewhere completes, so loads keep moving.
+    const finished = ready[done] as Candidate;
+    if (finished.inFlight > 0) finished.inFlight--;
+    done = done + 1 === ready.length ? 0 : done + 1;
+    checksum += picked.inFlight;
+  }
+  const ns = Number(process.hrtime.bigint() - start) / picks;
+  if (checksum < 0) console.log("unreachable");
+  return ns;
+}
+
+export interface PickCostResult {
+  endpoints: number;
+  /** ns per pick by balancer name. */
+  nsPerPick: Record<string, number>;
+}
+
+export function runPickCost(options: { runs: number; picks: number } = { runs: 7, picks: 200_000 }): PickCostResult[] {
+  const { runs, picks } = options;
+  const factories: Array<() => Balancer> = [
+    () => baseline,
+    () => createRoundRobinBalancer(),
+    () => createLeastRequestBalancer(),
+    () => createP2cBalancer(),
+  ];
+  const results: PickCostResult[] = [];
+  console.log(`pick cost: ns per balancer.pick, median of ${runs} runs of ${picks} picks`);
+  for (const size of [10, 100, 1000]) {
+    const ready = Array.from({ length: size }, (_, i) => createCandidate(i));
+    const balancers = factories.map((f) => f());
+    // Warm up: let the JIT see every balancer on this list.
+    for (const b of balancers) measure(b, ready, Math.min(picks, 50_000));
+    const samples = balancers.map(() => [] as number[]);
+    for (let run = 0; run < runs; run++) {
+      // Rotate the order so that no balancer always runs right after another.
+      for (let k = 0; k < balancers.length; k++) {
+        const index = (k + run) % balancers.length;
+        samples[index]?.push(measure(balancers[index] as Balancer, ready, picks));
+      }
+    }
+    const nsPerPick = Object.fromEntries(balancers.map((b, i) => [b.name, median(samples[i] ?? [])]));
+    results.push({ endpoints: size, nsPerPick });
+  }
+  const names = Object.keys(results[0]?.nsPerPick ?? {});
+  const width = Math.max(...names.map((n) => n.length));
+  console.log(`  ${"endpoints".padEnd(width)}${results.map((r) => String(r.endpoints).padStart(10)).join("")}`);
+  for (const name of names) {
+    const cells = results.map((r) => `${(r.nsPerPick[name] ?? Number.NaN).toFixed(0)} ns`.padStart(10));
+    console.log(`  ${name.padEnd(width)}${cells.join("")}`);
+  }
+  const rr = "round-robin";
+  for (const name of names.filter((n) => n !== rr && !n.startsWith("baseline"))) {
+    const ratios = results.map((r) => ((r.nsPerPick[name] ?? 0) / (r.nsPerPick[rr] ?? 1)).toFixed(2));
+    console.log(`  ${name} / round-robin: ${ratios.join(", ")} (at ${results.map((r) => r.endpoints).join(", ")})`);
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runPickCost(parseArgs({ runs: 7, picks: 200_000 }, "tsx bench/pick-cost.ts [--runs 7] [--picks 200000]"));
+}

@@ -1,0 +1,308 @@
+import {
+  type Endpoint,
+  type KubernetesTarget,
+  type Resolver,
+  type ResolverContext,
+  type ResolverListener,
+  sameEndpoints,
+} from "@meshlite/core";
+import { type EndpointSlice, mergeSlices } from "./endpoint-slices.js";
+import { describeFailure } from "./failure-message.js";
+import {
+  type CredentialSource,
+  errorFromResponse,
+  findCredentialSource,
+  type KubeApi,
+  KubeApiError,
+  type KubeApiInternals,
+  loadKubeApi,
+  readBody,
+} from "./kube-api.js";
+import { parseKubernetesResolverOptions } from "./kubernetes-resolver-options.js";
+import { readWatchStream, type WatchEvent, type WatchOutcome } from "./watch-stream.js";
+
+/**
+ * Creates a resolver for `k8s:///service.namespace:port` targets: it lists the
+ * service's EndpointSlices, then watches them from the list's resourceVersion
+ * (with bookmarks), and reports the merged set of ready endpoints, with
+ * terminating-but-serving ones marked draining. It relists on 410 Gone,
+ * restarts a watch that goes silent, and keeps the last good set while the
+ * API server is unreachable, retrying with backoff.
+ *
+ * Throws at once on bad `resolverOptions` or when no credentials exist.
+ */
+export function createKubernetesResolver(
+  target: KubernetesTarget,
+  context: ResolverContext,
+  internals: KubeApiInternals = {},
+): Resolver {
+  const options = parseKubernetesResolverOptions(context.options);
+  const source: CredentialSource = findCredentialSource(options.kubeconfigPath, internals.serviceAccountRoot);
+  const { logger } = context;
+  const stop = new AbortController();
+  const slices = new Map<string, EndpointSlice>();
+  const portProblems = new Set<string>();
+  let listener: ResolverListener | undefined;
+  let reported: readonly Endpoint[] | undefined;
+  let resourceVersion: string | undefined;
+  let api: KubeApi | undefined;
+  let namespace = target.namespace;
+  // The kind of failure last reported; each incident is logged once and
+  // cleared when the API server answers again.
+  let incident: string | undefined;
+  // Watches restarted for silence since the last event of any kind.
+  let silentRestarts = 0;
+
+  const prefix = () => `k8s resolver (${target.raw})`;
+  const collectionPath = () =>
+    `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace ?? "default")}/endpointslices` +
+    `?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${target.service}`)}`;
+
+  function publish(): void {
+    if (stop.signal.aborted || listener === undefined) {
+      return;
+    }
+    const next = mergeSlices(slices.values(), target.port, (slice, problem) => {
+      const key = `${slice.metadata.name}\n${problem}`;
+      if (!portProblems.has(key)) {
+        portProblems.add(key);
+        logger.warn(`${prefix()}: EndpointSlice ${slice.metadata.name} is skipped: ${problem}`);
+      }
+    });
+    if (reported !== undefined && sameEndpoints(reported, next)) {
+      return;
+    }
+    reported = next;
+    logger.debug(`${prefix()}: ${next.length} endpoints`, { endpoints: next });
+    try {
+      listener.onEndpoints(next);
+    } catch (error) {
+      logger.error(`${prefix()}: the endpoint listener threw`, { error });
+    }
+  }
+
+  function recovered(): void {
+    if (incident !== undefined) {
+      logger.info(`${prefix()}: the API server answers again; watching EndpointSlices`);
+      incident = undefined;
+    }
+  }
+
+  function fail(error: unknown): void {
+    if (stop.signal.aborted) {
+      return;
+    }
+    const [kind, message] = describeFailure(error, {
+      server: api?.server,
+      source,
+      namespace: namespace ?? "default",
+      kept: reported?.length ?? 0,
+    });
+    if (kind === incident) {
+      logger.debug(`${prefix()}: still failing: ${message}`);
+      return;
+    }
+    incident = kind;
+    logger.warn(`${prefix()}: ${message}`);
+    try {
+      listener?.onError(new Error(`${prefix()}: ${message}`));
+    } catch (listenerError) {
+      logger.error(`${prefix()}: the error listener threw`, { error: listenerError });
+    }
+  }
+
+  async function list(kube: KubeApi): Promise<void> {
+    const response = await kube.get(collectionPath(), stop.signal, options.requestTimeoutMs);
+    if (response.statusCode !== 200) {
+      throw await errorFromResponse(response, options.requestTimeoutMs);
+    }
+    const body = await readBody(response, options.requestTimeoutMs);
+    const parsed = JSON.parse(body) as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+    const version = parsed.metadata?.resourceVersion;
+    if (typeof version !== "string" || !Array.isArray(parsed.items)) {
+      throw new Error(`unexpected EndpointSlice list from ${kube.server}: ${body.slice(0, 200)}`);
+    }
+    slices.clear();
+    for (const item of parsed.items as EndpointSlice[]) {
+      if (typeof item?.metadata?.name === "string") {
+        slices.set(item.metadata.name, item);
+      }
+    }
+    resourceVersion = version;
+    recovered();
+    publish();
+  }
+
+  function applyEvent(event: WatchEvent): WatchOutcome | undefined {
+    silentRestarts = 0;
+    const object = event.object;
+    const version = object?.metadata?.resourceVersion;
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED":
+      case "DELETED": {
+        const name = object?.metadata?.name;
+        if (typeof name !== "string") {
+          logger.warn(`${prefix()}: ignoring a ${event.type} event without metadata.name`);
+          break;
+        }
+        if (event.type === "DELETED") {
+          slices.delete(name);
+        } else {
+          slices.set(name, object as EndpointSlice);
+        }
+        if (typeof version === "string") {
+          resourceVersion = version;
+        }
+        publish();
+        break;
+      }
+      case "BOOKMARK":
+        if (typeof version === "string") {
+          resourceVersion = version;
+        }
+        break;
+      case "ERROR": {
+        const code = typeof object?.code === "number" ? object.code : 500;
+        if (code === 410) {
+          return { kind: "expired" };
+        }
+        const message = typeof object?.message === "string" ? object.message : "watch error";
+        return {
+          kind: "error",
+          error: new KubeApiError(code, message, typeof object?.reason === "string" ? object.reason : undefined),
+        };
+      }
+      default:
+        logger.debug(`${prefix()}: ignoring a watch event of type ${String(event.type)}`);
+    }
+    return undefined;
+  }
+
+  async function watch(kube: KubeApi, from: string): Promise<void> {
+    // Rotate watches like client-go does, so that no connection lives forever.
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const path = `${collectionPath()}&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(from)}&timeoutSeconds=${timeoutSeconds}`;
+    const response = await kube.get(path, stop.signal, options.requestTimeoutMs);
+    let outcome: WatchOutcome;
+    if (response.statusCode === 410) {
+      response.resume();
+      outcome = { kind: "expired" };
+    } else if (response.statusCode !== 200) {
+      throw await errorFromResponse(response, options.requestTimeoutMs);
+    } else {
+      recovered();
+      outcome = await readWatchStream(response, options.watchIdleTimeoutMs, applyEvent);
+    }
+    if (stop.signal.aborted) {
+      return;
+    }
+    switch (outcome.kind) {
+      case "expired":
+        logger.info(`${prefix()}: resourceVersion ${from} is too old (410 Gone); listing EndpointSlices again`);
+        resourceVersion = undefined;
+        return;
+      case "idle": {
+        const message =
+          `${prefix()}: the watch delivered nothing, not even a bookmark, for ${options.watchIdleTimeoutMs} ms; ` +
+          `restarting it from resourceVersion ${resourceVersion}`;
+        // Once per silence: a server that sends no bookmarks would otherwise warn at every quiet period.
+        if (silentRestarts++ === 0) {
+          logger.warn(message);
+        } else {
+          logger.debug(message);
+        }
+        return;
+      }
+      case "ended":
+        logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
+        return;
+      case "broken":
+        logger.info(
+          `${prefix()}: the watch connection was lost (${outcome.error.message}); resuming from resourceVersion ${resourceVersion}`,
+        );
+        if (outcome.delivered === 0) {
+          // Lost before delivering anything: pause rather than spin on a server that drops every watch.
+          await pause(options.reconnectInitialMs);
+        }
+        return;
+      case "error":
+        throw outcome.error;
+    }
+  }
+
+  /** One attempt: (re)list if needed, then one watch request. Throws to back off. */
+  async function attempt(): Promise<void> {
+    api ??= await loadKubeApi(source, options.kubeconfigContext);
+    namespace ??= api.defaultNamespace;
+    if (resourceVersion === undefined) {
+      await list(api);
+    }
+    if (!stop.signal.aborted && resourceVersion !== undefined) {
+      await watch(api, resourceVersion);
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stop.signal.aborted) {
+      try {
+        // Imported lazily, as @kubernetes/client-node: both are ESM-only, and a dynamic import loads them from
+        // this package's CommonJS build too.
+        const { default: pRetry } = await import("p-retry");
+        // A fresh pRetry per successful attempt: the backoff starts over once the API server answered.
+        await pRetry(attempt, {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 1.6,
+          minTimeout: options.reconnectInitialMs,
+          maxTimeout: options.reconnectMaxMs,
+          randomize: true,
+          signal: stop.signal,
+          onFailedAttempt: ({ error }) => fail(error),
+        });
+      } catch (error) {
+        if (stop.signal.aborted) {
+          return;
+        }
+        // p-retry does not retry programming errors (TypeError); report and go on after the longest delay.
+        fail(error);
+        await pause(options.reconnectMaxMs);
+      }
+    }
+  }
+
+  /** Waits, or less if the resolver is closed meanwhile. */
+  function pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (stop.signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stop.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  return {
+    start(l) {
+      if (listener !== undefined) {
+        throw new Error(`${prefix()}: start() was called twice`);
+      }
+      if (stop.signal.aborted) {
+        throw new Error(`${prefix()}: start() after close()`);
+      }
+      listener = l;
+      void run();
+    },
+    refresh() {
+      // The watch already delivers every change; nothing to do.
+    },
+    close() {
+      stop.abort();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// The lean transport on meshlite's own per-endpoint connection (the seam the channel uses).
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createHttp2Connection, createLeanGrpcTransport, isCallNotSent } from "@meshlite/transport";
+import { afterEach, describe, expect, it } from "vitest";
+import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
+import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
+
+describe("lean transport over createHttp2Connection", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  async function setup(): Promise<{
+    backend: EchoBackend;
+    client: ReturnType<typeof createClient<typeof EchoService>>;
+  }> {
+    const backend = await startEchoBackend({ host: "127.0.0.3" });
+    cleanup.push(() => backend.close());
+    // Addressed to a service name, dialled to the backend's address.
+    const connection = createHttp2Connection({
+      origin: `http://echo.test:${backend.port}`,
+      address: { host: backend.host, port: backend.port },
+    });
+    connection.connect();
+    cleanup.push(() => connection.close({ destroy: true }));
+    const transport = createLeanGrpcTransport({ baseUrl: connection.authority, sessionManager: connection });
+    return { backend, client: createClient(EchoService, transport) };
+  }
+
+  it("runs unary and streaming calls", async () => {
+    const { backend, client } = await setup();
+    expect((await client.echo({ message: "a" })).server).toBe(backend.name);
+    const got: number[] = [];
+    for await (const r of client.serverStream({ message: "s", count: 3 })) got.push(r.index);
+    expect(got).toEqual([0, 1, 2]);
+    const err = await client.echo({ failCode: Code.NotFound }).catch((e: unknown) => e);
+    expect(ConnectError.from(err).code).toBe(Code.NotFound);
+  });
+
+  it("keeps the connection's 'not sent' mark on the error", async () => {
+    const { client } = await setup();
+    const connection = createHttp2Connection({ origin: "http://echo.test:1", address: { host: "127.0.0.3", port: 1 } });
+    const transport = createLeanGrpcTransport({ baseUrl: connection.authority, sessionManager: connection });
+    const err = await createClient(EchoService, transport)
+      .echo({})
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(isCallNotSent(err)).toBe(true);
+    await connection.close({ destroy: true });
+    expect((await client.echo({ message: "still fine" })).message).toBe("still fine");
+  });
+
+  it("rejects a baseUrl whose origin is not the connection's", async () => {
+    const connection = createHttp2Connection({ origin: "http://a.test:80", address: { host: "127.0.0.3", port: 1 } });
+    expect(() => createLeanGrpcTransport({ baseUrl: "http://b.test:80", sessionManager: connection })).toThrow(
+      /origin http:\/\/b.test.*connected to http:\/\/a.test/,
+    );
+    expect(() => createLeanGrpcTransport({ baseUrl: "not a url" })).toThrow(/is not a URL/);
+    await connection.close({ destroy: true });
+  });
+});
