@@ -7,10 +7,11 @@
 // connection to a proxy (four, one per backend, for direct).
 // Run: pnpm bench:proxy   (CONCURRENCY=64 ROUNDS=5 SLICE_MS=2000)
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type BackendProcess, startBackendProcess } from "../test/support/backend-process.js";
 import { closedPort } from "../test/support/free-port.js";
 import { type ProxyProcess, startProxyProcess } from "../test/support/proxy-process.js";
@@ -212,7 +213,14 @@ async function main() {
   let proxy: ProxyProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>>;
   try {
-    proxy = await startProxyProcess(["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin"]);
+    // The build when there is one (`pnpm build`), as users run it; else the source through tsx.
+    const built = existsSync(fileURLToPath(new URL("../packages/proxy/dist/cli.js", import.meta.url)));
+    console.log(
+      `meshlite-proxy from ${built ? "its build (dist)" : "source (tsx); run pnpm build first to bench the build"}`,
+    );
+    proxy = await startProxyProcess(["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin"], {
+      fromSource: false,
+    });
     nginx = await startNginx(backends);
     const targets: Target[] = [
       { name: "direct (4 connections)", origins: backends.map((b) => `http://${b.address}`) },

@@ -18,11 +18,18 @@ export interface ProxyProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts `meshlite-proxy ARGS` and waits for its "listening" line. */
-export function startProxyProcess(args: string[], timeoutMs = 30_000): Promise<ProxyProcess> {
+/**
+ * Starts `meshlite-proxy ARGS` and waits for its "listening" line. From the
+ * TypeScript source by default (so tests see the current code); `fromSource:
+ * false` runs the build (dist) when there is one.
+ */
+export function startProxyProcess(
+  args: string[],
+  { timeoutMs = 30_000, fromSource = true }: { timeoutMs?: number; fromSource?: boolean } = {},
+): Promise<ProxyProcess> {
   const child = spawn(process.execPath, [proxyBin, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MESHLITE_PROXY_FROM_SOURCE: "1" },
+    env: { ...process.env, MESHLITE_PROXY_FROM_SOURCE: fromSource ? "1" : "0" },
   });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
