@@ -68,6 +68,8 @@ const client = createClient(EchoService, channel);
 const servers = new Set();
 (async () => {
   for (let i = 0; i < 4; i++) servers.add((await client.echo({ message: "hi" })).server);
+  // An idempotent method runs under a retry policy (p-retry, ESM-only: the CJS build must carry it).
+  servers.add((await client.echoIdempotent({ message: "hi" })).server);
   console.log(JSON.stringify({ servers: [...servers].sort(), k8sRegistered }));
   await channel.close();
 })();

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** A throwaway CA with a server certificate for `serverName` and a client certificate, made with openssl. */
+/** A throwaway CA with a server and a client certificate it signed (PEM). */
 export interface TestCerts {
   ca: string;
   serverKey: string;
@@ -12,16 +12,29 @@ export interface TestCerts {
   clientCert: string;
 }
 
-export function makeCerts(serverName: string): TestCerts {
+/** What to put in the certificates. */
+export interface TestCertsOptions {
+  /** subjectAltName entries of the server certificate, e.g. ["DNS:orders.test", "IP:127.0.0.1"]. */
+  serverAltNames: string[];
+  /** Subject of the client certificate. Default "/CN=meshlite test client". */
+  clientSubject?: string;
+}
+
+/**
+ * Makes the certificates with the openssl CLI (EC P-256 keys, valid 2 days).
+ * A string is a server name: the server certificate is for that DNS name.
+ */
+export function makeCerts(options: string | TestCertsOptions): TestCerts {
+  const { serverAltNames, clientSubject = "/CN=meshlite test client" } =
+    typeof options === "string" ? { serverAltNames: [`DNS:${options}`] } : options;
   const dir = mkdtempSync(join(tmpdir(), "meshlite-certs-"));
   const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   try {
     run(
       "req",
       "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
+      ...newKey,
       "-keyout",
       "ca.key",
       "-out",
@@ -31,42 +44,17 @@ export function makeCerts(serverName: string): TestCerts {
       "-subj",
       "/CN=meshlite test CA",
     );
-    for (const [name, cn, ext] of [
-      ["server", serverName, `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth`],
-      ["client", "meshlite test client", "extendedKeyUsage=clientAuth"],
-    ] as const) {
-      writeFileSync(join(dir, `${name}.ext`), ext);
-      run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-        "-subj",
-        `/CN=${cn}`,
-      );
-      run(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        `${name}.crt`,
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-      );
+    const certs = [
+      ["server", "/CN=meshlite test server", `subjectAltName=${serverAltNames.join(",")}\nextendedKeyUsage=serverAuth`],
+      ["client", clientSubject, "extendedKeyUsage=clientAuth"],
+    ] as const;
+    for (const [name, subject, extensions] of certs) {
+      writeFileSync(join(dir, `${name}.ext`), extensions);
+      run("req", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
+      const sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`];
+      run("x509", "-req", "-in", `${name}.csr`, ...sign, "-out", `${name}.crt`);
     }
-    const read = (f: string) => readFileSync(join(dir, f), "utf8");
+    const read = (file: string) => readFileSync(join(dir, file), "utf8");
     return {
       ca: read("ca.crt"),
       serverKey: read("server.key"),

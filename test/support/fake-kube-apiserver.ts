@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
@@ -6,6 +5,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
+import { makeCerts } from "./certs.js";
 
 /**
  * A list/watch server for discovery.k8s.io/v1 EndpointSlices that follows
@@ -125,54 +125,25 @@ interface Watch {
 
 let certificates: { dir: string; caPath: string; key: Buffer; cert: Buffer } | undefined;
 
-/** Makes a CA and a server certificate for 127.0.0.1 with the openssl CLI (once per process). */
+/** Makes a CA, a server certificate for 127.0.0.1 and a client certificate (once per process), as files. */
 function makeCertificates() {
   if (certificates) {
     return certificates;
   }
-  const dir = mkdtempSync(join(tmpdir(), "fake-kube-"));
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=fake-kube-ca");
-  run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver");
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run(
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "server.crt",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-  );
   // A client certificate for x509 authentication (user "meshlite-client"), as kubeadm issues them.
-  run("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/O=meshlite/CN=meshlite-client");
-  run(
-    "x509",
-    "-req",
-    "-in",
-    "client.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "client.crt",
-  );
+  const made = makeCerts({
+    serverAltNames: ["IP:127.0.0.1", "DNS:localhost"],
+    clientSubject: "/O=meshlite/CN=meshlite-client",
+  });
+  const dir = mkdtempSync(join(tmpdir(), "fake-kube-"));
+  writeFileSync(join(dir, "ca.crt"), made.ca);
+  writeFileSync(join(dir, "client.crt"), made.clientCert);
+  writeFileSync(join(dir, "client.key"), made.clientKey);
   certificates = {
     dir,
     caPath: join(dir, "ca.crt"),
-    key: readFileSync(join(dir, "server.key")),
-    cert: readFileSync(join(dir, "server.crt")),
+    key: Buffer.from(made.serverKey),
+    cert: Buffer.from(made.serverCert),
   };
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   return certificates;

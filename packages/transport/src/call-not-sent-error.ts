@@ -1,4 +1,20 @@
-const brand = Symbol.for("meshlite.call-not-sent");
+const notSentBrand = Symbol.for("meshlite.call-not-sent");
+const lostBrand = Symbol.for("meshlite.connection-lost");
+
+// Brands rather than classes: errors created by Node.js get marked, and a
+// brand is recognized across copies of this module (ESM and CJS side by side).
+function mark(error: object, brand: symbol): void {
+  (error as Record<symbol, boolean>)[brand] = true;
+}
+
+/** Whether the error, or any error in its `cause` chain, carries the brand. */
+function hasBrand(error: unknown, brand: symbol): boolean {
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
+    if ((e as Record<symbol, boolean>)[brand] === true) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /**
  * A call that provably never reached a server: there was no connection, the
@@ -8,37 +24,25 @@ const brand = Symbol.for("meshlite.call-not-sent");
  */
 export class CallNotSentError extends Error {
   override name = "CallNotSentError";
-  readonly [brand] = true;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+    mark(this, notSentBrand);
   }
 }
 
 /** Marks an error object created by Node.js as "the call was not sent". */
 export function markNotSent(error: object): void {
-  (error as { [brand]?: boolean })[brand] = true;
+  mark(error, notSentBrand);
 }
 
-/**
- * Whether an error, or any error in its `cause` chain, says the call never
- * reached a server. Checks a brand rather than `instanceof`, so that errors
- * from another copy of this module (ESM and CJS side by side) are recognized.
- */
+/** Whether an error, or any error in its `cause` chain, says the call never reached a server. */
 export function isCallNotSent(error: unknown): boolean {
-  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
-    if ((e as { [brand]?: boolean })[brand] === true) {
-      return true;
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return hasBrand(error, notSentBrand);
 }
-
-const lostBrand = Symbol.for("meshlite.connection-lost");
 
 /** Marks an error as "the connection carrying the call was lost mid-call". */
 export function markConnectionLost(error: object): void {
-  (error as { [lostBrand]?: boolean })[lostBrand] = true;
+  mark(error, lostBrand);
 }
 
 /**
@@ -47,11 +51,5 @@ export function markConnectionLost(error: object): void {
  * not have been processed.
  */
 export function isConnectionLost(error: unknown): boolean {
-  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
-    if ((e as { [lostBrand]?: boolean })[lostBrand] === true) {
-      return true;
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return hasBrand(error, lostBrand);
 }
