@@ -1,10 +1,5 @@
 import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-});
+// The CLI is a second entry: bin/meshlite-proxy.mjs loads dist/cli.js.
+export default defineConfig(packageBuild.map((options) => ({ ...options, entry: ["src/index.ts", "src/cli.ts"] })));
