@@ -32,7 +32,7 @@ const mainScript = fileURLToPath(new URL("./backend-main.ts", import.meta.url));
  * The child runs TypeScript: it needs the tsx loader. Under `tsx` the parent's
  * execArgv already has it; otherwise it is added.
  */
-function execArgv(): string[] {
+export function execArgv(): string[] {
   const argv = process.execArgv;
   return argv.some((a) => a.includes("tsx")) ? argv : [...argv, "--import", "tsx"];
 }

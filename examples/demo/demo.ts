@@ -8,11 +8,12 @@ import type { Logger } from "@meshlite/core";
 import type { Channel } from "../../src/index.js";
 import { startBackendProcess } from "./backend-process.js";
 import type { DemoBackend, DemoContext, Scene } from "./scene.js";
+import { dnsScaleScene } from "./scene-dns-scale.js";
 import { slowBackendScene } from "./scene-slow-backend.js";
 import { spreadScene } from "./scene-spread.js";
 
 /** The scenes, in order. A new scene is a scene-*.ts file and one line here. */
-const scenes: Scene[] = [spreadScene, slowBackendScene];
+const scenes: Scene[] = [spreadScene, slowBackendScene, dnsScaleScene];
 
 const backendHosts = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
 
@@ -36,8 +37,8 @@ const logger: Logger = {
   },
 };
 
-async function startBackend(host: string): Promise<DemoBackend> {
-  const process = await startBackendProcess({ host });
+async function startBackend(host: string, options: { port?: number } = {}): Promise<DemoBackend> {
+  const process = await startBackendProcess({ host, ...options });
   const backend = { address: process.address, host, process };
   backends.push(backend);
   return backend;
@@ -86,7 +87,7 @@ async function main() {
   const started = performance.now();
   console.log(bold("meshlite demo: client-side load balancing for Connect-RPC, on loopback"));
   console.log(dim(`Starting ${backendHosts.length} backend processes (each one a "pod" with its own IP)...`));
-  await Promise.all(backendHosts.map(startBackend));
+  await Promise.all(backendHosts.map((host) => startBackend(host)));
   backends.sort((a, b) => backendHosts.indexOf(a.host) - backendHosts.indexOf(b.host));
   console.log(dim(`Backends: ${backends.map((b) => b.address).join(", ")}`));
 

@@ -15,8 +15,11 @@ export interface DemoBackend {
 export interface DemoContext {
   /** The backends running now, in start order. */
   readonly backends: readonly DemoBackend[];
-  /** Starts another backend (e.g. a scale-up); the demo stops it at the end. */
-  startBackend(host: string): Promise<DemoBackend>;
+  /**
+   * Starts another backend (e.g. a scale-up); the demo stops it at the end.
+   * `port` defaults to any free one (backends behind one DNS name share a port).
+   */
+  startBackend(host: string, options?: { port?: number }): Promise<DemoBackend>;
   /** Registers a channel so that it is closed however the demo ends. Returns it. */
   track<C extends Channel>(channel: C): C;
   /** For channels: quiet once the demo is shutting down (backends go away before channels notice). */
