@@ -3,6 +3,9 @@ import { createChannel } from "meshlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
+import { closedPort } from "./support/free-port.js";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 let backends: EchoBackend[];
 let target: string;
@@ -85,6 +88,23 @@ describe("createChannel", () => {
       expect((await client.echo({ message: "x" })).server).toBe(backends[0]?.address);
     }
     expect(channel.snapshot().endpoints.map((e) => e.state)).toEqual(["ready", "idle", "idle"]);
+  });
+
+  it("pick-first fails over in order when the first endpoint cannot be reached", async () => {
+    const down = `127.0.0.19:${await closedPort("127.0.0.19")}`;
+    await using channel = createChannel({
+      target: `static:///${down},${backends[1]?.address},${backends[2]?.address}`,
+      balancer: "pick-first",
+      logger: quiet,
+    });
+    const client = createClient(EchoService, channel);
+    for (let i = 0; i < 5; i++) {
+      expect((await client.echo({ message: "x" })).server).toBe(backends[1]?.address);
+    }
+    const [first, second, third] = channel.snapshot().endpoints.map((e) => e.state);
+    // The first keeps being retried with backoff; the third is never dialled.
+    expect(["transient-failure", "connecting"]).toContain(first);
+    expect([second, third]).toEqual(["ready", "idle"]);
   });
 
   it("passes server errors through unchanged and counts them", async () => {
