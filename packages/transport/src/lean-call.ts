@@ -1,0 +1,266 @@
+import type * as http2 from "node:http2";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Compression } from "@connectrpc/connect/protocol";
+import { contentTypeRegExp } from "@connectrpc/connect/protocol-grpc";
+import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
+import { LeanEnvelopeReader, leanFlagCompressed } from "./lean-envelope.js";
+import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
+import {
+  leanCodeFromHttpStatus,
+  leanErrorFromNode,
+  leanErrorFromRstCode,
+  leanErrorNoResponse,
+  leanIsOk,
+  leanRstCancel,
+  leanStatusError,
+} from "./lean-status.js";
+
+// node:http2 stream events are routed to the call through this property, with module-level
+// listeners: no closures are allocated per call.
+const kCall = Symbol("meshlite.leanCall");
+export type CallStream = http2.ClientHttp2Stream & { [kCall]?: LeanCall };
+
+function onStreamResponse(this: CallStream, headers: http2.IncomingHttpHeaders) {
+  this[kCall]?.onResponse(headers);
+}
+function onStreamData(this: CallStream, chunk: Buffer) {
+  this[kCall]?.onData(chunk);
+}
+function onStreamTrailers(this: CallStream, trailers: http2.IncomingHttpHeaders) {
+  const call = this[kCall];
+  if (call) call.trailers = trailers;
+}
+function onStreamError(this: CallStream, err: Error) {
+  this[kCall]?.onStreamError(this, err);
+}
+function onStreamClose(this: CallStream) {
+  this[kCall]?.onClose(this);
+}
+function onDeadline(call: LeanCall) {
+  call.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+}
+export function noop() {}
+
+/**
+ * State shared by unary and streaming calls: the HTTP/2 stream, the deadline timer, the caller's
+ * signal, and the lazily created signal handed to interceptors.
+ */
+export abstract class LeanCall {
+  stream: CallStream | undefined = undefined;
+  headers: http2.IncomingHttpHeaders | undefined = undefined;
+  trailers: http2.IncomingHttpHeaders | undefined = undefined;
+  compression: Compression | null = null;
+  /** Set once open() was called. */
+  started = false;
+  /** Set once the call is over on the wire (success or failure). */
+  done = false;
+  /** Set when the call failed; the error every reader gets. */
+  error: ConnectError | undefined = undefined;
+  readonly reader: LeanEnvelopeReader;
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private userSignal: AbortSignal | undefined;
+  private controller: AbortController | undefined = undefined;
+  private extraSignal: AbortSignal | undefined = undefined;
+
+  constructor(
+    readonly ep: LeanEndpoint,
+    readonly info: LeanMethod,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) {
+    this.reader = new LeanEnvelopeReader(ep.readMaxBytes, this);
+    this.userSignal = signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        // Subclass fields are not initialized yet: only record the outcome; start() reports it.
+        this.error = ConnectError.from(signal.reason, Code.Canceled);
+        this.done = true;
+        return;
+      }
+      signal.addEventListener("abort", this);
+    }
+    // setTimeout fires at once for delays past 2^31-1 ms: such a deadline is as good as none.
+    if (timeoutMs !== undefined && timeoutMs <= 0x7fffffff) this.timer = setTimeout(onDeadline, timeoutMs, this);
+  }
+
+  /** The signal of Connect's request objects: created only when someone reads it. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.done) this.controller.abort(this.error);
+    }
+    return this.controller.signal;
+  }
+
+  /** Also follow a signal an interceptor put in the request. */
+  linkSignal(signal: AbortSignal): void {
+    if (signal === this.controller?.signal || signal === this.userSignal) return;
+    if (signal.aborted) {
+      this.fail(ConnectError.from(signal.reason, Code.Canceled));
+      return;
+    }
+    this.extraSignal = signal;
+    signal.addEventListener("abort", this);
+  }
+
+  /** EventListener of the caller's AbortSignal. */
+  handleEvent(event: Event): void {
+    this.fail(ConnectError.from((event.target as AbortSignal).reason, Code.Canceled));
+  }
+
+  abstract onFrame(flags: number, data: Uint8Array): void;
+  abstract onResponse(headers: http2.IncomingHttpHeaders): void;
+  protected abstract onEnd(): void;
+  protected abstract onFail(err: ConnectError): void;
+
+  /** Opens the HTTP/2 stream; `body`, when given, is written with the end of the request. */
+  open(headers: Readonly<LeanNodeHeaders>, body: Buffer | undefined): void {
+    this.started = true;
+    if (this.done) return;
+    this.ep.sm.request("POST", this.info.path, headers as LeanNodeHeaders, {}).then(
+      (stream) => this.attach(stream as CallStream, body),
+      (reason) => this.fail(leanErrorFromNode(reason)),
+    );
+  }
+
+  private attach(stream: CallStream, body: Buffer | undefined): void {
+    if (this.done) {
+      // Failed (deadline, cancel) while the stream was being opened.
+      stream.on("error", noop);
+      stream.close(leanRstCancel);
+      return;
+    }
+    this.stream = stream;
+    stream[kCall] = this;
+    stream.on("response", onStreamResponse);
+    stream.on("data", onStreamData);
+    stream.on("trailers", onStreamTrailers);
+    stream.on("error", onStreamError);
+    stream.on("close", onStreamClose);
+    if (body !== undefined) stream.end(body);
+    else this.onAttached(stream);
+  }
+
+  protected onAttached(_stream: CallStream): void {}
+
+  onData(chunk: Buffer): void {
+    if (this.done) return;
+    this.ep.sm.notifyResponseByteRead(this.stream!);
+    const err = this.reader.push(chunk);
+    if (err) this.fail(err);
+  }
+
+  onStreamError(stream: CallStream, err: Error): void {
+    if (this.done) return;
+    const code = (err as { code?: unknown }).code;
+    // A write racing the server's end of the call: the response decides the outcome.
+    if (code === "ERR_STREAM_WRITE_AFTER_END" && stream.writableEnded) return;
+    // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR; map it by its HTTP/2 code.
+    const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? leanErrorFromRstCode(stream.rstCode) : undefined;
+    // Keep the Node error as the cause: the channel reads marks (not sent, connection lost) from it.
+    if (fromRst) fromRst.cause = err;
+    this.fail(fromRst ?? leanErrorFromNode(err));
+  }
+
+  onClose(stream: CallStream): void {
+    if (this.done) return;
+    const rstErr = leanErrorFromRstCode(stream.rstCode);
+    if (rstErr) {
+      this.fail(rstErr);
+      return;
+    }
+    if (this.headers === undefined) {
+      this.fail(leanErrorNoResponse(stream.rstCode ?? 0));
+      return;
+    }
+    const incomplete = this.reader.end();
+    if (incomplete) {
+      this.fail(incomplete);
+      return;
+    }
+    this.onEnd();
+  }
+
+  /** Checks :status, content-type and grpc-encoding of the response headers. */
+  protected checkHeaders(headers: http2.IncomingHttpHeaders): ConnectError | undefined {
+    const status = headers[":status"] as number | undefined;
+    if (status !== 200) {
+      return new ConnectError(`HTTP ${status}`, leanCodeFromHttpStatus(status ?? 0), leanNodeToWebHeaders(headers));
+    }
+    const contentType = headers["content-type"];
+    if (contentType === undefined || !contentTypeRegExp.test(contentType)) {
+      return new ConnectError(
+        `unsupported content type ${contentType === undefined ? "(none)" : `"${contentType}"`} in response: expected application/grpc, application/grpc+proto or application/grpc+json`,
+        Code.Unknown,
+      );
+    }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") {
+      const found = this.ep.acceptCompression.find((c) => c.name === encoding);
+      if (found === undefined) {
+        return new ConnectError(
+          `unsupported response encoding "${encoding}"`,
+          Code.Internal,
+          leanNodeToWebHeaders(headers),
+        );
+      }
+      this.compression = found;
+    }
+    return undefined;
+  }
+
+  /** Decompresses a frame if flagged, then parses it with the method's output codec. */
+  protected decode(flags: number, data: Uint8Array): MessageShape<DescMessage> | Promise<MessageShape<DescMessage>> {
+    if ((flags & leanFlagCompressed) === 0) return this.info.output.parse(data);
+    const compression = this.compression;
+    if (compression === null) {
+      throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
+    }
+    return compression.decompress(data, this.ep.readMaxBytes).then((bytes) => this.info.output.parse(bytes));
+  }
+
+  /** The error of the final status, with header and trailer fields as metadata (Connect's rules). */
+  protected trailerError(): ConnectError | undefined {
+    const trailers = this.trailers;
+    if (trailers !== undefined && leanIsOk(trailers)) return undefined;
+    const err = trailers === undefined ? undefined : leanStatusError(trailers);
+    if (err) {
+      leanNodeToWebHeaders(this.headers).forEach((value, key) => {
+        err.metadata.append(key, value);
+      });
+      return err;
+    }
+    if (trailers?.["grpc-status"] === undefined && this.headers?.["grpc-status"] === undefined) {
+      return new ConnectError("protocol error: missing status", Code.Internal);
+    }
+    return undefined;
+  }
+
+  /** Stops the timer and the signal listeners; the call is over on the wire. */
+  protected settle(): void {
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.userSignal?.removeEventListener("abort", this);
+    this.extraSignal?.removeEventListener("abort", this);
+  }
+
+  /** Aborts the signal given to interceptors (as Connect does when a call ends, with or without error). */
+  protected abortSignal(reason?: ConnectError): void {
+    if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Fails the call: resets the stream with CANCEL if it is still open. */
+  fail(err: ConnectError): void {
+    if (this.done) return;
+    this.error = err;
+    this.settle();
+    const stream = this.stream;
+    if (stream !== undefined && !stream.closed) {
+      stream.close(leanRstCancel);
+      // Node keeps a stream closed with unread data until it is read: let it go now.
+      stream.destroy();
+    }
+    this.onFail(err);
+  }
+}

@@ -1,0 +1,102 @@
+import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
+import type { Interceptor } from "@connectrpc/connect";
+import { type Compression, type Serialization, validateReadWriteMaxBytes } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, Http2SessionManager } from "@connectrpc/connect-node";
+import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
+import type { LeanNodeHeaders } from "./lean-metadata.js";
+
+// gRPC's user-agent form is grpc-<language>-<implementation>/<version>.
+const userAgent = "grpc-node-meshlite-lean/0.1.0";
+
+/** Everything about the endpoint that is computed once per transport. */
+export interface LeanEndpoint {
+  readonly sm: LeanSessionManager;
+  readonly baseUrl: string;
+  readonly basePath: string;
+  readonly useBinaryFormat: boolean;
+  readonly sendCompression: Compression | null;
+  readonly acceptCompression: Compression[];
+  readonly compressMinBytes: number;
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes: number;
+  readonly interceptors: Interceptor[];
+  /** Request header fields of a call with no metadata and no deadline. Frozen: shared by calls. */
+  readonly baseHeaders: Readonly<LeanNodeHeaders>;
+  readonly jsonOptions: LeanGrpcTransportOptions["jsonOptions"];
+  readonly binaryOptions: LeanGrpcTransportOptions["binaryOptions"];
+}
+
+/** Everything about a method that is computed once per method and transport. */
+export interface LeanMethod {
+  readonly path: string;
+  readonly url: string;
+  readonly inputSchema: DescMessage;
+  readonly input: Serialization<MessageShape<DescMessage>>;
+  readonly output: Serialization<MessageShape<DescMessage>>;
+}
+
+export type AnyMethod = DescMethodUnary | DescMethodStreaming;
+
+/** Validates createLeanGrpcTransport's options; computes the endpoint and the message size limits. */
+export function leanResolveEndpoint(options: LeanGrpcTransportOptions): {
+  ep: LeanEndpoint;
+  limits: ReturnType<typeof validateReadWriteMaxBytes>;
+} {
+  let url: URL;
+  try {
+    url = new URL(options.baseUrl);
+  } catch {
+    throw new Error(
+      `createLeanGrpcTransport: baseUrl ${JSON.stringify(options.baseUrl)} is not a URL; expected e.g. "http://10.0.0.7:50051"`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`createLeanGrpcTransport: baseUrl ${options.baseUrl} must use http: or https:`);
+  }
+  const sm =
+    options.sessionManager ??
+    new Http2SessionManager(
+      url,
+      {
+        pingIntervalMs: options.pingIntervalMs,
+        pingIdleConnection: options.pingIdleConnection,
+        pingTimeoutMs: options.pingTimeoutMs,
+        idleConnectionTimeoutMs: options.idleConnectionTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+      },
+      options.nodeOptions,
+    );
+  if (sm.authority !== url.origin) {
+    throw new Error(
+      `createLeanGrpcTransport: baseUrl ${options.baseUrl} has origin ${url.origin}, but the session manager is connected to ${sm.authority}`,
+    );
+  }
+  const limits = validateReadWriteMaxBytes(options.readMaxBytes, options.writeMaxBytes, options.compressMinBytes);
+  const useBinaryFormat = options.useBinaryFormat ?? true;
+  const sendCompression = options.sendCompression ?? null;
+  const acceptCompression = options.acceptCompression ?? [compressionGzip, compressionBrotli];
+  const baseHeaders: LeanNodeHeaders = {
+    "content-type": useBinaryFormat ? "application/grpc+proto" : "application/grpc+json",
+    te: "trailers",
+    "user-agent": userAgent,
+  };
+  if (sendCompression !== null) baseHeaders["grpc-encoding"] = sendCompression.name;
+  if (acceptCompression.length > 0)
+    baseHeaders["grpc-accept-encoding"] = acceptCompression.map((c) => c.name).join(",");
+  const ep: LeanEndpoint = {
+    sm,
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    basePath: url.pathname.replace(/\/+$/, ""),
+    useBinaryFormat,
+    sendCompression,
+    acceptCompression,
+    compressMinBytes: limits.compressMinBytes,
+    readMaxBytes: limits.readMaxBytes,
+    writeMaxBytes: limits.writeMaxBytes,
+    interceptors: options.interceptors ?? [],
+    baseHeaders: Object.freeze(baseHeaders),
+    jsonOptions: options.jsonOptions,
+    binaryOptions: options.binaryOptions,
+  };
+  return { ep, limits };
+}

@@ -1,0 +1,90 @@
+import { type ContextValues, createContextValues, type Interceptor } from "@connectrpc/connect";
+import type { LeanCall } from "./lean-call.js";
+import type { AnyMethod, LeanEndpoint } from "./lean-endpoint.js";
+import { type LeanNodeHeaders, leanAppendHeadersInit } from "./lean-metadata.js";
+import { leanEncodeTimeout } from "./lean-status.js";
+
+export function composeInterceptors<T>(next: T, interceptors: Interceptor[]): T {
+  let fn = next as unknown as Parameters<Interceptor>[0];
+  for (let i = interceptors.length - 1; i >= 0; i--) fn = interceptors[i]!(fn);
+  return fn as unknown as T;
+}
+
+/** Request header fields: the shared frozen set unless the call has metadata or a deadline. */
+export function callHeaders(
+  ep: LeanEndpoint,
+  init: HeadersInit | undefined,
+  timeoutMs: number | undefined,
+): Readonly<LeanNodeHeaders> {
+  if (init === undefined && timeoutMs === undefined) return ep.baseHeaders;
+  const h: LeanNodeHeaders = {};
+  if (init !== undefined) leanAppendHeadersInit(h, init);
+  const ua = h["user-agent"];
+  Object.assign(h, ep.baseHeaders);
+  if (ua !== undefined) h["user-agent"] = ua;
+  if (timeoutMs !== undefined) h["grpc-timeout"] = leanEncodeTimeout(timeoutMs);
+  return h;
+}
+
+export function toNodeHeaders(headers: Headers): LeanNodeHeaders {
+  const h: LeanNodeHeaders = {};
+  leanAppendHeadersInit(h, headers);
+  return h;
+}
+
+export function webHeaders(fields: Readonly<LeanNodeHeaders>): Headers {
+  const headers = new Headers();
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else if (value !== undefined) headers.append(key, value);
+  }
+  return headers;
+}
+
+/** Request object for interceptors, with header, signal and contextValues made on first read. */
+export function requestCommon(
+  ep: LeanEndpoint,
+  call: LeanCall,
+  method: AnyMethod,
+  init: HeadersInit | undefined,
+  timeoutMs: number | undefined,
+  contextValues: ContextValues | undefined,
+) {
+  let header: Headers | undefined;
+  return {
+    service: method.parent,
+    requestMethod: "POST",
+    url: call.info.url,
+    get header() {
+      header ??= webHeaders(callHeaders(ep, init, timeoutMs));
+      return header;
+    },
+    get contextValues() {
+      contextValues ??= createContextValues();
+      return contextValues;
+    },
+    get signal() {
+      return call.signal;
+    },
+    /** Whether header was materialized (then it is the source of truth). */
+    headerRead: () => header !== undefined,
+  };
+}
+
+/** Header fields for a request that went through interceptors. */
+export function interceptedHeaders(
+  ep: LeanEndpoint,
+  call: LeanCall,
+  original: { headerRead(): boolean },
+  req: { header: Headers; signal: AbortSignal },
+  init: HeadersInit | undefined,
+  timeoutMs: number | undefined,
+): Readonly<LeanNodeHeaders> {
+  if ((req as unknown) === original) {
+    if (!original.headerRead()) return callHeaders(ep, init, timeoutMs);
+    return toNodeHeaders(req.header);
+  }
+  call.linkSignal(req.signal);
+  return toNodeHeaders(req.header);
+}
