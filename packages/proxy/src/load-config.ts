@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
-import { type ProxyOptions, type RouteOptions, validateProxyOptions } from "./proxy-options.js";
+import { limitKeys, type ProxyOptions, type RouteOptions, validateProxyOptions } from "./proxy-options.js";
 
 /** A config file's settings: the proxy's options plus the listeners and log level. */
 export interface ProxyConfig {
@@ -18,20 +18,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-const topKeys = [
-  "listen",
-  "admin",
-  "logLevel",
-  "accessLog",
-  "tls",
-  "routes",
-  "maxConcurrentStreams",
-  "maxInFlight",
-  "maxHeaderBytes",
-  "maxMessageBytes",
-  "waitForReadyMs",
-  "graceMs",
-];
+const topKeys = ["listen", "admin", "logLevel", "accessLog", "tls", "routes", ...limitKeys];
 
 /**
  * Reads a YAML or JSON config file (JSON is YAML) and validates it. TLS file
@@ -89,14 +76,7 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
   if (d.accessLog !== undefined && typeof d.accessLog !== "boolean")
     throw new TypeError("accessLog: expected true or false");
   const options: ProxyOptions = { routes: d.routes as RouteOptions[] };
-  for (const key of [
-    "maxConcurrentStreams",
-    "maxInFlight",
-    "maxHeaderBytes",
-    "maxMessageBytes",
-    "waitForReadyMs",
-    "graceMs",
-  ] as const) {
+  for (const key of limitKeys) {
     if (d[key] !== undefined) options[key] = d[key] as number;
   }
   if (d.accessLog !== undefined) options.accessLog = d.accessLog as boolean;

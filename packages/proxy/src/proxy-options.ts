@@ -80,6 +80,16 @@ export const defaults = {
   graceMs: 10_000,
 } as const;
 
+/** The numeric limits of ProxyOptions: each a non-negative integer. */
+export const limitKeys = [
+  "maxConcurrentStreams",
+  "maxInFlight",
+  "maxHeaderBytes",
+  "maxMessageBytes",
+  "waitForReadyMs",
+  "graceMs",
+] as const;
+
 const routeKeys = new Set([
   "name",
   "authority",
@@ -102,14 +112,7 @@ export function validateProxyOptions(options: ProxyOptions): void {
   options.routes.forEach((route, i) => {
     validateRoute(route, `routes[${i}]`);
   });
-  for (const name of [
-    "maxConcurrentStreams",
-    "maxInFlight",
-    "maxHeaderBytes",
-    "maxMessageBytes",
-    "waitForReadyMs",
-    "graceMs",
-  ] as const) {
+  for (const name of limitKeys) {
     const value = options[name];
     if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value < 0)) {
       throw new TypeError(`proxy: ${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
