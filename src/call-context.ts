@@ -8,11 +8,13 @@ import type { Subchannel } from "./subchannel.js";
 export interface CallContext {
   /** The target as given, for messages. */
   readonly target: string;
+  /** Picks a ready endpoint now, preferring one other than `avoid`; undefined when none is ready. */
+  tryPick(avoid?: Subchannel): Subchannel | undefined;
   /**
-   * Picks an endpoint, waiting for one to be ready until the deadline
-   * (performance.now() clock). Throws ConnectError UNAVAILABLE or CANCELED.
+   * Waits for a ready endpoint until the deadline (performance.now() clock;
+   * `waitForReadyMs` without one). Throws ConnectError UNAVAILABLE or CANCELED.
    */
-  pick(deadline: number | undefined, signal: AbortSignal | undefined, avoid?: Subchannel): Promise<Subchannel>;
+  waitForPick(deadline: number | undefined, signal: AbortSignal | undefined, avoid?: Subchannel): Promise<Subchannel>;
   /** The Connect transport pinned to an endpoint's connection. */
   transportOf(subchannel: Subchannel): Transport;
   /** Whether the channel is closing (no retries then). */

@@ -90,9 +90,8 @@ export function createChannel(options: ChannelOptions): Channel {
 
   const ctx: CallContext = {
     target: target.raw,
-    async pick(deadline, signal, avoid) {
-      const sc = pool.tryPick(avoid);
-      if (sc) return sc;
+    tryPick: (avoid) => pool.tryPick(avoid),
+    async waitForPick(deadline, signal, avoid) {
       try {
         return await pool.waitForPick(deadline ?? performance.now() + waitForReadyMs, signal, avoid);
       } catch (e) {

@@ -132,7 +132,8 @@ async function sendAttempt<T>(
 ): Promise<T> {
   const streaming = replay !== undefined;
   for (let resend = 0; ; resend++) {
-    const sc = await ctx.pick(state.deadline, signal, state.avoid);
+    // No promise on the common path: an endpoint is ready.
+    const sc = ctx.tryPick(state.avoid) ?? (await ctx.waitForPick(state.deadline, signal, state.avoid));
     // Before begin(): a deadline that ran out while waiting for an endpoint
     // is not the endpoint's failure.
     const timeoutMs = remaining(ctx, state.deadline);
