@@ -10,6 +10,7 @@ import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
 import { startLoad } from "./support/load.js";
+import { startRawGoawayServer } from "./support/raw-h2-server.js";
 import { waitFor } from "./support/wait-for.js";
 
 // Four real backends behind one proxy; clients reach them through a single
@@ -309,6 +310,39 @@ describe("backends going away", () => {
     } finally {
       await p.close(100);
       await Promise.all(own.map((b) => b.close()));
+    }
+  });
+});
+
+describe("calls that never reached a server", () => {
+  it("are resent to another endpoint when GOAWAY says the stream was not processed", async () => {
+    const goaway = await startRawGoawayServer("127.0.0.38");
+    const good = await startEchoBackend({ host: "127.0.0.39" });
+    const p = createProxy({
+      logger: silentLogger,
+      routes: [{ target: `static:///${goaway.address},${good.address}`, balancer: "round-robin" }],
+    });
+    const { port } = await p.listen("127.0.0.20:0");
+    try {
+      await waitFor("both endpoints ready", () => p.ready().routes[0]?.readyEndpoints === 2);
+      const c = createClient(EchoService, createGrpcTransport({ baseUrl: `http://127.0.0.20:${port}` }));
+      for (let i = 0; i < 6; i++) {
+        expect((await c.echo({ message: `g${i}` }, { timeoutMs: 10_000 })).server).toBe(good.address);
+      }
+      // Client streams of 1.6 MiB, over the proxy's 1 MiB replay buffer: the
+      // GOAWAY server's flow-control window holds the first attempt to 64 KiB,
+      // so what was sent fits the replay, and the rest follows on the resend.
+      const payload = new Uint8Array(16 * 1024).fill(3);
+      for (let i = 0; i < 4; i++) {
+        const joined = await c.clientStream(messages(100, payload), { timeoutMs: 10_000 });
+        expect(joined.index).toBe(100);
+        expect(joined.message).toBe(Array.from({ length: 100 }, (_, j) => `m${j}`).join(","));
+      }
+      expect(goaway.streams()).toBeGreaterThan(0);
+    } finally {
+      await p.close(100);
+      await goaway.close();
+      await good.close();
     }
   });
 });

@@ -319,6 +319,10 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       failed.end(scStartedAt, { ok: false, failure: true, pending: true, sample: false });
       sc = undefined;
       upstream = undefined;
+      // No body flows while no stream takes it: chunks would only go to the
+      // replay buffer, and one past its limit would be lost. attempt() resumes
+      // the body after writing the replay to the new stream.
+      down.body.pause();
       void attempt(n + 1, failed).catch((err) => fail(Code.Internal, String(err)));
       return;
     }
