@@ -7,16 +7,11 @@ import { type ChildProcess, fork } from "node:child_process";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
-import {
-  type EchoRequest,
-  EchoRequestSchema,
-  type EchoResponse,
-  EchoResponseSchema,
-  EchoService,
-} from "../gen/meshlite/echo/v1/echo_pb.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { EchoResponseSchema } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { startEchoBackend } from "../test/support/echo-backend.js";
+import { startGrpcJsBackend } from "../test/support/grpc-js-backend.js";
+import { median } from "./support/interleave.js";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const calls = Number(process.env.BENCH_CALLS ?? 4000);
@@ -28,35 +23,6 @@ interface Result {
   callsPerSec: number;
   /** CPU of this process (the server) per call during the slice: shows whether the server is the limit. */
   serverCpuUsPerCall: number;
-}
-
-async function startGrpcJsEcho(): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const server = new grpc.Server();
-  server.addService(
-    {
-      echo: {
-        path: `/${EchoService.typeName}/Echo`,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (m: EchoRequest) => Buffer.from(toBinary(EchoRequestSchema, m)),
-        requestDeserialize: (b: Buffer) => fromBinary(EchoRequestSchema, b),
-        responseSerialize: (m: EchoResponse) => Buffer.from(toBinary(EchoResponseSchema, m)),
-        responseDeserialize: (b: Buffer) => fromBinary(EchoResponseSchema, b),
-      },
-    },
-    {
-      echo(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
-        callback(null, create(EchoResponseSchema, { message: call.request.message, server: "grpc-js" }));
-      },
-    },
-  );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-  };
 }
 
 /**
@@ -125,12 +91,6 @@ async function spawn(kind: Kind, baseUrl: string): Promise<Child> {
   };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 async function measure(serverName: string, baseUrl: string) {
   const children = new Map<Kind, Child>();
   for (const kind of kinds) children.set(kind, await spawn(kind, baseUrl));
@@ -177,10 +137,10 @@ console.log(
   `lean transport benchmark: unary Echo, concurrency ${concurrency}, ${calls} calls per slice, ` +
     `${rounds} interleaved rounds (median), Node ${process.version}`,
 );
-const grpcServer = await startGrpcJsEcho();
+const grpcServer = await startGrpcJsBackend("127.0.0.1", {}, { withHealth: false });
 const connectServer = await startEchoBackend({ name: "connect-node" });
 const cannedServer = await startCannedServer();
-const a = await measure("grpc-js", grpcServer.baseUrl);
+const a = await measure("grpc-js", `http://${grpcServer.address}`);
 const b = await measure("connect-node", `http://${connectServer.address}`);
 const c = await measure("canned h2", cannedServer.baseUrl);
 console.table([...a.rows, ...b.rows, ...c.rows]);

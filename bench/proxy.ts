@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url";
 import { type BackendProcess, startBackendProcess } from "../test/support/backend-process.js";
 import { closedPort } from "../test/support/free-port.js";
 import { type ProxyProcess, startProxyProcess } from "../test/support/proxy-process.js";
+import { waitFor } from "../test/support/wait-for.js";
+import { median } from "./support/interleave.js";
 
 const concurrency = Number(process.env.CONCURRENCY ?? 64);
 const rounds = Number(process.env.ROUNDS ?? 5);
@@ -142,12 +144,6 @@ async function runSlice(target: Target, ms: number): Promise<Slice> {
   };
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** nginx with a generated config in a temp dir: one worker, round robin, upstream keepalive. */
 async function startNginx(
   backends: BackendProcess[],
@@ -186,17 +182,17 @@ ${backends.map((b) => `    server ${b.address};`).join("\n")}
   writeFileSync(join(dir, "nginx.conf"), config);
   const child = spawn("nginx", ["-p", dir, "-c", join(dir, "nginx.conf")], { stdio: ["ignore", "ignore", "inherit"] });
   const origin = `http://${host}:${port}`;
-  // Wait until it answers.
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const s = http2.connect(origin);
-    s.on("error", () => {});
-    const ok = await call(s);
-    s.close();
-    if (ok) break;
-    if (performance.now() > deadline) throw new Error(`nginx did not come up; see ${dir}/error.log`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    `nginx to answer (see ${dir}/error.log)`,
+    async () => {
+      const s = http2.connect(origin);
+      s.on("error", () => {});
+      const ok = await call(s);
+      s.close();
+      return ok;
+    },
+    { timeoutMs: 10_000, intervalMs: 100 },
+  );
   return {
     origin,
     pids: () => withChildren(child.pid!),

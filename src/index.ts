@@ -37,6 +37,8 @@ export type { ChannelEvent, ChannelEventHandler } from "./channel-event.js";
 export type { ChannelOptions } from "./channel-options.js";
 export type { Channel } from "./create-channel.js";
 export { createChannel } from "./create-channel.js";
+// Codes counted as an endpoint's failures, for raw HTTP/2 users of the pool.
+export { endpointFailureCodes } from "./endpoint-failure-codes.js";
 export type { EndpointPool, EndpointPoolOptions, HealthWatcher } from "./endpoint-pool.js";
 // The balancing core without Connect's message layer, for the proxy and other
 // raw HTTP/2 users: endpoint set, connections, load accounting, picks.

@@ -9,6 +9,7 @@ import { Code, ConnectError, type ContextValues, type StreamResponse, type Unary
 import { isCallNotSent, isConnectionLost } from "@meshlite/transport";
 import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
+import { endpointFailureCodes } from "./endpoint-failure-codes.js";
 import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
 import { isIdempotent, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
@@ -22,8 +23,6 @@ import type { Subchannel } from "./subchannel.js";
 const maxNotSentResends = 4;
 /** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
-/** Codes that say the endpoint, not the call, is at fault: they count for outlier detection. */
-const endpointFailureCodes = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DataLoss]);
 
 /** The state of one call across its attempts. */
 interface CallState {

@@ -27,6 +27,7 @@ import {
   startConformanceServer,
 } from "./support/lean-conformance-servers.js";
 import { type RawMode, startRawServer } from "./support/lean-raw-server.js";
+import { waitFor } from "./support/wait-for.js";
 
 type ClientKind = "lean" | "connect-node";
 type Req = MessageInitShape<typeof ConformanceRequestSchema>;
@@ -66,14 +67,6 @@ async function failure(fn: () => Promise<unknown>): Promise<ConnectError> {
     return e as ConnectError;
   }
   throw new Error("expected the call to fail");
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 let callSeq = 0;
@@ -326,15 +319,15 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       });
       expect(err.code).toBe(Code.Canceled);
       expect(got).toEqual([0]);
-      await waitFor(() => server.cancelled.has(id), "the server to see the cancellation");
+      await waitFor("the server to see the cancellation", () => server.cancelled.has(id));
 
       const unaryId = callId();
       const abortUnary = new AbortController();
       const pending = failure(() => c.unary({ delayMs: 5000, callId: unaryId }, { signal: abortUnary.signal }));
-      await waitFor(() => server.started.has(unaryId), "the unary call to reach the server");
+      await waitFor("the unary call to reach the server", () => server.started.has(unaryId));
       abortUnary.abort();
       expect((await pending).code).toBe(Code.Canceled);
-      await waitFor(() => server.cancelled.has(unaryId), "the server to see the unary cancellation");
+      await waitFor("the server to see the unary cancellation", () => server.cancelled.has(unaryId));
     });
 
     it("breaking out of a response stream cancels the call on the server", async () => {
@@ -343,7 +336,7 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       for await (const _ of c.serverStream({ responseCount: 5, delayMs: 5000, delayAfter: 1, callId: id })) {
         break;
       }
-      await waitFor(() => server.cancelled.has(id), "the server to see the cancellation");
+      await waitFor("the server to see the cancellation", () => server.cancelled.has(id));
     });
   });
 
@@ -393,7 +386,7 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       });
       expect(err.code).toBe(Code.Canceled);
       release();
-      await waitFor(() => cleaned, "the request generator's finally block");
+      await waitFor("the request generator's finally block", () => cleaned);
     });
 
     it("timeoutMs <= 0 means no deadline; a huge timeoutMs works", async () => {
@@ -508,8 +501,10 @@ describe.each(combos)("$client client, $server server", ({ client, server: serve
       const abort = new AbortController();
       const interceptor: Interceptor = (next) => (req) => next({ ...req, signal: abort.signal });
       const c = clientFor({ interceptors: [interceptor] });
-      const pending = failure(() => c.unary({ delayMs: 5000 }));
-      setTimeout(() => abort.abort(), 50);
+      const id = callId();
+      const pending = failure(() => c.unary({ delayMs: 5000, callId: id }));
+      await waitFor("the call to reach the server", () => server.started.has(id));
+      abort.abort();
       expect((await pending).code).toBe(Code.Canceled);
     });
   });

@@ -1,41 +1,11 @@
+import type { Code } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+
 /** The wire protocol a client spoke, read from its content type. */
 export type CallProtocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";
 
-/** gRPC status codes by number, with the names Connect uses. */
-export const codeNames = [
-  "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-] as const;
-
-export const Code = {
-  Ok: 0,
-  Canceled: 1,
-  Unknown: 2,
-  InvalidArgument: 3,
-  DeadlineExceeded: 4,
-  ResourceExhausted: 8,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-} as const;
-
-// Connect's HTTP status for each code (connect protocol spec, "Error Codes").
-const connectHttpStatus = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+/** gRPC's OK (Connect's `Code` has no member for it: a success is not an error). */
+export const okCode = 0;
 
 /**
  * Which protocol a request uses, from `content-type` and method; undefined
@@ -88,7 +58,7 @@ export function timeoutHeader(protocol: CallProtocol, ms: number): [string, stri
 
 /** An error the proxy itself answers with. */
 export interface ProxyError {
-  code: number;
+  code: Code;
   message: string;
 }
 
@@ -109,7 +79,7 @@ export function errorResponse(
   contentType: string | undefined,
   error: ProxyError,
 ): ErrorResponse {
-  const name = codeNames[error.code] ?? "unknown";
+  const name = codeToString(error.code);
   switch (protocol) {
     case "grpc":
     case "grpc-web":
@@ -134,7 +104,7 @@ export function errorResponse(
     }
     default:
       return {
-        status: connectHttpStatus[error.code] ?? 500,
+        status: codeToHttpStatus(error.code),
         headers: { "content-type": "application/json" },
         body: Buffer.from(JSON.stringify({ code: name, message: error.message })),
       };

@@ -33,7 +33,15 @@ export function createProxy(options: ProxyOptions): Proxy {
   validateProxyOptions(options);
   const logger: Logger = options.logger ?? createJsonLogger();
   const upstreams: Upstream[] = options.routes.map((route) => createUpstream(route, logger));
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    liveEndpoints(route) {
+      const live = new Set<string>();
+      for (const u of upstreams) {
+        if (u.name === route) for (const sc of u.pool.subchannels()) live.add(sc.key);
+      }
+      return live;
+    },
+  });
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
   let closing: Promise<void> | undefined;

@@ -1,13 +1,14 @@
 import * as http2 from "node:http2";
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "@meshlite/core";
-import { CallNotSentError, isCallNotSent, NoEndpointError, type Subchannel } from "meshlite";
+import { CallNotSentError, endpointFailureCodes, isCallNotSent, NoEndpointError, type Subchannel } from "meshlite";
 import {
   type CallProtocol,
-  Code,
   detectProtocol,
   encodeGrpcMessage,
   errorResponse,
   isEnveloped,
+  okCode,
   parseTimeout,
   serviceOf,
   timeoutHeader,
@@ -48,32 +49,33 @@ const hopByHop = new Set([
 ]);
 const responseHopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
-/** Codes that say the endpoint failed (for outlier detection), as in the channel. */
-const endpointFailureCodes = new Set<number>([Code.Unavailable, Code.Internal, Code.Unknown, 15 /* DATA_LOSS */]);
-
 /** Bytes of request body kept for a resend until the upstream answers. */
 const maxReplayBytes = 1024 * 1024;
-/** A call that never reached a server is sent again, once, to another endpoint (as the channel does). */
-const maxNotSentRetries = 1;
+/**
+ * A call that never reached a server is sent again to another endpoint, up to
+ * this many times, as the channel does: servers rotating connections at once
+ * can put a resend in another GOAWAY window. The call's deadline bounds them.
+ */
+const maxNotSentRetries = 4;
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
 // Connect unary HTTP status back to a code, for metrics only.
 const statusCodes: Record<number, number> = {
-  200: 0,
-  400: 3,
-  401: 16,
-  403: 7,
-  404: 12,
-  408: 4,
-  409: 10,
-  415: 13,
-  429: 8,
-  499: 1,
-  501: 12,
-  502: 14,
-  503: 14,
-  504: 4,
+  200: okCode,
+  400: Code.InvalidArgument,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.Unimplemented,
+  408: Code.DeadlineExceeded,
+  409: Code.Aborted,
+  415: Code.Internal,
+  429: Code.ResourceExhausted,
+  499: Code.Canceled,
+  501: Code.Unimplemented,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.DeadlineExceeded,
 };
 
 /** Forwards one call: route, pick an endpoint, stream both ways, answer errors in the client's protocol. */
@@ -99,7 +101,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     abort?.abort();
     const ms = performance.now() - startedAt;
     const endpoint = sc?.key;
-    if (sc) endAttempt(code === Code.Ok, code);
+    if (sc) endAttempt(code === okCode, code);
     if (counted) ctx.callEnded();
     if (route !== "-") ctx.metrics.observeCall(route, endpoint, code, ms / 1000);
     if (ctx.accessLog) {
@@ -205,12 +207,11 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
   const up: Upstream = upstreamOf;
   route = up.name;
+  counted = true;
   if (ctx.callStarted() > ctx.maxInFlight) {
-    counted = true;
     fail(Code.ResourceExhausted, `the proxy has ${ctx.maxInFlight} calls in flight, its limit; try again later`);
     return;
   }
-  counted = true;
 
   const deadline = timeoutMs !== undefined ? startedAt + timeoutMs : undefined;
   if (timeoutMs !== undefined) {
@@ -316,8 +317,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const failed = sc!;
     const notSent = isCallNotSent(e);
     if (notSent && n < maxNotSentRetries && replay !== undefined && !committed) {
-      failed.end(scStartedAt, { ok: false, failure: true, pending: true, sample: false });
-      sc = undefined;
+      endAttempt(false, Code.Unavailable);
       upstream = undefined;
       // No body flows while no stream takes it: chunks would only go to the
       // replay buffer, and one past its limit would be lost. attempt() resumes
@@ -334,7 +334,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const responseMeter = isEnveloped(protocol!)
       ? createEnvelopeMeter(ctx.maxMessageBytes)
       : createBodyMeter(ctx.maxMessageBytes);
-    let code: number = Code.Ok;
+    let code: number = okCode;
     let trailers: http2.OutgoingHttpHeaders | undefined;
     let ended = false;
     let streamError: Error | undefined;
@@ -435,5 +435,5 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
 function codeOf(protocol: CallProtocol, status: number, grpcStatus: unknown): number {
   if (grpcStatus !== undefined) return Number(grpcStatus);
   if (protocol === "connect-unary" || status !== 200) return statusCodes[status] ?? Code.Unknown;
-  return Code.Ok;
+  return okCode;
 }

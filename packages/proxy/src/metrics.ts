@@ -11,6 +11,16 @@ export interface Metrics {
   render(): string;
 }
 
+/** Options of createMetrics. */
+export interface MetricsOptions {
+  /**
+   * The endpoints a route has now (draining ones included). At render, the
+   * per-endpoint series of endpoints no longer there are dropped, so endpoints
+   * that come and go do not pile up. Default: none are dropped.
+   */
+  liveEndpoints?(route: string): ReadonlySet<string>;
+}
+
 /** Latency buckets in seconds. */
 const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -32,11 +42,12 @@ function withLabel(labels: string, extra: string): string {
   return labels === "" ? `{${extra}}` : `${labels.slice(0, -1)},${extra}}`;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   // Series are created once per label set and found again through nested maps,
-  // so a call costs a few map lookups, not string building.
-  const routeLatency = new Map<string, Histogram>();
-  const endpointLatency = new Map<string, Histogram>();
+  // so a call costs a few map lookups, not string building. The arrays keep
+  // them in creation order for rendering.
+  const routeLatency: Histogram[] = [];
+  const endpointLatency: Histogram[] = [];
   const gauges: Array<{ name: string; help: string; collect: () => Array<[Record<string, string>, number]> }> = [];
   interface Series {
     labels: string;
@@ -51,12 +62,9 @@ export function createMetrics(): Metrics {
   const callSeries: Series[] = [];
   const endpointSeries: Series[] = [];
 
-  function histogram(map: Map<string, Histogram>, labels: string): Histogram {
-    let h = map.get(labels);
-    if (h === undefined) {
-      h = { labels, counts: new Array(buckets.length).fill(0), sum: 0, count: 0 };
-      map.set(labels, h);
-    }
+  function histogram(all: Histogram[], labels: string): Histogram {
+    const h = { labels, counts: new Array(buckets.length).fill(0), sum: 0, count: 0 };
+    all.push(h);
     return h;
   }
   function observe(h: Histogram, seconds: number) {
@@ -69,9 +77,9 @@ export function createMetrics(): Metrics {
       }
     }
   }
-  function renderHistograms(out: string[], name: string, help: string, map: Map<string, Histogram>) {
+  function renderHistograms(out: string[], name: string, help: string, all: readonly Histogram[]) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
-    for (const h of map.values()) {
+    for (const h of all) {
       let cumulative = 0;
       for (let i = 0; i < buckets.length; i++) {
         cumulative += h.counts[i]!;
@@ -88,6 +96,22 @@ export function createMetrics(): Metrics {
       routes.set(route, r);
     }
     return r;
+  }
+  /** Drops the per-endpoint series of endpoints that left their route. */
+  function dropGoneEndpoints(liveEndpoints: (route: string) => ReadonlySet<string>) {
+    const gone = new Set<Histogram | Series>();
+    for (const [route, r] of routes) {
+      const live = liveEndpoints(route);
+      for (const [endpoint, e] of r.endpoints) {
+        if (live.has(endpoint)) continue;
+        r.endpoints.delete(endpoint);
+        gone.add(e.latency);
+        for (const s of e.byCode.values()) gone.add(s);
+      }
+    }
+    if (gone.size === 0) return;
+    removeWhere(endpointLatency, (h) => gone.has(h));
+    removeWhere(endpointSeries, (s) => gone.has(s));
   }
   function newSeries(map: Map<number, Series>, all: Series[], labels: string, code: number): Series {
     const s = { labels, count: 0 };
@@ -119,6 +143,9 @@ export function createMetrics(): Metrics {
       gauges.push({ name, help, collect });
     },
     render() {
+      // A call's endpoint is retired (its last call ended) before the call is
+      // observed, so a series dropped here does not come back for it.
+      if (options.liveEndpoints) dropGoneEndpoints(options.liveEndpoints);
       const out: string[] = [];
       out.push("# HELP meshlite_proxy_calls_total Calls finished, by route and gRPC status code.");
       out.push("# TYPE meshlite_proxy_calls_total counter");
@@ -140,4 +167,10 @@ export function createMetrics(): Metrics {
       return `${out.join("\n")}\n`;
     },
   };
+}
+
+function removeWhere<T>(list: T[], drop: (item: T) => boolean): void {
+  let kept = 0;
+  for (const item of list) if (!drop(item)) list[kept++] = item;
+  list.length = kept;
 }

@@ -37,11 +37,8 @@ export interface LeanMethod {
 
 export type AnyMethod = DescMethodUnary | DescMethodStreaming;
 
-/** Validates createLeanGrpcTransport's options; computes the endpoint and the message size limits. */
-export function leanResolveEndpoint(options: LeanGrpcTransportOptions): {
-  ep: LeanEndpoint;
-  limits: ReturnType<typeof validateReadWriteMaxBytes>;
-} {
+/** Validates createLeanGrpcTransport's options; computes the endpoint (message size limits included). */
+export function leanResolveEndpoint(options: LeanGrpcTransportOptions): LeanEndpoint {
   let url: URL;
   try {
     url = new URL(options.baseUrl);
@@ -83,7 +80,7 @@ export function leanResolveEndpoint(options: LeanGrpcTransportOptions): {
   if (sendCompression !== null) baseHeaders["grpc-encoding"] = sendCompression.name;
   if (acceptCompression.length > 0)
     baseHeaders["grpc-accept-encoding"] = acceptCompression.map((c) => c.name).join(",");
-  const ep: LeanEndpoint = {
+  return {
     sm,
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     basePath: url.pathname.replace(/\/+$/, ""),
@@ -98,5 +95,4 @@ export function leanResolveEndpoint(options: LeanGrpcTransportOptions): {
     jsonOptions: options.jsonOptions,
     binaryOptions: options.binaryOptions,
   };
-  return { ep, limits };
 }

@@ -1,4 +1,6 @@
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
 
 /** Flag bit of a gRPC envelope whose payload is compressed. */
 export const leanFlagCompressed = 0b00000001;
@@ -16,6 +18,22 @@ export function leanEncodeEnvelope(flags: number, data: Uint8Array): Buffer {
   frame.writeUInt32BE(data.byteLength, 1);
   frame.set(data, 5);
   return frame;
+}
+
+/**
+ * Serializes and frames one request message, compressed when the endpoint
+ * sends compressed messages and it is large enough; a promise only then.
+ */
+export function frameMessage(
+  ep: LeanEndpoint,
+  info: LeanMethod,
+  message: MessageShape<DescMessage>,
+): Buffer | Promise<Buffer> {
+  const bytes = info.input.serialize(message);
+  if (ep.sendCompression !== null && bytes.byteLength >= ep.compressMinBytes) {
+    return ep.sendCompression.compress(bytes).then((data) => leanEncodeEnvelope(leanFlagCompressed, data));
+  }
+  return leanEncodeEnvelope(0, bytes);
 }
 
 // Payloads up to this size get a buffer of their announced size at once.

@@ -67,14 +67,14 @@ export type LeanGrpcTransportOptions = {
  * no async-iterable pipes, no AbortController unless the signal is read, no Headers unless asked for.
  */
 export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Transport {
-  const { ep, limits } = leanResolveEndpoint(options);
+  const ep = leanResolveEndpoint(options);
   const defaultTimeoutMs = options.defaultTimeoutMs;
   const methods = new Map<AnyMethod, LeanMethod>();
 
   function methodInfo(method: AnyMethod): LeanMethod {
     let info = methods.get(method);
     if (info === undefined) {
-      const lookup = createMethodSerializationLookup(method, ep.binaryOptions, ep.jsonOptions, limits);
+      const lookup = createMethodSerializationLookup(method, ep.binaryOptions, ep.jsonOptions, ep);
       const path = `${ep.basePath}/${method.parent.typeName}/${method.name}`;
       info = {
         path,
@@ -103,8 +103,9 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
     ): Promise<UnaryResponse<I, O>> {
       const info = methodInfo(method);
       const timeout = effectiveTimeout(timeoutMs);
-      const call = new LeanUnaryCall(ep, info, signal, timeout);
+      // Before the call exists: a create() that throws leaves no deadline timer or abort listener.
       const message = create(method.input, input) as MessageShape<DescMessage>;
+      const call = new LeanUnaryCall(ep, info, signal, timeout);
       if (ep.interceptors.length === 0) {
         return unaryResponse(method, await startUnary(call, callHeaders(ep, header, timeout), message));
       }

@@ -1,7 +1,7 @@
 import { type ContextValues, createContextValues, type Interceptor } from "@connectrpc/connect";
 import type { LeanCall } from "./lean-call.js";
 import type { AnyMethod, LeanEndpoint } from "./lean-endpoint.js";
-import { type LeanNodeHeaders, leanAppendHeadersInit } from "./lean-metadata.js";
+import { type LeanNodeHeaders, leanAppendHeadersInit, leanNodeToWebHeaders } from "./lean-metadata.js";
 import { leanEncodeTimeout } from "./lean-status.js";
 
 export function composeInterceptors<T>(next: T, interceptors: Interceptor[]): T {
@@ -32,16 +32,6 @@ export function toNodeHeaders(headers: Headers): LeanNodeHeaders {
   return h;
 }
 
-export function webHeaders(fields: Readonly<LeanNodeHeaders>): Headers {
-  const headers = new Headers();
-  for (const key of Object.keys(fields)) {
-    const value = fields[key];
-    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
-    else if (value !== undefined) headers.append(key, value);
-  }
-  return headers;
-}
-
 /** Request object for interceptors, with header, signal and contextValues made on first read. */
 export function requestCommon(
   ep: LeanEndpoint,
@@ -57,7 +47,7 @@ export function requestCommon(
     requestMethod: "POST",
     url: call.info.url,
     get header() {
-      header ??= webHeaders(callHeaders(ep, init, timeoutMs));
+      header ??= leanNodeToWebHeaders(callHeaders(ep, init, timeoutMs));
       return header;
     },
     get contextValues() {

@@ -77,11 +77,12 @@ export function leanErrorFromNode(reason: unknown): ConnectError {
   let code = Code.Internal;
   for (let e: unknown = reason, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     const nodeCode = (e as { code?: unknown }).code;
-    if (nodeCode === "ERR_STREAM_WRITE_AFTER_END") {
-      code = Code.Aborted;
-      break;
-    }
-    if (nodeCode === "ERR_STREAM_DESTROYED" || nodeCode === "ERR_HTTP2_INVALID_STREAM" || nodeCode === "ECONNRESET") {
+    if (
+      nodeCode === "ERR_STREAM_WRITE_AFTER_END" ||
+      nodeCode === "ERR_STREAM_DESTROYED" ||
+      nodeCode === "ERR_HTTP2_INVALID_STREAM" ||
+      nodeCode === "ECONNRESET"
+    ) {
       code = Code.Aborted;
       break;
     }

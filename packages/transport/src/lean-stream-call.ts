@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import { type CallStream, LeanCall, noop } from "./lean-call.js";
 import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
-import { type LeanFrame, leanEncodeEnvelope, leanFlagCompressed } from "./lean-envelope.js";
+import { frameMessage, type LeanFrame } from "./lean-envelope.js";
 import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
 import { leanStatusError } from "./lean-status.js";
 
@@ -75,13 +75,10 @@ export class LeanStreamCall extends LeanCall {
         const r = await it.next();
         if (this.done || stream.destroyed) return;
         if (r.done === true) break;
-        const bytes = info.input.serialize(create(info.inputSchema, r.value as MessageShape<DescMessage>));
-        let frame: Buffer;
-        if (ep.sendCompression !== null && bytes.byteLength >= ep.compressMinBytes) {
-          frame = leanEncodeEnvelope(leanFlagCompressed, await ep.sendCompression.compress(bytes));
+        let frame = frameMessage(ep, info, create(info.inputSchema, r.value as MessageShape<DescMessage>));
+        if (frame instanceof Promise) {
+          frame = await frame;
           if (this.done || stream.destroyed) return;
-        } else {
-          frame = leanEncodeEnvelope(0, bytes);
         }
         if (!stream.write(frame)) {
           await new Promise<void>((resolve) => {

@@ -2,8 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMessage, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
 import { LeanCall, noop } from "./lean-call.js";
-import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
-import { type LeanFrame, leanEncodeEnvelope, leanFlagCompressed } from "./lean-envelope.js";
+import { frameMessage, type LeanFrame } from "./lean-envelope.js";
 import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
 import { leanStatusError } from "./lean-status.js";
 
@@ -93,18 +92,6 @@ export class LeanUnaryCall extends LeanCall {
   }
 }
 
-export function frameUnary(
-  ep: LeanEndpoint,
-  info: LeanMethod,
-  message: MessageShape<DescMessage>,
-): Buffer | Promise<Buffer> {
-  const bytes = info.input.serialize(message);
-  if (ep.sendCompression !== null && bytes.byteLength >= ep.compressMinBytes) {
-    return ep.sendCompression.compress(bytes).then((data) => leanEncodeEnvelope(leanFlagCompressed, data));
-  }
-  return leanEncodeEnvelope(0, bytes);
-}
-
 export function startUnary(
   call: LeanUnaryCall,
   headers: Readonly<LeanNodeHeaders>,
@@ -117,7 +104,7 @@ export function startUnary(
   if (call.error !== undefined) return Promise.reject(call.error);
   let frame: Buffer | Promise<Buffer>;
   try {
-    frame = frameUnary(call.ep, call.info, message);
+    frame = frameMessage(call.ep, call.info, message);
   } catch (e) {
     call.fail(ConnectError.from(e, Code.Internal));
     return done;
