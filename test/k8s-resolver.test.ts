@@ -313,6 +313,38 @@ describe("k8s resolver against a fake API server", () => {
     }
   });
 
+  it("pauses before watching again when the API server ends every watch at once", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.5.7" }]));
+    api.maxWatchMs = 0;
+    try {
+      const { recorder } = start(`k8s:///orders.${ns}:grpc`, { reconnectInitialMs: 400 });
+      await recorder.until(() => requestsIn(ns, "watch").length >= 1, "a first watch");
+      // Intentional: a rate is measured over a span of time.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(requestsIn(ns, "watch").length).toBeLessThanOrEqual(5);
+      expect(recorder.current()).toEqual(["10.0.5.7:50051"]);
+    } finally {
+      api.maxWatchMs = undefined;
+    }
+  });
+
+  it("survives a slice too malformed to read, and lists again once it is fixed", async () => {
+    const ns = freshNamespace();
+    api.applySlice(ns, slice("orders-a", [{ ip: "10.0.5.8" }]));
+    const { recorder } = start(`k8s:///orders.${ns}:grpc`);
+    await recorder.until(() => api.activeWatches() > 0 && recorder.sets.length === 1, "a watch and the first set");
+    api.applySlice(ns, slice("orders-b", [{ ip: "10.0.5.9" }], { raw: { ports: 5 } }));
+    await recorder.until(() => recorder.errors.length > 0, "the malformed slice reported");
+    expect(recorder.errors[0]?.message).toMatch(/cannot read the EndpointSlices .*keeping the last 1 endpoints/);
+    expect(recorder.current()).toEqual(["10.0.5.8:50051"]);
+    api.applySlice(ns, slice("orders-b", [{ ip: "10.0.5.9" }]));
+    await recorder.until(() => recorder.current().length === 2, "the set once the slice is fixed");
+    expect(recorder.current()).toEqual(["10.0.5.8:50051", "10.0.5.9:50051"]);
+    expect(requestsIn(ns, "list").length).toBeGreaterThanOrEqual(2);
+    expect(recorder.logged("info", "answers again")).toBe(1);
+  });
+
   it("restarts a watch that stalls, and not a quiet one that gets bookmarks", async () => {
     const ns = freshNamespace();
     api.applySlice(ns, slice("orders-a", [{ ip: "10.0.6.1" }]));

@@ -96,6 +96,8 @@ export interface SliceInput {
   ports?: { name?: string; port: number; protocol?: string }[] | null;
   addressType?: "IPv4" | "IPv6";
   labels?: Record<string, string>;
+  /** Fields written over the built object as they are, to make a malformed slice (e.g. `{ ports: 5 }`). */
+  raw?: Record<string, unknown>;
 }
 
 interface StoredSlice {
@@ -185,6 +187,7 @@ export function endpointSlice(input: SliceInput): Record<string, unknown> {
             port: p.port,
             protocol: p.protocol ?? "TCP",
           })),
+    ...input.raw,
   };
 }
 

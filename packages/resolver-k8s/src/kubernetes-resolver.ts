@@ -216,18 +216,22 @@ export function createKubernetesResolver(
       }
       case "ended":
         logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
-        return;
+        break;
       case "broken":
         logger.info(
           `${prefix()}: the watch connection was lost (${outcome.error.message}); resuming from resourceVersion ${resourceVersion}`,
         );
-        if (outcome.delivered === 0) {
-          // Lost before delivering anything: pause rather than spin on a server that drops every watch.
-          await pause(options.reconnectInitialMs);
-        }
-        return;
+        break;
       case "error":
+        if (!(outcome.error instanceof KubeApiError)) {
+          // An event could not be read or applied: the local state may be partial, so list afresh.
+          resourceVersion = undefined;
+        }
         throw outcome.error;
+    }
+    if (outcome.delivered === 0) {
+      // Ended or lost before delivering anything: pause rather than spin on a server that ends every watch at once.
+      await pause(options.reconnectInitialMs);
     }
   }
 
@@ -263,7 +267,8 @@ export function createKubernetesResolver(
         if (stop.signal.aborted) {
           return;
         }
-        // p-retry does not retry programming errors (TypeError); report and go on after the longest delay.
+        // p-retry does not retry a TypeError (here: an EndpointSlice too malformed to read); report it and go on
+        // after the longest delay.
         fail(error);
         await pause(options.reconnectMaxMs);
       }
