@@ -6,6 +6,7 @@ import {
   type ResolverListener,
   sameEndpoints,
 } from "@meshlite/core";
+import pRetry from "p-retry";
 import { type EndpointSlice, mergeSlices } from "./endpoint-slices.js";
 import { describeFailure } from "./failure-message.js";
 import {
@@ -250,9 +251,6 @@ export function createKubernetesResolver(
   async function run(): Promise<void> {
     while (!stop.signal.aborted) {
       try {
-        // Imported lazily, as @kubernetes/client-node: both are ESM-only, and a dynamic import loads them from
-        // this package's CommonJS build too.
-        const { default: pRetry } = await import("p-retry");
         // A fresh pRetry per successful attempt: the backoff starts over once the API server answered.
         await pRetry(attempt, {
           retries: Number.POSITIVE_INFINITY,
