@@ -66,7 +66,7 @@ async function rollingReplacement(stop: (b: BackendProcess) => Promise<void>) {
 
 describe("rolling replacement of every backend under load", () => {
   it("with graceful shutdown (GOAWAY, drain): zero failed calls of either kind", async () => {
-    const { idempotent, plain } = await rollingReplacement((b) => b.terminate());
+    const { idempotent, plain } = await rollingReplacement((b) => b.stop());
     expect(idempotent.errors).toEqual([]);
     expect(plain.errors).toEqual([]);
     expect(idempotent.ok).toBeGreaterThan(100);
