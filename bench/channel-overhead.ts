@@ -17,12 +17,13 @@
  */
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { startBackendProcess } from "../examples/demo/backend-process.js";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { createChannel } from "../src/index.js";
+import { startBackendProcess } from "../test/support/backend-process.js";
 import { parseArgs } from "./support/args.js";
 import { startCannedBackend } from "./support/canned-backend.js";
-import { closedLoop, interleave, median } from "./support/interleave.js";
+import { closedLoop, interleave } from "./support/interleave.js";
+import { median } from "./support/stats.js";
 
 export interface OverheadResult {
   meshliteCallsPerSecond: number;
@@ -60,7 +61,7 @@ export const defaultOverheadOptions: OverheadOptions = {
 export async function runChannelOverhead(options: OverheadOptions = defaultOverheadOptions): Promise<OverheadResult> {
   const { pairs, sliceMs, concurrency, warmupMs } = options;
   const backend = options.connectBackend
-    ? await startBackendProcess({ host: "127.0.0.2" })
+    ? await startBackendProcess("127.0.0.2")
     : await startCannedBackend("127.0.0.2");
   const channel = createChannel({
     target: `static:///${backend.address}`,
@@ -94,13 +95,13 @@ export async function runChannelOverhead(options: OverheadOptions = defaultOverh
           ),
       },
     );
+    const ratios = results.map((r) => r.a.perSecond / r.b.perSecond);
     const result: OverheadResult = {
       meshliteCallsPerSecond: median(results.map((r) => r.a.perSecond)),
       plainCallsPerSecond: median(results.map((r) => r.b.perSecond)),
-      ratio: median(results.map((r) => r.a.perSecond / r.b.perSecond)),
+      ratio: median(ratios),
       cpuRatio: median(results.map((r) => r.a.cpuMicrosPerOp / r.b.cpuMicrosPerOp)),
     };
-    const ratios = results.map((r) => r.a.perSecond / r.b.perSecond);
     console.log(
       `  meshlite channel ${result.meshliteCallsPerSecond.toFixed(0)} calls/s, ` +
         `plain connect-node ${result.plainCallsPerSecond.toFixed(0)} calls/s`,

@@ -14,35 +14,32 @@
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { registerResolver, silentLogger } from "@meshlite/core";
-import { createDnsResolver } from "@meshlite/resolvers";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type Dnsmasq, startDnsmasq } from "../test/support/dnsmasq.js";
 import type { EchoBackend } from "../test/support/echo-backend.js";
+import { type Load, startLoad } from "../test/support/load.js";
 import { startSamePortBackends } from "../test/support/same-port-backends.js";
+import { timeToShare } from "../test/support/time-to-share.js";
+import { parseArgs } from "./support/args.js";
+import { median } from "./support/interleave.js";
 
 // grpc-js reads this when it loads: its c-ares based resolver is the one that
 // honours a DNS server in the target (dns://127.0.0.1:PORT/...).
 process.env.GRPC_NODE_USE_ALTERNATIVE_RESOLVER = "true";
 const grpc = await import("@grpc/grpc-js");
 
-registerResolver("dns", createDnsResolver);
-
 const ttlSeconds = 5;
 const shareWanted = 0.1;
 const scaleUpTimeoutMs = 60_000;
 const concurrency = 4;
 const backendDelayMs = 5;
-const runsArg = process.argv.indexOf("--runs");
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
-if (!Number.isInteger(runs) || runs < 1) {
-  throw new Error(`--runs takes a positive integer, got ${process.argv[runsArg + 1]}`);
-}
+const { runs } = parseArgs({ runs: 5 }, "pnpm bench:dns [--runs N]");
 
 interface BenchClient {
   readonly name: string;
-  call(): Promise<string>;
+  call(): Promise<{ server: string }>;
   close(): Promise<void>;
 }
 
@@ -51,7 +48,7 @@ function meshliteClient(target: string): BenchClient {
   const client = createClient(EchoService, channel);
   return {
     name: "meshlite",
-    call: async () => (await client.echo({ message: "x" }, { timeoutMs: 5000 })).server,
+    call: () => client.echo({ message: "x" }, { timeoutMs: 5000 }),
     close: () => channel.close(),
   };
 }
@@ -65,69 +62,27 @@ function grpcJsClient(target: string): BenchClient {
   return {
     name: "grpc-js round_robin",
     call: () =>
-      new Promise<string>((resolve, reject) => {
+      new Promise<{ server: string }>((resolve, reject) => {
         client.makeUnaryRequest(
           "/meshlite.echo.v1.EchoService/Echo",
           (bytes: Uint8Array) => Buffer.from(bytes),
           (bytes: Buffer) => fromBinary(EchoResponseSchema, bytes),
           request,
           { deadline: Date.now() + 5000 },
-          (error, response) => (error || !response ? reject(error) : resolve(response.server)),
+          (error, response) => (error || !response ? reject(error) : resolve(response)),
         );
       }),
     close: async () => client.close(),
   };
 }
 
-/** A steady load from one client, counting calls per server and failures. */
-function startLoad(client: BenchClient) {
-  const byServer = new Map<string, number>();
-  let failed = 0;
-  const errors = new Map<string, number>();
-  let running = true;
-  async function worker() {
-    while (running) {
-      try {
-        const server = await client.call();
-        byServer.set(server, (byServer.get(server) ?? 0) + 1);
-      } catch (error) {
-        failed++;
-        const text = String(error).slice(0, 120);
-        errors.set(text, (errors.get(text) ?? 0) + 1);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-  const workers = Array.from({ length: concurrency }, worker);
-  return {
-    byServer,
-    errors,
-    failed: () => failed,
-    total: () => [...byServer.values()].reduce((a, b) => a + b, 0),
-    async stop() {
-      running = false;
-      await Promise.all(workers);
-    },
-  };
-}
-type Load = ReturnType<typeof startLoad>;
+/** Calls served by one load, all servers together. */
+const callsOf = (load: Load) => load.result.ok;
 
-/** Milliseconds from now until `address` serves `share` of the load's calls over a 1 s window, or undefined. */
-async function timeToShare(load: Load, address: string, share: number, timeoutMs: number): Promise<number | undefined> {
-  const start = performance.now();
-  const samples: { at: number; mine: number; total: number }[] = [];
-  while (performance.now() - start < timeoutMs) {
-    const at = performance.now();
-    const sample = { at, mine: load.byServer.get(address) ?? 0, total: load.total() };
-    samples.push(sample);
-    const base = samples.find((s) => s.at >= at - 1000) ?? sample;
-    const calls = sample.total - base.total;
-    if (calls >= 20 && (sample.mine - base.mine) / calls >= share) {
-      return at - start;
-    }
-    await sleep(100);
-  }
-  return undefined;
+/** Milliseconds until `address` serves `share` of the load's calls over a 1 s window, or undefined. */
+function timeToShareOf(load: Load, address: string): Promise<number | undefined> {
+  const counts = { mine: () => load.result.byServer.get(address) ?? 0, total: () => callsOf(load) };
+  return timeToShare(address, counts, shareWanted, { timeoutMs: scaleUpTimeoutMs }).catch(() => undefined);
 }
 
 function sleep(ms: number) {
@@ -151,7 +106,7 @@ async function run(index: number): Promise<RunResult> {
   await setRecords(live);
   const target = `dns://${dns.address}/orders.test:${group.port}`;
   const clients = [meshliteClient(target), grpcJsClient(target)];
-  const loads = clients.map(startLoad);
+  const loads = clients.map((client) => startLoad(() => client.call(), { concurrency, intervalMs: 2 }));
   try {
     // Warm up, then add the backend at a random point of the TTL cycle, so
     // that runs sample the whole range of "time until the next refresh".
@@ -160,13 +115,11 @@ async function run(index: number): Promise<RunResult> {
     const added = await group.start("127.0.54.63");
     live = [...live, added];
     await setRecords(live);
-    const scaleUp = await Promise.all(
-      loads.map((load) => timeToShare(load, added.address, shareWanted, scaleUpTimeoutMs)),
-    );
+    const scaleUp = await Promise.all(loads.map((load) => timeToShareOf(load, added.address)));
 
     process.stdout.write("rolling replacement... ");
-    const failedBefore = loads.map((l) => l.failed());
-    const callsBefore = loads.map((l) => l.total());
+    const failedBefore = loads.map((l) => l.result.failed);
+    const callsBefore = loads.map((l) => callsOf(l));
     for (const [i, old] of [...live].entries()) {
       const fresh = await group.start(`127.0.54.${64 + i}`);
       live = [...live.filter((b) => b !== old), fresh];
@@ -175,19 +128,19 @@ async function run(index: number): Promise<RunResult> {
       await old.close();
       await sleep(2000);
     }
-    const newBefore = loads.map((l) => live.reduce((sum, b) => sum + (l.byServer.get(b.address) ?? 0), 0));
-    const totalBefore = loads.map((l) => l.total());
+    const newBefore = loads.map((l) => live.reduce((sum, b) => sum + (l.result.byServer.get(b.address) ?? 0), 0));
+    const totalBefore = loads.map((l) => callsOf(l));
     await sleep(2000);
     console.log("done");
     const result: RunResult = { scaleUpMs: {}, rollingFailed: {}, rollingCalls: {}, onNewSet: {}, errors: {} };
     clients.forEach((client, i) => {
       const load = loads[i] as Load;
       result.scaleUpMs[client.name] = scaleUp[i];
-      result.rollingFailed[client.name] = load.failed() - (failedBefore[i] ?? 0);
-      result.rollingCalls[client.name] = load.total() - (callsBefore[i] ?? 0);
-      const onNew = live.reduce((sum, b) => sum + (load.byServer.get(b.address) ?? 0), 0) - (newBefore[i] ?? 0);
-      result.onNewSet[client.name] = onNew / Math.max(1, load.total() - (totalBefore[i] ?? 0));
-      result.errors[client.name] = load.errors;
+      result.rollingFailed[client.name] = load.result.failed - (failedBefore[i] ?? 0);
+      result.rollingCalls[client.name] = callsOf(load) - (callsBefore[i] ?? 0);
+      const onNew = live.reduce((sum, b) => sum + (load.result.byServer.get(b.address) ?? 0), 0) - (newBefore[i] ?? 0);
+      result.onNewSet[client.name] = onNew / Math.max(1, callsOf(load) - (totalBefore[i] ?? 0));
+      result.errors[client.name] = load.result.errorsByText;
     });
     return result;
   } finally {
@@ -196,12 +149,6 @@ async function run(index: number): Promise<RunResult> {
     await group.closeAll();
     await dns.close();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const seconds = (ms: number | undefined) =>

@@ -8,11 +8,11 @@
  *
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
-import type { Balancer, EndpointLoad, PickCandidate } from "@meshlite/core";
+import type { Balancer, PickCandidate } from "@meshlite/core";
 import { createPeakEwma } from "@meshlite/core";
 import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
 import { parseArgs } from "./support/args.js";
-import { median } from "./support/interleave.js";
+import { median } from "./support/stats.js";
 
 interface Candidate extends PickCandidate {
   inFlight: number;
@@ -26,16 +26,15 @@ function createCandidate(index: number): Candidate {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
     endpoint: { host: `10.0.${index >> 8}.${index & 255}`, port: 50051 },
     inFlight: Math.floor(Math.random() * 4),
-    load: undefined as unknown as EndpointLoad,
-  };
-  (candidate as { load: EndpointLoad }).load = {
-    get inFlight() {
-      return candidate.inFlight;
+    load: {
+      get inFlight() {
+        return candidate.inFlight;
+      },
+      get pending() {
+        return candidate.inFlight;
+      },
+      latencyMs: () => ewma.estimate(),
     },
-    get pending() {
-      return candidate.inFlight;
-    },
-    latencyMs: () => ewma.estimate(),
   };
   return candidate;
 }

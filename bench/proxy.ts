@@ -266,7 +266,7 @@ async function main() {
     nginx?.stop();
     proxy?.kill();
     await proxy?.exited;
-    await Promise.all(backends.map((b) => b.terminate()));
+    await Promise.all(backends.map((b) => b.stop()));
   }
 }
 

@@ -6,8 +6,10 @@
 // Run: pnpm bench:slow
 import { createClient } from "@connectrpc/connect";
 import { type Channel, createChannel } from "meshlite";
+import { createRecorder, runOpenLoop } from "../examples/demo/open-loop.js";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type BackendProcess, startBackendProcess } from "../test/support/backend-process.js";
+import { median, quantile } from "./support/stats.js";
 
 const ratePerSecond = Number(process.env.RATE ?? 250);
 const sliceMs = Number(process.env.SLICE_MS ?? 2000);
@@ -23,42 +25,21 @@ interface Slice {
 /** Sends calls at a fixed rate for `ms`; latency counts from each call's scheduled time. */
 async function openLoop(channel: Channel, slowAddress: string, ms: number): Promise<Slice> {
   const client = createClient(EchoService, channel);
-  const slice: Slice = { latencies: [], slowCalls: 0, failed: 0 };
-  const interval = 1000 / ratePerSecond;
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  let sent = 0;
-  while (performance.now() - started < ms) {
-    const due = Math.floor((performance.now() - started) / interval);
-    for (; sent <= due; sent++) {
-      const scheduled = started + sent * interval;
-      pending.push(
-        client.echo({ message: "x" }).then(
-          (r) => {
-            slice.latencies.push(performance.now() - scheduled);
-            if (r.server === slowAddress) slice.slowCalls++;
-          },
-          () => {
-            slice.failed++;
-          },
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  await Promise.all(pending);
-  return slice;
+  const record = createRecorder();
+  await runOpenLoop({
+    rate: ratePerSecond,
+    durationMs: ms,
+    call: () => client.echo({ message: "x" }),
+    record,
+    latencyFromSchedule: true,
+  });
+  return { latencies: record.latencies, slowCalls: record.byServer.get(slowAddress) ?? 0, failed: record.errors };
 }
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-const median = (values: number[]) => percentile(values, 50);
 
 async function main() {
-  const backends: BackendProcess[] = [];
-  for (let n = 1; n <= 5; n++) backends.push(await startBackendProcess(`127.0.6.${n}`, 0, n === 1 ? slowDelayMs : 0));
+  const backends = await Promise.all(
+    [1, 2, 3, 4, 5].map((n) => startBackendProcess(`127.0.6.${n}`, { delayMs: n === 1 ? slowDelayMs : 0 })),
+  );
   const slow = backends[0] as BackendProcess;
   const all = `static:///${backends.map((b) => b.address).join(",")}`;
   const healthy = `static:///${backends
@@ -78,8 +59,8 @@ async function main() {
       for (const c of configs) {
         const s = await openLoop(c.channel, slow.address, sliceMs);
         const r = results.get(c.name) ?? { p50: [], p99: [], slowShare: [], failed: 0 };
-        r.p50.push(percentile(s.latencies, 50));
-        r.p99.push(percentile(s.latencies, 99));
+        r.p50.push(quantile(s.latencies, 0.5));
+        r.p99.push(quantile(s.latencies, 0.99));
         r.slowShare.push(s.slowCalls / s.latencies.length);
         r.failed += s.failed;
         results.set(c.name, r);

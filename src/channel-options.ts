@@ -1,11 +1,12 @@
 import type { BalancerName } from "@meshlite/balancers";
 import type { BackoffOptions, Balancer, Logger, PeakEwmaOptions, Resolver } from "@meshlite/core";
-import type {
-  ConnectTransportOptions,
-  GrpcImplementation,
-  KeepaliveOptions,
-  Protocol,
-  TlsOptions,
+import {
+  type ConnectTransportOptions,
+  connectTransportOptionNames,
+  type GrpcImplementation,
+  type KeepaliveOptions,
+  type Protocol,
+  type TlsOptions,
 } from "@meshlite/transport";
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HealthCheckOptions } from "./health-check.js";
@@ -79,7 +80,7 @@ export interface ChannelOptions extends ConnectTransportOptions {
   onEvent?: ChannelEventHandler;
 }
 
-export const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
+const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
 
 /** Checks option types and ranges; throws a TypeError that names the option and what it accepts. */
 export function validateChannelOptions(options: ChannelOptions): void {
@@ -133,15 +134,3 @@ export function connectTransportOptions(options: ChannelOptions): ConnectTranspo
   }
   return picked;
 }
-
-const connectTransportOptionNames = [
-  "interceptors",
-  "useBinaryFormat",
-  "jsonOptions",
-  "binaryOptions",
-  "sendCompression",
-  "acceptCompression",
-  "compressMinBytes",
-  "readMaxBytes",
-  "writeMaxBytes",
-] as const satisfies ReadonlyArray<keyof ConnectTransportOptions>;

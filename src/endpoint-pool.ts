@@ -66,13 +66,10 @@ export interface EndpointPool {
   waitForPick(deadline: number, signal: AbortSignal | undefined, avoid?: Subchannel): Promise<Subchannel>;
   /** Active endpoints in the resolver's order, then draining ones. */
   subchannels(): Subchannel[];
-  /** Calls in flight over all endpoints. */
-  inFlight(): number;
   /** Whether an endpoint is ejected by outlier detection now. */
   isEjected(subchannel: Subchannel): boolean;
   /** The last resolver or connection error, for messages. */
   lastError(): string | undefined;
-  isClosed(): boolean;
   /**
    * Starts closing: stops resolving and fails the calls waiting for an
    * endpoint. Calls that picked one, or pick one now, still go out.
@@ -92,7 +89,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   const timers = new Set<NodeJS.Timeout>();
   let ready: Subchannel[] = [];
   let readyDirty = true;
-  let waiters: Array<() => void> = [];
+  const waiters = new Set<() => void>();
   let closed = false;
   let resolved = false;
   let resolverError: Error | undefined;
@@ -101,11 +98,11 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   function changed() {
     readyDirty = true;
     if (balancer.connect === "first") connectFirst();
-    if (waiters.length > 0 && readyList().length > 0) {
-      const wake = waiters;
-      waiters = [];
-      for (const w of wake) w();
-    }
+    if (waiters.size > 0 && readyList().length > 0) wakeAll();
+  }
+
+  function wakeAll() {
+    for (const wake of [...waiters]) wake();
   }
 
   function isEjected(sc: Subchannel, now = performance.now()): boolean {
@@ -316,13 +313,6 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     changed();
   }
 
-  function totalInFlight(): number {
-    let n = 0;
-    for (const sc of active.values()) n += sc.load.inFlight;
-    for (const sc of draining) n += sc.load.inFlight;
-    return n;
-  }
-
   function describeFailure(): string {
     if (!resolved) {
       return resolverError
@@ -375,31 +365,25 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
           const wake = () => {
             clearTimeout(timer);
             signal?.removeEventListener("abort", wake);
+            waiters.delete(wake);
             resolve();
           };
-          const timer = setTimeout(() => {
-            waiters = waiters.filter((w) => w !== wake);
-            wake();
-          }, left);
+          const timer = setTimeout(wake, left);
           signal?.addEventListener("abort", wake);
-          waiters.push(wake);
+          waiters.add(wake);
         });
       }
     },
     subchannels: () => [...active.values(), ...draining],
-    inFlight: totalInFlight,
     isEjected: (sc) => isEjected(sc),
     lastError: () => (connectionError ?? resolverError)?.message,
-    isClosed: () => closed,
     beginClose() {
       if (closed) return;
       closed = true;
       resolver.close();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      const wake = waiters;
-      waiters = [];
-      for (const w of wake) w();
+      wakeAll();
     },
     async destroy() {
       pool.beginClose();

@@ -1,6 +1,6 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 
 /** How a method's calls are retried, in the spirit of gRPC's retry policy. */
 export interface RetryPolicy {
@@ -74,13 +74,23 @@ export function createRetryPolicyLookup(options: RetryOptions = {}) {
   const cache = new WeakMap<DescMethod, ResolvedRetryPolicy | undefined>();
   return function policyOf(method: DescMethod): ResolvedRetryPolicy | undefined {
     if (cache.has(method)) return cache.get(method);
-    const byMethod = options.methods?.[`${method.parent.typeName}/${method.name}`];
+    const byMethod = options.methods?.[methodName(method)];
     const byService = options.methods?.[method.parent.typeName];
     const chosen = byMethod ?? byService ?? (isIdempotent(method) ? (options.idempotent ?? {}) : false);
     const policy = chosen === false ? undefined : resolve(chosen);
     cache.set(method, policy);
     return policy;
   };
+}
+
+/** `package.Service/Method`, as policies and events name a method. */
+export function methodName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
+}
+
+/** Whether a policy retries this error. */
+export function isRetryable(policy: ResolvedRetryPolicy, error: unknown): error is ConnectError {
+  return error instanceof ConnectError && policy.retryableCodes.includes(error.code);
 }
 
 export function isIdempotent(method: DescMethod): boolean {
@@ -139,12 +149,11 @@ export interface RetryThrottle {
   allowRetry(): boolean;
   onFailure(): void;
   onSuccess(): void;
-  tokens(): number;
 }
 
 export function createRetryThrottle(budget: RetryBudget | false | undefined): RetryThrottle {
   if (budget === false) {
-    return { allowRetry: () => true, onFailure() {}, onSuccess() {}, tokens: () => Number.POSITIVE_INFINITY };
+    return { allowRetry: () => true, onFailure() {}, onSuccess() {} };
   }
   const maxTokens = budget?.maxTokens ?? 10;
   const tokenRatio = budget?.tokenRatio ?? 0.1;
@@ -157,6 +166,5 @@ export function createRetryThrottle(budget: RetryBudget | false | undefined): Re
     onSuccess() {
       tokens = Math.min(maxTokens, tokens + tokenRatio);
     },
-    tokens: () => tokens,
   };
 }

@@ -11,7 +11,7 @@ import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
 import { endpointFailureCodes } from "./endpoint-failure-codes.js";
 import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
-import { isIdempotent, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
+import { isIdempotent, isRetryable, methodName, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import type { Subchannel } from "./subchannel.js";
 
 /**
@@ -112,8 +112,13 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
 
 async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterable<T> {
   if (first.done) return;
-  yield first.value;
-  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  try {
+    yield first.value;
+    yield* { [Symbol.asyncIterator]: () => rest };
+  } finally {
+    // A reader that stops early must still end the call on its endpoint.
+    await rest.return?.();
+  }
 }
 
 /**
@@ -173,8 +178,7 @@ async function withRetries<T>(
   attempt: () => Promise<T>,
   replay?: ReplayableInput<unknown>,
 ): Promise<T> {
-  const retryable = (e: unknown): e is ConnectError =>
-    e instanceof ConnectError && policy.retryableCodes.includes(e.code);
+  const retryable = (e: unknown) => isRetryable(policy, e);
   try {
     const result = await pRetry(attempt, {
       retries: policy.maxAttempts - 1,
@@ -241,12 +245,14 @@ function sendHedged<T>(
       if (settled || controllers.length >= maxAttempts) return;
       if (controllers.length > 0) {
         if (!ctx.throttle.allowRetry()) return;
+        // The copy goes elsewhere than the attempt that is slow to answer.
+        state.avoid = state.current;
         ctx.emit({
           type: "retry",
           method: methodName(method),
           attempt: controllers.length,
           code: 0,
-          address: state.avoid?.key ?? "",
+          address: state.current?.key ?? "",
           kind: "hedge",
           delayMs: hedging.delayMs,
         });
@@ -263,7 +269,7 @@ function sendHedged<T>(
         (error: unknown) => {
           if (settled) return;
           failed++;
-          const retryable = error instanceof ConnectError && policy.retryableCodes.includes(error.code);
+          const retryable = isRetryable(policy, error);
           if (retryable) ctx.throttle.onFailure();
           if (
             !retryable ||
@@ -351,10 +357,6 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-function methodName(method: DescMethod): string {
-  return `${method.parent.typeName}/${method.name}`;
 }
 
 async function* recordStream<T>(messages: AsyncIterable<T>, sc: Subchannel, startedAt: number): AsyncIterable<T> {

@@ -1,4 +1,5 @@
 import type { ConnectivityState } from "@meshlite/core";
+import type { HealthStatus } from "./subchannel.js";
 
 /** One endpoint in a channel snapshot. */
 export interface EndpointSnapshot {
@@ -24,7 +25,7 @@ export interface EndpointSnapshot {
   /** Times ejected (decays while the endpoint behaves). */
   ejections: number;
   /** Health check status; "disabled" when health checking is off or unimplemented. */
-  health: "disabled" | "unknown" | "serving" | "not-serving";
+  health: HealthStatus;
   weight: number;
   zone?: string;
 }

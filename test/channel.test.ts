@@ -1,11 +1,10 @@
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
-
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 let backends: EchoBackend[];
 let target: string;
@@ -95,7 +94,7 @@ describe("createChannel", () => {
     await using channel = createChannel({
       target: `static:///${down},${backends[1]?.address},${backends[2]?.address}`,
       balancer: "pick-first",
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     for (let i = 0; i < 5; i++) {

@@ -1,4 +1,5 @@
 import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -7,7 +8,6 @@ import { startLoad } from "./support/load.js";
 import { startTcpForwarder, type TcpForwarder } from "./support/tcp-forwarder.js";
 import { waitFor } from "./support/wait-for.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
@@ -23,7 +23,7 @@ describe("a backend that stops answering without closing", () => {
     await using channel = createChannel({
       target: `static:///${forwarder.address},${backends[1]?.address}`,
       keepalive: { intervalMs: 500, timeoutMs: 1000 },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     const load = startLoad(() => client.echoIdempotent({ message: "x" }, { timeoutMs: 10_000 }), {

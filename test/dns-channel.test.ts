@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { registerResolver, silentLogger } from "@meshlite/core";
-import { createDnsResolver } from "@meshlite/resolvers";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -10,10 +9,8 @@ import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from "./support/dnsmasq.
 import type { EchoBackend } from "./support/echo-backend.js";
 import { startLoad } from "./support/load.js";
 import { type SamePortBackends, startSamePortBackends } from "./support/same-port-backends.js";
+import { timeToShare } from "./support/time-to-share.js";
 import { waitFor } from "./support/wait-for.js";
-
-// The root index may register it too; registering again is harmless.
-registerResolver("dns", createDnsResolver);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -34,34 +31,6 @@ async function backends(hosts: string[]): Promise<SamePortBackends> {
   return group;
 }
 
-/**
- * Waits until `backend` serves at least `share` of all calls over a sliding
- * 1 s window; returns the milliseconds since `since`.
- */
-async function timeToShare(
-  backend: EchoBackend,
-  all: readonly EchoBackend[],
-  share: number,
-  since: number,
-  timeoutMs: number,
-): Promise<number> {
-  const samples: { at: number; mine: number; total: number }[] = [];
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const now = performance.now();
-    const total = all.reduce((sum, b) => sum + b.totalCalls(), 0);
-    samples.push({ at: now, mine: backend.totalCalls(), total });
-    const base = samples.find((s) => s.at >= now - 1000) ?? samples[0];
-    if (base && total - base.total >= 20 && (backend.totalCalls() - base.mine) / (total - base.total) >= share) {
-      return now - since;
-    }
-    if (now > deadline) {
-      throw new Error(`${backend.address} did not reach ${share * 100}% of calls within ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const hostsOf = (list: readonly EchoBackend[]) => list.map((b) => b.host);
 
 describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dnsmasq and real backends", () => {
@@ -80,8 +49,12 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
     // Scale up: a third pod appears in the headless Service.
     const c = await group.start("127.0.53.43");
     await dns.setHosts({ "orders.test": hostsOf([a, b, c]) });
-    const upAt = performance.now();
-    const upMs = await timeToShare(c, group.all, 0.1, upAt, 15_000);
+    const upMs = await timeToShare(
+      c.address,
+      { mine: () => c.totalCalls(), total: () => group.all.reduce((sum, b) => sum + b.totalCalls(), 0) },
+      0.1,
+      { timeoutMs: 15_000 },
+    );
     expect(upMs).toBeLessThan(7000);
 
     // Scale down: a leaves the records; it stays up, so its in-flight calls can finish.

@@ -1,4 +1,5 @@
 import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -25,11 +26,22 @@ describe("following the endpoint set", () => {
     const load = startLoad(() => client.echo({ message: "x" }), { concurrency: 6, intervalMs: 0 });
     await waitFor("calls in flight on c", () => c.inFlight() > 0);
 
+    const callsOnC = () => channel.snapshot().endpoints.find((e) => e.address === c.address)?.calls;
     resolver.set([endpoint(a), endpoint(b)]);
+    // Picks are synchronous: every call c will ever get was sent by now.
+    const sentToCAtRemoval = callsOnC();
+    let sentToCWhileDraining = sentToCAtRemoval;
     // c finishes what it has, then its connection goes away.
-    await waitFor("c's connection to close", () => !channel.snapshot().endpoints.some((e) => e.address === c.address));
+    await waitFor("c's connection to close", () => {
+      const sent = callsOnC();
+      if (sent === undefined) return true;
+      sentToCWhileDraining = sent;
+      return false;
+    });
+    expect(sentToCWhileDraining).toBe(sentToCAtRemoval);
     expect(c.inFlight()).toBe(0);
     const callsOnCAtRemoval = c.totalCalls();
+    expect(callsOnCAtRemoval).toBe(sentToCAtRemoval);
     load.mark();
     await waitFor("20 more calls", () => [...load.since().values()].reduce((x, y) => x + y, 0) >= 20);
     const result = await load.stop();
@@ -110,12 +122,10 @@ describe("following the endpoint set", () => {
     backends = [await startEchoBackend({ host: "127.0.0.28" })];
     const [a] = backends as [EchoBackend];
     const resolver = createManualResolver([endpoint(a)]);
-    await using channel = createChannel({ target: "static:///svc.test:80", resolver, logger: quiet });
+    await using channel = createChannel({ target: "static:///svc.test:80", resolver, logger: silentLogger });
     await createClient(EchoService, channel).echo({ message: "x" });
     const before = resolver.refreshes;
     await a.kill();
     await waitFor("a refresh", () => resolver.refreshes > before);
   });
 });
-
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,4 +1,5 @@
 import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -6,7 +7,6 @@ import { type GrpcJsBackend, startGrpcJsBackend } from "./support/grpc-js-backen
 import { startLoad } from "./support/load.js";
 import { waitFor } from "./support/wait-for.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let backends: GrpcJsBackend[] = [];
 afterEach(async () => {
   await Promise.all(backends.map((b) => b.close()));
@@ -28,7 +28,7 @@ describe("@grpc/grpc-js servers as backends", () => {
     await using channel = createChannel({
       target: `static:///${backends.map((b) => b.address).join(",")}`,
       balancer: "round-robin",
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     const load = startLoad(() => client.echo({ message: "x", delayMs: 5 }), { concurrency: 8, intervalMs: 5 });
@@ -81,7 +81,7 @@ describe("@grpc/grpc-js servers as backends", () => {
     await using channel = createChannel({
       target: `static:///${backends[0]?.address}`,
       healthCheck: { service: "" },
-      logger: { ...quiet, info: (m) => infos.push(m) },
+      logger: { ...silentLogger, info: (m) => infos.push(m) },
     });
     expect((await createClient(EchoService, channel).echo({ message: "x" })).server).toBe(backends[0]?.address);
     expect(channel.snapshot().endpoints[0]?.health).toBe("disabled");

@@ -4,16 +4,17 @@ import "@meshlite/resolver-k8s";
 import { createChannel } from "meshlite";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
-import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
+import type { EchoBackend } from "./support/echo-backend.js";
 import { type EndpointInput, type FakeKubeApiServer, startFakeKubeApiServer } from "./support/fake-kube-apiserver.js";
 import { startLoad } from "./support/load.js";
+import { type SamePortBackends, startSamePortBackends } from "./support/same-port-backends.js";
 import { waitFor } from "./support/wait-for.js";
 
 // Pods on 127.0.0.141..., all listening on the same port, like pods of a Deployment.
 let api: FakeKubeApiServer;
 let kubeconfigPath: string;
 let port = 0;
-let backends: EchoBackend[] = [];
+let groups: SamePortBackends[] = [];
 let namespaceCounter = 0;
 
 beforeAll(async () => {
@@ -22,22 +23,22 @@ beforeAll(async () => {
   kubeconfigPath = api.writeKubeconfig();
 });
 afterEach(async () => {
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
+  await Promise.all(groups.map((group) => group.closeAll()));
+  groups = [];
 });
 afterAll(async () => {
   await api.close();
 });
 
+/** Starts pods on 127.0.0.N (one N each) on one port, which the test's slices then name. */
 async function startPods(...ns: number[]): Promise<EchoBackend[]> {
-  const started: EchoBackend[] = [];
-  for (const n of ns) {
-    const backend = await startEchoBackend({ host: `127.0.0.${n}`, port, delayMs: 20 });
-    port = backend.port;
-    started.push(backend);
-  }
-  backends.push(...started);
-  return started;
+  const group = await startSamePortBackends(
+    ns.map((n) => `127.0.0.${n}`),
+    { delayMs: 20 },
+  );
+  groups.push(group);
+  port = group.port;
+  return [...group.all];
 }
 
 function ep(backend: EchoBackend, conditions: Omit<EndpointInput, "ip"> = {}): EndpointInput {
@@ -49,10 +50,16 @@ function applySlice(ns: string, name: string, endpoints: EndpointInput[]): void 
 }
 
 function open(ns: string) {
+  let stillFailing = 0;
   const channel = createChannel({
     target: `k8s:///echo.${ns}:grpc`,
     balancer: "round-robin",
-    logger: silentLogger,
+    logger: {
+      ...silentLogger,
+      debug(message) {
+        if (message.includes("still failing")) stillFailing++;
+      },
+    },
     resolverOptions: { kubeconfigPath, watchIdleTimeoutMs: 800, reconnectInitialMs: 100, reconnectMaxMs: 500 },
   });
   const client = createClient(EchoService, channel);
@@ -64,7 +71,9 @@ function open(ns: string) {
       .map((e) => e.address)
       .sort();
   const addresses = () => channel.snapshot().endpoints.map((e) => e.address);
-  return { channel, client, load, activeAddresses, addresses };
+  /** Failed reconnection attempts after the first (the resolver logs those at debug level). */
+  const failedRetries = () => stillFailing;
+  return { channel, client, load, activeAddresses, addresses, failedRetries };
 }
 
 /** Milliseconds from `change` until `condition` holds. */
@@ -159,7 +168,7 @@ describe("k8s targets in a channel, under steady call load", () => {
     const pods = await startPods(151, 152, 153, 154, 155, 156);
     const [a, b, c, d, e, f] = pods as [EchoBackend, EchoBackend, EchoBackend, EchoBackend, EchoBackend, EchoBackend];
     applySlice(ns, "echo-1", [ep(a), ep(b)]);
-    const { channel, load, activeAddresses } = open(ns);
+    const { channel, load, activeAddresses, failedRetries } = open(ns);
     const lists = () => api.requests.filter((r) => r.namespace === ns && r.kind === "list").length;
     const watching = () => waitFor("a watch", () => api.activeWatches() > 0);
     try {
@@ -190,7 +199,7 @@ describe("k8s targets in a channel, under steady call load", () => {
       // The API server restarts; e arrives and b leaves while it is down.
       await api.stop();
       applySlice(ns, "echo-1", [ep(c), ep(d), ep(e)]);
-      await new Promise((resolve) => setTimeout(resolve, 600)); // a few failed reconnection attempts
+      await waitFor("a few failed reconnection attempts", () => failedRetries() >= 2);
       expect(activeAddresses()).toContain(b.address); // the last good set stays in force
       await api.start();
       await waitFor("calls on e after the restart", () => e.totalCalls() > 5);

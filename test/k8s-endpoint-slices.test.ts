@@ -106,7 +106,7 @@ describe("reading a watch stream", () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     stream.end();
-    expect(await outcome).toEqual({ kind: "ended" });
+    expect(await outcome).toEqual({ kind: "ended", delivered: 2 });
     expect(events.map((e) => [e.type, e.object?.metadata?.name ?? e.object?.metadata?.resourceVersion])).toEqual([
       ["BOOKMARK", "7"],
       ["ADDED", "zoné-€"],

@@ -1,11 +1,11 @@
 import { Code, createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { waitFor } from "./support/wait-for.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let backends: EchoBackend[] = [];
 afterEach(async () => {
   await Promise.all(backends.map((b) => b.close()));
@@ -25,7 +25,7 @@ describe("outlier detection", () => {
       onEvent: (e) => {
         if (e.type === "endpoint-ejected" || e.type === "endpoint-returned") events.push(`${e.type} ${e.address}`);
       },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await waitFor("all ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));
@@ -58,7 +58,7 @@ describe("outlier detection", () => {
       balancer: "round-robin",
       outlierDetection: { consecutiveFailures: 2, maxEjectionPercent: 50, failureRate: false },
       retry: { idempotent: false },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await waitFor("all ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));
@@ -80,7 +80,7 @@ describe("outlier detection", () => {
       balancer: "round-robin",
       outlierDetection: { failureRate: { intervalMs: 1000, minimumCalls: 10 } },
       retry: { idempotent: false },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await waitFor("all ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));
@@ -106,7 +106,7 @@ describe("p2c and fast failures", () => {
       balancer: "p2c",
       outlierDetection: false,
       retry: { idempotent: false },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await waitFor("all ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));

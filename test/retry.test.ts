@@ -1,11 +1,11 @@
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { waitFor } from "./support/wait-for.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let backends: EchoBackend[] = [];
 afterEach(async () => {
   await Promise.all(backends.map((b) => b.close()));
@@ -33,7 +33,7 @@ describe("retries", () => {
       onEvent: (e) => {
         if (e.type === "retry") retries.push(`${e.kind} ${e.address}`);
       },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await allReady(channel);
@@ -53,7 +53,7 @@ describe("retries", () => {
       target: targetOf(backends),
       outlierDetection: false,
       retry: { budget: false, idempotent: { initialBackoffMs: 1 } },
-      logger: quiet,
+      logger: silentLogger,
     });
     await allReady(unbudgeted);
     const calls = 30;
@@ -68,7 +68,7 @@ describe("retries", () => {
       target: targetOf(backends),
       outlierDetection: false,
       retry: { budget: { maxTokens: 10, tokenRatio: 0.1 }, idempotent: { initialBackoffMs: 1 } },
-      logger: quiet,
+      logger: silentLogger,
     });
     await allReady(budgeted);
     for (let i = 0; i < calls; i++)
@@ -81,7 +81,7 @@ describe("retries", () => {
 
   it("honours grpc-retry-pushback-ms: waits that long, or does not retry when negative", async () => {
     await start(1, 6);
-    await using channel = createChannel({ target: targetOf(backends), outlierDetection: false, logger: quiet });
+    await using channel = createChannel({ target: targetOf(backends), outlierDetection: false, logger: silentLogger });
     const client = createClient(EchoService, channel);
     await allReady(channel);
     const started = performance.now();
@@ -101,7 +101,7 @@ describe("retries", () => {
       balancer: "pick-first",
       outlierDetection: false,
       retry: { idempotent: { initialBackoffMs: 300, jitter: 0 } },
-      logger: quiet,
+      logger: silentLogger,
     });
     await createClient(EchoService, channel)
       .echoIdempotent({ message: "x" }, { timeoutMs: 5000 })
@@ -120,7 +120,7 @@ describe("retries", () => {
       balancer: "round-robin",
       outlierDetection: false,
       retry: { methods: { "meshlite.echo.v1.EchoService/ClientStream": {} } },
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await allReady(channel);
@@ -135,14 +135,33 @@ describe("retries", () => {
     expect(bad.calls.get("ClientStream")).toBeGreaterThan(0);
   });
 
+  it("a retried stream that the caller stops reading early still ends on its endpoint", async () => {
+    await start(2, 13);
+    await using channel = createChannel({
+      target: targetOf(backends),
+      retry: { methods: { "meshlite.echo.v1.EchoService/ServerStream": {} } },
+      logger: silentLogger,
+    });
+    const client = createClient(EchoService, channel);
+    await allReady(channel);
+    for await (const _ of client.serverStream({ message: "s", count: 5 })) break;
+    await waitFor("no call in flight", () =>
+      channel.snapshot().endpoints.every((e) => e.inFlight === 0 && e.pending === 0),
+    );
+  });
+
   it("hedging answers from the fast endpoint when the first copy is slow", async () => {
     const [slow, fast] = (await start(2, 11)) as [EchoBackend, EchoBackend];
     slow.setDelay(2000);
+    const hedgedFrom: string[] = [];
     await using channel = createChannel({
       target: targetOf(backends),
       balancer: "round-robin",
       retry: { hedging: { delayMs: 50, maxAttempts: 2 } },
-      logger: quiet,
+      onEvent: (e) => {
+        if (e.type === "retry") hedgedFrom.push(e.address);
+      },
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     await allReady(channel);
@@ -151,6 +170,8 @@ describe("retries", () => {
       expect((await client.echoIdempotent({ message: "x" })).server).toBe(fast.address);
       expect(performance.now() - started).toBeLessThan(1000);
     }
+    // Every copy was sent because the slow endpoint kept the first one waiting.
+    expect(new Set(hedgedFrom)).toEqual(new Set([slow.address]));
     // The slow copies were canceled, not left running.
     await waitFor("slow copies canceled", () => slow.inFlight() === 0, { timeoutMs: 3000 });
   });

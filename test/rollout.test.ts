@@ -1,4 +1,5 @@
 import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -7,7 +8,6 @@ import { startLoad } from "./support/load.js";
 import { createManualResolver } from "./support/manual-resolver.js";
 import { waitFor } from "./support/wait-for.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let running: BackendProcess[] = [];
 afterEach(async () => {
   await Promise.all(running.map((b) => b.kill()));
@@ -24,7 +24,7 @@ const endpoint = (b: BackendProcess) => ({ host: b.host, port: b.port });
 async function rollingReplacement(stop: (b: BackendProcess) => Promise<void>) {
   running = await Promise.all([1, 2, 3, 4].map((n) => startBackendProcess(`127.0.1.${n}`)));
   const resolver = createManualResolver(running.map(endpoint));
-  const channel = createChannel({ target: "static:///svc.test:80", resolver, logger: quiet });
+  const channel = createChannel({ target: "static:///svc.test:80", resolver, logger: silentLogger });
   const client = createClient(EchoService, channel);
   const idempotent = startLoad(() => client.echoIdempotent({ message: "i", delayMs: 20 }, { timeoutMs: 15_000 }), {
     concurrency: 6,
@@ -66,7 +66,7 @@ async function rollingReplacement(stop: (b: BackendProcess) => Promise<void>) {
 
 describe("rolling replacement of every backend under load", () => {
   it("with graceful shutdown (GOAWAY, drain): zero failed calls of either kind", async () => {
-    const { idempotent, plain } = await rollingReplacement((b) => b.terminate());
+    const { idempotent, plain } = await rollingReplacement((b) => b.stop());
     expect(idempotent.errors).toEqual([]);
     expect(plain.errors).toEqual([]);
     expect(idempotent.ok).toBeGreaterThan(100);

@@ -1,12 +1,12 @@
 import type { TLSSocket } from "node:tls";
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { makeCerts, type TestCerts } from "./support/certs.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let certs: TestCerts;
 let backends: EchoBackend[];
 const seen: Array<{ servername: string | false | null; authority: string | undefined }> = [];
@@ -71,7 +71,7 @@ describe("TLS", () => {
         target: `static:///${strict.address}`,
         authority: "orders.shop.test",
         tls: { ca: certs.ca },
-        logger: quiet,
+        logger: silentLogger,
       });
       const error = (await createClient(EchoService, anonymous)
         .echo({ message: "x" }, { timeoutMs: 1000 })
@@ -87,7 +87,7 @@ describe("TLS", () => {
       target: `static:///${backends[0]?.address}`,
       authority: "payments.shop.test",
       tls: { ca: certs.ca },
-      logger: quiet,
+      logger: silentLogger,
     });
     const error = (await createClient(EchoService, channel)
       .echo({ message: "x" }, { timeoutMs: 1000 })

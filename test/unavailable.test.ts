@@ -1,17 +1,16 @@
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
 describe("no endpoint ready", () => {
   it("fails within the deadline with UNAVAILABLE naming the target and the last connection error", async () => {
     const ports = [await closedPort("127.0.0.41"), await closedPort("127.0.0.42")];
     const target = `static:///127.0.0.41:${ports[0]},127.0.0.42:${ports[1]}`;
-    await using channel = createChannel({ target, logger: quiet });
+    await using channel = createChannel({ target, logger: silentLogger });
     const started = performance.now();
     const error = (await createClient(EchoService, channel)
       .echo({ message: "x" }, { timeoutMs: 1500 })
@@ -27,7 +26,11 @@ describe("no endpoint ready", () => {
 
   it("without a deadline, waits waitForReadyMs", async () => {
     const port = await closedPort("127.0.0.43");
-    await using channel = createChannel({ target: `static:///127.0.0.43:${port}`, waitForReadyMs: 500, logger: quiet });
+    await using channel = createChannel({
+      target: `static:///127.0.0.43:${port}`,
+      waitForReadyMs: 500,
+      logger: silentLogger,
+    });
     const started = performance.now();
     const error = (await createClient(EchoService, channel)
       .echo({ message: "x" })
@@ -43,7 +46,7 @@ describe("no endpoint ready", () => {
     await using channel = createChannel({
       target: `static:///${host}:${port}`,
       backoff: { initialMs: 100, maxMs: 200 },
-      logger: quiet,
+      logger: silentLogger,
     });
     const call = createClient(EchoService, channel).echo({ message: "late" }, { timeoutMs: 15_000 });
     const backend = await startEchoBackend({ host, port });

@@ -1,13 +1,13 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createClient } from "@connectrpc/connect";
+import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { startRawGoawayServer } from "./support/raw-h2-server.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
@@ -44,7 +44,7 @@ describe("calls that never reached a server", () => {
     await using channel = createChannel({
       target: `static:///${refusing.address},${good.address}`,
       balancer: "round-robin",
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     for (let i = 0; i < 10; i++) {
@@ -69,7 +69,7 @@ describe("calls that never reached a server", () => {
     await using channel = createChannel({
       target: `static:///${goaway.address},${good.address}`,
       balancer: "round-robin",
-      logger: quiet,
+      logger: silentLogger,
     });
     const client = createClient(EchoService, channel);
     for (let i = 0; i < 6; i++) {
@@ -80,7 +80,7 @@ describe("calls that never reached a server", () => {
 
   it("fail with UNAVAILABLE when the only endpoint keeps refusing", async () => {
     const refusing = await startRefusingServer("127.0.0.35");
-    await using channel = createChannel({ target: `static:///${refusing.address}`, logger: quiet });
+    await using channel = createChannel({ target: `static:///${refusing.address}`, logger: silentLogger });
     const error = await createClient(EchoService, channel)
       .echo({ message: "x" })
       .catch((e) => e);

@@ -1,3 +1,6 @@
+// median lives in stats.ts; re-exported for the benches that take it from here.
+export { median } from "./stats.js";
+
 /** The result of one slice: how many operations finished and what they cost. */
 export interface SliceResult {
   /** Operations per second over the slice. */
@@ -67,14 +70,4 @@ export async function closedLoop(op: () => Promise<unknown>, concurrency: number
   const elapsed = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
   return { perSecond: (done * 1000) / elapsed, cpuMicrosPerOp: (cpu.user + cpu.system) / Math.max(1, done) };
-}
-
-/** The median of a list (mean of the middle two for even lengths); NaN when empty. */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "@meshlite/core";
 import type { Channel } from "../../src/index.js";
-import { startBackendProcess } from "./backend-process.js";
+import { startBackendProcess } from "../../test/support/backend-process.js";
 import type { DemoBackend, DemoContext, Scene } from "./scene.js";
 import { dnsScaleScene } from "./scene-dns-scale.js";
 import { slowBackendScene } from "./scene-slow-backend.js";
@@ -38,14 +38,15 @@ const logger: Logger = {
 };
 
 async function startBackend(host: string, options: { port?: number } = {}): Promise<DemoBackend> {
-  const process = await startBackendProcess({ host, ...options });
+  // A graceful stop gets 1 s: a demo that hangs is worse.
+  const process = await startBackendProcess(host, { ...options, killAfterMs: 1000 });
   const backend = { address: process.address, host, process };
   backends.push(backend);
   return backend;
 }
 
 function killBackends() {
-  for (const b of backends) b.process.kill();
+  for (const b of backends) void b.process.kill();
 }
 
 // Ctrl-C: stop the scenes, close channels, stop backends. A second Ctrl-C, or
@@ -80,7 +81,6 @@ const context: DemoContext = {
   },
   logger,
   signal: abort.signal,
-  print: (line = "") => console.log(line),
 };
 
 async function main() {

@@ -4,31 +4,26 @@ import { Packet, UDPServer } from "dns2";
 export interface DnsServerOptions {
   /** TTL of every answer, in seconds. Default 2. */
   ttlSeconds?: number;
-  /** Address to listen on (UDP, any free port). Default 127.0.0.1. */
-  host?: string;
 }
 
 /**
- * A tiny authoritative DNS server in this process (dns2, pure JS): answers A
- * queries for the names it is given, like the DNS of a headless Service.
- * Other types of a known name get an empty answer (no AAAA, no TXT), unknown
- * names NXDOMAIN.
+ * A tiny authoritative DNS server in this process (dns2, pure JS, UDP on
+ * 127.0.0.1, any free port): answers A queries for the names it is given,
+ * like the DNS of a headless Service. Other types of a known name get an
+ * empty answer (no AAAA, no TXT), unknown names NXDOMAIN.
  */
 export interface DnsServer {
   /** `host:port`, for a `dns://host:port/...` target. */
   readonly address: string;
   /** Replaces the A records of a name (an empty list removes it). */
   setRecords(name: string, ips: readonly string[]): void;
-  /** A queries answered so far. */
-  queries(): number;
   close(): Promise<void>;
 }
 
 export async function startDnsServer(options: DnsServerOptions = {}): Promise<DnsServer> {
   const ttl = options.ttlSeconds ?? 2;
-  const host = options.host ?? "127.0.0.1";
+  const host = "127.0.0.1";
   const records = new Map<string, readonly string[]>();
-  let answered = 0;
   const server = new UDPServer((request, send) => {
     const response = Packet.createResponseFromRequest(request);
     // Names are case-insensitive; a trailing dot is the same name.
@@ -37,7 +32,6 @@ export async function startDnsServer(options: DnsServerOptions = {}): Promise<Dn
     for (const [i, question] of request.questions.entries()) {
       const ips = known[i];
       if (question.type !== Packet.TYPE.A || ips === undefined) continue;
-      answered++;
       for (const address of ips) {
         response.answers.push(Packet.createResourceFromQuestion(question, { type: Packet.TYPE.A, ttl, address }));
       }
@@ -54,7 +48,6 @@ export async function startDnsServer(options: DnsServerOptions = {}): Promise<Dn
       if (ips.length === 0) records.delete(name.toLowerCase());
       else records.set(name.toLowerCase(), [...ips]);
     },
-    queries: () => answered,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -9,15 +9,10 @@
  *   parent -> child: { type: "start" } | { type: "stop" }
  *   child -> parent: { type: "ready" } | { type: "counts", byServer, errors, firstError? } | { type: "done" }
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import {
-  type EchoRequest,
-  EchoRequestSchema,
-  type EchoResponse,
-  EchoResponseSchema,
-  EchoService,
-} from "../../gen/meshlite/echo/v1/echo_pb.js";
+import { EchoRequestSchema, type EchoResponse, EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
+import { echoMethod } from "../../test/support/grpc-js-backend.js";
 import { createRecorder, runOpenLoop } from "./open-loop.js";
 
 const [target = "", rate = "100"] = process.argv.slice(2);
@@ -33,15 +28,17 @@ process.on("disconnect", () => process.exit(0));
 const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
   "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
 });
-const path = `/${EchoService.typeName}/${EchoService.method.echo.name}`;
-const serialize = (m: EchoRequest) => Buffer.from(toBinary(EchoRequestSchema, m));
-const deserialize = (b: Buffer) => fromBinary(EchoResponseSchema, b);
+const method = echoMethod(`/${EchoService.typeName}/${EchoService.method.echo.name}`);
 const request = create(EchoRequestSchema, { message: "hello" });
 
 function echo(): Promise<EchoResponse> {
   return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(path, serialize, deserialize, request, (error, response) =>
-      error || !response ? reject(error ?? new Error("no response")) : resolve(response),
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      (error, response) => (error || !response ? reject(error ?? new Error("no response")) : resolve(response)),
     ),
   );
 }

@@ -1,6 +1,5 @@
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { execArgv } from "./backend-process.js";
+import { forkReady } from "../../test/support/fork-ready.js";
 import type { Recorder } from "./open-loop.js";
 
 /** Options of startGrpcJsClientProcess. */
@@ -13,8 +12,6 @@ export interface GrpcJsClientProcessOptions {
   record: Recorder;
   /** Called with the calls per backend of each report, as they arrive. */
   onCounts?(byServer: ReadonlyMap<string, number>): void;
-  /** Give up when the client has no connection within this time. Default 15000 ms. */
-  startTimeoutMs?: number;
 }
 
 /** A grpc-js round_robin client running in a child process. */
@@ -37,15 +34,14 @@ interface Message {
 }
 
 /** Starts the client process and resolves once its channel is connected. */
-export function startGrpcJsClientProcess(options: GrpcJsClientProcessOptions): Promise<GrpcJsClientProcess> {
-  const child = fork(mainScript, [options.target, String(options.rate)], {
-    execArgv: execArgv(),
+export async function startGrpcJsClientProcess(options: GrpcJsClientProcessOptions): Promise<GrpcJsClientProcess> {
+  const { child, exited } = await forkReady<Message>(mainScript, [options.target, String(options.rate)], {
+    name: `grpc-js client for ${options.target}`,
     // Read by grpc-js at import: c-ares, which asks the DNS server named in the target.
     env: { ...process.env, GRPC_NODE_USE_ALTERNATIVE_RESOLVER: "true" },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const { record } = options;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // Counts come only after start(), so none are missed by listening from here.
   child.on("message", (message: Message) => {
     if (message.type !== "counts") return;
     const counts = new Map(Object.entries(message.byServer ?? {}));
@@ -54,39 +50,21 @@ export function startGrpcJsClientProcess(options: GrpcJsClientProcessOptions): P
     record.firstError ??= message.firstError;
     options.onCounts?.(counts);
   });
-  const timeoutMs = options.startTimeoutMs ?? 15_000;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`grpc-js client for ${options.target} not connected within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new Error(`grpc-js client for ${options.target} exited with code ${code} before it was ready`));
-    };
-    child.once("exit", onExit);
-    child.on("message", function onReady(message: Message) {
-      if (message.type !== "ready") return;
-      clearTimeout(timer);
-      child.off("exit", onExit);
-      child.off("message", onReady);
-      let stopping: Promise<void> | undefined;
-      const kill = () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      };
-      resolve({
-        start: () => child.send({ type: "start" }),
-        stop() {
-          stopping ??= (async () => {
-            const timer = setTimeout(kill, 5000);
-            if (child.connected) child.send({ type: "stop" });
-            await exited;
-            clearTimeout(timer);
-          })();
-          return stopping;
-        },
-        kill,
-      });
-    });
-  });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  let stopping: Promise<void> | undefined;
+  return {
+    start: () => child.send({ type: "start" }),
+    stop() {
+      stopping ??= (async () => {
+        const timer = setTimeout(kill, 5000);
+        if (child.connected) child.send({ type: "stop" });
+        await exited;
+        clearTimeout(timer);
+      })();
+      return stopping;
+    },
+    kill,
+  };
 }

@@ -10,15 +10,12 @@ export interface Frame {
 export interface LiveViewOptions {
   /** Draws the current state. */
   frame(): Frame;
-  /** Redraw period on a terminal. Default 250 ms. */
-  intervalMs?: number;
-  /** Status line period when stdout is not a terminal. Default 2000 ms. */
-  plainIntervalMs?: number;
-  /** Output. Default process.stdout. */
-  out?: NodeJS.WriteStream;
 }
 
-/** A table that updates in place on a terminal (plain ANSI), or a periodic status line elsewhere. */
+/**
+ * A table on stdout that updates in place on a terminal (plain ANSI, every
+ * 250 ms), or a status line every 2 s elsewhere.
+ */
 export interface LiveView {
   /** Draws the final state (the full table in both modes) and stops updating. */
   stop(): void;
@@ -26,9 +23,11 @@ export interface LiveView {
 
 const hideCursor = "\x1b[?25l";
 const showCursor = "\x1b[?25h";
+const intervalMs = 250;
+const plainIntervalMs = 2000;
 
 export function startLiveView(options: LiveViewOptions): LiveView {
-  const out = options.out ?? process.stdout;
+  const out = process.stdout;
   const tty = out.isTTY === true;
   let drawn = 0;
 
@@ -36,7 +35,8 @@ export function startLiveView(options: LiveViewOptions): LiveView {
     // Back to the first line of the previous frame, then overwrite line by line.
     let text = drawn > 0 ? `\x1b[${drawn}F` : "";
     const width = (out.columns ?? 120) - 1;
-    for (const line of lines) text += `\x1b[2K${clip(line, width)}\n`;
+    // Frames are plain text (no colour codes), so length is the visible width.
+    for (const line of lines) text += `\x1b[2K${line.slice(0, width)}\n`;
     out.write(text);
     drawn = lines.length;
   }
@@ -46,9 +46,9 @@ export function startLiveView(options: LiveViewOptions): LiveView {
     out.write(hideCursor);
     process.once("exit", restoreCursor);
     draw(options.frame().lines);
-    timer = setInterval(() => draw(options.frame().lines), options.intervalMs ?? 250);
+    timer = setInterval(() => draw(options.frame().lines), intervalMs);
   } else {
-    timer = setInterval(() => out.write(`  ${options.frame().status}\n`), options.plainIntervalMs ?? 2000);
+    timer = setInterval(() => out.write(`  ${options.frame().status}\n`), plainIntervalMs);
   }
   function restoreCursor() {
     out.write(showCursor);
@@ -72,32 +72,12 @@ export function startLiveView(options: LiveViewOptions): LiveView {
   };
 }
 
-/** Cuts a line to the terminal width, counting visible characters only (ANSI codes are zero width). */
-function clip(line: string, width: number): string {
-  let visible = 0;
-  let out = "";
-  for (let i = 0; i < line.length; i++) {
-    if (line[i] === "\x1b") {
-      const end = line.indexOf("m", i);
-      if (end > 0) {
-        out += line.slice(i, end + 1);
-        i = end;
-        continue;
-      }
-    }
-    if (visible >= width) continue;
-    out += line[i];
-    visible++;
-  }
-  return out;
-}
-
-/** Lays out rows as aligned columns; the first column is left-aligned, the others right-aligned. */
+/** Lays out rows (plain text) as aligned columns; the first column is left-aligned, the others right-aligned. */
 export function formatTable(header: string[], rows: string[][]): string[] {
   const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => visibleLength(r[c] ?? ""))));
+  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));
   const line = (r: string[]) =>
-    r.map((cell, c) => (c === 0 ? padEnd(cell, widths[c] ?? 0) : padStart(cell, widths[c] ?? 0))).join("  ");
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  ");
   const rule = widths.map((w) => "─".repeat(w)).join("  ");
   return [line(header), rule, ...rows.map(line)];
 }
@@ -117,25 +97,4 @@ const partialBlocks = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
 export function ms(value: number): string {
   if (!Number.isFinite(value)) return "-";
   return value < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`;
-}
-
-function visibleLength(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === "\x1b") {
-      const end = s.indexOf("m", i);
-      if (end > 0) {
-        i = end;
-        continue;
-      }
-    }
-    n++;
-  }
-  return n;
-}
-function padEnd(s: string, w: number): string {
-  return s + " ".repeat(Math.max(0, w - visibleLength(s)));
-}
-function padStart(s: string, w: number): string {
-  return " ".repeat(Math.max(0, w - visibleLength(s))) + s;
 }

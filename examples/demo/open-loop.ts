@@ -12,6 +12,11 @@ export interface OpenLoopOptions {
   record: Recorder;
   /** Stops starting calls early. */
   signal?: AbortSignal;
+  /**
+   * Count latency from when the call was due, not from when it started, so
+   * that a late timer or a busy event loop counts too. Default false.
+   */
+  latencyFromSchedule?: boolean;
 }
 
 /** Counts calls by the backend that answered and keeps their latencies. */
@@ -49,9 +54,11 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<void> {
   const { rate, durationMs, call, record } = options;
   const inFlight = new Set<Promise<void>>();
   const start = performance.now();
+  const intervalMs = 1000 / rate;
   let started = 0;
   function one() {
-    const t0 = performance.now();
+    // Call number `started` is due `started` intervals after the start.
+    const t0 = options.latencyFromSchedule ? start + started * intervalMs : performance.now();
     const p = call().then(
       (response) => {
         record.latencies.push(performance.now() - t0);
@@ -79,15 +86,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<void> {
         clearInterval(tick);
         resolve();
       }
-    }, 5);
+    }, 2);
   });
   await Promise.all(inFlight);
-}
-
-/** The q-quantile (0..1) of a list of numbers, nearest rank; NaN when empty. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank] as number;
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 import { type Channel, createChannel } from "../../src/index.js";
@@ -116,14 +117,11 @@ export const dnsScaleScene: Scene = {
         record: meshlite.record,
         signal: context.signal,
       });
+      // Resolves at that scene second, or at once on Ctrl-C (the callers check the signal).
       const until = (second: number) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(0, t0 + second * 1000 - performance.now()));
-          context.signal.addEventListener("abort", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        sleep(Math.max(0, t0 + second * 1000 - performance.now()), undefined, { signal: context.signal }).catch(
+          () => {},
+        );
       try {
         events.push(`0.0 s: DNS answers ${hostsOf(inDns)}`);
         await until(scaleUpAt);

@@ -1,8 +1,9 @@
 import { createClient } from "@connectrpc/connect";
+import { quantile } from "../../bench/support/stats.js";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 import { type BalancerName, type Channel, createChannel } from "../../src/index.js";
 import { formatTable, ms, shareCell, startLiveView } from "./live-view.js";
-import { createRecorder, quantile, type Recorder, runOpenLoop } from "./open-loop.js";
+import { createRecorder, type Recorder, runOpenLoop } from "./open-loop.js";
 import type { DemoBackend, Scene } from "./scene.js";
 
 /** Calls per second per client; two clients run side by side. */
@@ -41,6 +42,8 @@ export const slowBackendScene: Scene = {
       seconds: [],
     }));
     let phase: "warming up" | "slow" | "done" = "warming up";
+    // p2c's latency estimate per endpoint, kept once its channel is closed.
+    const estimates = new Map<string, number>();
     let slowSince = Number.POSITIVE_INFINITY;
     const drive = (durationMs: number, pick: (c: Client) => Recorder) =>
       Promise.all(
@@ -66,7 +69,7 @@ export const slowBackendScene: Scene = {
         }),
       );
 
-    const view = startLiveView({ frame: () => frame(clients, backends, slow, phase) });
+    const view = startLiveView({ frame: () => frame(clients, backends, slow, phase, estimates) });
     try {
       await drive(warmupMs, () => createRecorder());
       if (!context.signal.aborted) {
@@ -82,19 +85,28 @@ export const slowBackendScene: Scene = {
       await Promise.all(clients.map((c) => c.channel.close()));
     }
     const [rr, p2c] = clients as [Client, Client];
-    const share = (c: Client) => (100 * (c.record.byServer.get(slow.address) ?? 0)) / Math.max(1, c.record.total());
+    const share = (c: Client) => slowPercent(c, slow).toFixed(1);
     return [
-      ...frame(clients, backends, slow, phase).lines,
-      `  Calls that still went to slow ${slow.host}: round-robin ${share(rr).toFixed(1)}%, p2c ${share(p2c).toFixed(1)}%.`,
+      ...frame(clients, backends, slow, phase, estimates).lines,
+      `  Calls that still went to slow ${slow.host}: round-robin ${share(rr)}%, p2c ${share(p2c)}%.`,
       `  p99 latency: round-robin ${ms(quantile(rr.record.latencies, 0.99))}, p2c ${ms(quantile(p2c.record.latencies, 0.99))}.`,
       ...clients.filter((c) => c.record.errors > 0).map((c) => `  ${c.balancer}: first error: ${c.record.firstError}`),
     ];
   },
 };
 
-const estimates = new Map<string, number>();
+/** Percentage of a client's calls that the slow backend answered. */
+function slowPercent(c: Client, slow: DemoBackend): number {
+  return (100 * (c.record.byServer.get(slow.address) ?? 0)) / Math.max(1, c.record.total());
+}
 
-function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBackend, phase: string) {
+function frame(
+  clients: Client[],
+  backends: readonly DemoBackend[],
+  slow: DemoBackend,
+  phase: string,
+  estimates: Map<string, number>,
+) {
   const columns = backends.map((b) => (b === slow ? `${b.host} slow` : b.host));
   const shares = clients.map((c) => {
     const total = c.record.total();
@@ -104,7 +116,7 @@ function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBa
       String(total),
     ];
   });
-  // What p2c decides on: its latency estimate per endpoint (kept once the channel is closed).
+  // What p2c decides on: its latency estimate per endpoint.
   const snapshot = clients.find((c) => c.balancer === "p2c")?.channel.snapshot();
   if (snapshot && !snapshot.closed) {
     for (const e of snapshot.endpoints) estimates.set(e.address, e.latencyMs);
@@ -128,10 +140,10 @@ function frame(clients: Client[], backends: readonly DemoBackend[], slow: DemoBa
     ),
   ];
   const status = clients
-    .map((c) => {
-      const slowShare = (100 * (c.record.byServer.get(slow.address) ?? 0)) / Math.max(1, c.record.total());
-      return `${c.balancer}: ${slowShare.toFixed(0)}% to slow, p99 ${ms(quantile(c.record.latencies, 0.99))}`;
-    })
+    .map(
+      (c) =>
+        `${c.balancer}: ${slowPercent(c, slow).toFixed(0)}% to slow, p99 ${ms(quantile(c.record.latencies, 0.99))}`,
+    )
     .join(" | ");
   return { lines, status: `${phase}: ${status}` };
 }

@@ -1,6 +1,6 @@
 import type { Logger } from "@meshlite/core";
 import type { Channel } from "../../src/index.js";
-import type { BackendProcess } from "./backend-process.js";
+import type { BackendProcess } from "../../test/support/backend-process.js";
 
 /** A backend of the demo: a separate process on its own loopback address, like a pod. */
 export interface DemoBackend {
@@ -26,8 +26,6 @@ export interface DemoContext {
   readonly logger: Logger;
   /** Aborted on Ctrl-C: stop starting calls and return. */
   readonly signal: AbortSignal;
-  /** Prints a line (above any live view). */
-  print(line?: string): void;
 }
 
 /**

@@ -1,38 +1,75 @@
-import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { forkReady } from "./fork-ready.js";
 
-/** An echo backend running in a child process, so it can be killed for real. */
+/** Options of startBackendProcess. */
+export interface BackendProcessOptions {
+  /** Port. Default 0: any free port. */
+  port?: number;
+  /** Latency added to every call from the start, in ms (setDelay changes it). Default 0. */
+  delayMs?: number;
+  /** stop() kills the process (SIGKILL) when it has not exited this long after. Default: no limit. */
+  killAfterMs?: number;
+}
+
+/** An echo backend (test/support/echo-backend.ts) running in a child process, so it can be stopped or killed for real. */
 export interface BackendProcess {
   readonly host: string;
   readonly port: number;
+  /** `host:port`; also the name it puts in its responses. */
   readonly address: string;
-  readonly child: ChildProcess;
-  /** SIGTERM: GOAWAY, in-flight calls finish, exit. Resolves on exit. */
-  terminate(): Promise<void>;
+  /** Adds this much latency to every call from now on (0 to stop). Resolves once the backend applied it. */
+  setDelay(ms: number): Promise<void>;
+  /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
+  stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
   kill(): Promise<void>;
 }
 
 const script = fileURLToPath(new URL("../fixtures/backend-process.ts", import.meta.url));
 
-export async function startBackendProcess(host: string, port = 0, delayMs = 0): Promise<BackendProcess> {
-  const child = fork(script, [host, String(port), String(delayMs)], {
-    execArgv: ["--import", "tsx"],
-    stdio: "inherit",
+/** Starts an echo backend process on `host` (any 127.0.0.N) and resolves once it listens. */
+export async function startBackendProcess(host: string, options: BackendProcessOptions = {}): Promise<BackendProcess> {
+  const { child, ready, exited } = await forkReady<{ type: string; port: number }>(
+    script,
+    [host, String(options.port ?? 0), String(options.delayMs ?? 0)],
+    { name: `backend on ${host}` },
+  );
+
+  let nextId = 1;
+  const replies = new Map<number, () => void>();
+  child.on("message", (message: { id?: number }) => {
+    if (message.id === undefined) return;
+    replies.get(message.id)?.();
+    replies.delete(message.id);
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const listening = await new Promise<number>((resolve, reject) => {
-    child.once("message", (m) => resolve((m as { port: number }).port));
-    child.once("exit", (code) => reject(new Error(`backend process on ${host} exited with ${code} before listening`)));
+  void exited.then(() => {
+    // Whoever waits for a reply from a dead backend is released.
+    for (const wake of replies.values()) wake();
+    replies.clear();
   });
+
+  let stopping: Promise<void> | undefined;
   return {
     host,
-    port: listening,
-    address: `${host}:${listening}`,
-    child,
-    terminate() {
-      child.kill("SIGTERM");
-      return exited;
+    port: ready.port,
+    address: `${host}:${ready.port}`,
+    setDelay(ms) {
+      if (!child.connected) return Promise.resolve();
+      const id = nextId++;
+      return new Promise((resolve) => {
+        replies.set(id, resolve);
+        child.send({ id, type: "delay", ms });
+      });
+    },
+    stop() {
+      stopping ??= (async () => {
+        const timer =
+          options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
+        child.kill("SIGTERM");
+        await exited;
+        clearTimeout(timer);
+      })();
+      return stopping;
     },
     kill() {
       child.kill("SIGKILL");

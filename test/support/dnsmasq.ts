@@ -5,6 +5,7 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { closedPort } from "./free-port.js";
 
 /** One SRV record: `name` points at `target:port`. */
 export interface SrvRecordSpec {
@@ -106,19 +107,13 @@ export function dnsmasqPath(): string {
 /** A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both). */
 async function freePort(): Promise<number> {
   for (let tries = 0; ; tries++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
-    });
-    const port = (server.address() as net.AddressInfo).port;
+    const port = await closedPort("127.0.0.1");
     const socket = dgram.createSocket("udp4");
     const udpFree = await new Promise<boolean>((resolve) => {
       socket.once("error", () => resolve(false));
       socket.bind(port, "127.0.0.1", () => resolve(true));
     });
     await new Promise<void>((resolve) => socket.close(() => resolve()));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
     if (udpFree || tries >= 20) {
       return port;
     }

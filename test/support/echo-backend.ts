@@ -65,15 +65,15 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
   async function pause(ms: number, signal: AbortSignal) {
     if (ms <= 0) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener(
-        "abort",
-        () => {
-          clearTimeout(timer);
-          reject(new ConnectError("canceled", Code.Canceled));
-        },
-        { once: true },
-      );
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new ConnectError("canceled", Code.Canceled));
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
   // A message "pushback:N" fails the call with UNAVAILABLE and grpc-retry-pushback-ms: N.

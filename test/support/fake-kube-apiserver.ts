@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -96,6 +96,8 @@ export interface SliceInput {
   ports?: { name?: string; port: number; protocol?: string }[] | null;
   addressType?: "IPv4" | "IPv6";
   labels?: Record<string, string>;
+  /** Fields written over the built object as they are, to make a malformed slice (e.g. `{ ports: 5 }`). */
+  raw?: Record<string, unknown>;
 }
 
 interface StoredSlice {
@@ -123,7 +125,7 @@ interface Watch {
   end(): void;
 }
 
-let certificates: { dir: string; caPath: string; key: Buffer; cert: Buffer } | undefined;
+let certificates: { dir: string; caPath: string; ca: Buffer; key: Buffer; cert: Buffer } | undefined;
 
 /** Makes a CA, a server certificate for 127.0.0.1 and a client certificate (once per process), as files. */
 function makeCertificates() {
@@ -142,6 +144,7 @@ function makeCertificates() {
   certificates = {
     dir,
     caPath: join(dir, "ca.crt"),
+    ca: Buffer.from(made.ca),
     key: Buffer.from(made.serverKey),
     cert: Buffer.from(made.serverCert),
   };
@@ -150,7 +153,7 @@ function makeCertificates() {
 }
 
 /** Builds an EndpointSlice object as the EndpointSlice controller writes it. */
-export function endpointSlice(input: SliceInput): Record<string, unknown> {
+function endpointSlice(input: SliceInput): Record<string, unknown> {
   return {
     apiVersion: "discovery.k8s.io/v1",
     kind: "EndpointSlice",
@@ -185,6 +188,7 @@ export function endpointSlice(input: SliceInput): Record<string, unknown> {
             port: p.port,
             protocol: p.protocol ?? "TCP",
           })),
+    ...input.raw,
   };
 }
 
@@ -195,7 +199,7 @@ function status(code: number, reason: string, message: string) {
 const collection = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([a-z0-9-]+)\/endpointslices$/;
 
 export async function startFakeKubeApiServer(options: { token?: string } = {}): Promise<FakeKubeApiServer> {
-  const { caPath, key, cert, dir } = makeCertificates();
+  const { caPath, ca, key, cert, dir } = makeCertificates();
   const token = options.token ?? `token-${Math.random().toString(36).slice(2)}`;
   const store = new Map<string, StoredSlice>(); // namespace/name
   const history: HistoryEntry[] = [];
@@ -251,7 +255,6 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     res.end(JSON.stringify(body));
   }
 
-  const ca = readFileSync(caPath);
   // Client certificates are asked for but optional: a request authenticates with a token or a certificate.
   const server = https.createServer({ key, cert, ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const url = new URL(req.url ?? "/", "https://fake");
@@ -400,7 +403,7 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     if (!listening) return;
     listening = false;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const watch of [...watches]) watch.socket.destroy();
+    // Every watch's connection is among these.
     for (const socket of sockets) socket.destroy();
     await closed;
   }

@@ -4,6 +4,7 @@ import { HealthImplementation } from "grpc-health-check";
 import {
   type EchoRequest,
   EchoRequestSchema,
+  type EchoResponse,
   EchoResponseSchema,
   EchoService,
 } from "../../gen/meshlite/echo/v1/echo_pb.js";
@@ -20,6 +21,19 @@ export interface GrpcJsBackend {
   close(): Promise<void>;
 }
 
+/** The grpc-js definition of a unary EchoService method at `path` (e.g. `/meshlite.echo.v1.EchoService/Echo`). */
+export function echoMethod(path: string): grpc.MethodDefinition<EchoRequest, EchoResponse> {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (m: EchoRequest) => Buffer.from(toBinary(EchoRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => fromBinary(EchoRequestSchema, b),
+    responseSerialize: (m: EchoResponse) => Buffer.from(toBinary(EchoResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => fromBinary(EchoResponseSchema, b),
+  };
+}
+
 export async function startGrpcJsBackend(
   host: string,
   options: grpc.ServerOptions = {},
@@ -28,16 +42,7 @@ export async function startGrpcJsBackend(
   const server = new grpc.Server(options);
   let calls = 0;
   let address = "";
-  const unary = (path: string): grpc.MethodDefinition<EchoRequest, unknown> => ({
-    path,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (m: EchoRequest) => Buffer.from(toBinary(EchoRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(EchoRequestSchema, b),
-    responseSerialize: (m: unknown) => Buffer.from(toBinary(EchoResponseSchema, m as never)),
-    responseDeserialize: (b: Buffer) => fromBinary(EchoResponseSchema, b),
-  });
-  const handler: grpc.handleUnaryCall<EchoRequest, unknown> = (call, callback) => {
+  const handler: grpc.handleUnaryCall<EchoRequest, EchoResponse> = (call, callback) => {
     calls++;
     const reply = () =>
       callback(null, {
@@ -53,8 +58,8 @@ export async function startGrpcJsBackend(
   const service = EchoService.method;
   server.addService(
     {
-      Echo: unary(`/${EchoService.typeName}/${service.echo.name}`),
-      EchoIdempotent: unary(`/${EchoService.typeName}/${service.echoIdempotent.name}`),
+      Echo: echoMethod(`/${EchoService.typeName}/${service.echo.name}`),
+      EchoIdempotent: echoMethod(`/${EchoService.typeName}/${service.echoIdempotent.name}`),
     } as grpc.ServiceDefinition,
     { Echo: handler, EchoIdempotent: handler },
   );

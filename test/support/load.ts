@@ -2,7 +2,10 @@
 export interface LoadResult {
   ok: number;
   failed: number;
+  /** The first 20 errors, as text. */
   errors: string[];
+  /** Every error counted by its text (its first 120 characters). */
+  errorsByText: Map<string, number>;
   byServer: Map<string, number>;
 }
 
@@ -19,7 +22,7 @@ export function startLoad(
   call: () => Promise<{ server: string }>,
   { concurrency = 4, intervalMs = 5 }: { concurrency?: number; intervalMs?: number } = {},
 ): Load {
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], byServer: new Map() };
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], errorsByText: new Map(), byServer: new Map() };
   let recent = new Map<string, number>();
   let running = true;
   async function worker() {
@@ -32,6 +35,8 @@ export function startLoad(
       } catch (e) {
         result.failed++;
         if (result.errors.length < 20) result.errors.push(String(e));
+        const text = String(e).slice(0, 120);
+        result.errorsByText.set(text, (result.errorsByText.get(text) ?? 0) + 1);
       }
       if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
     }

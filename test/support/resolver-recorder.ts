@@ -1,4 +1,4 @@
-import type { Endpoint, Logger, ResolverListener } from "@meshlite/core";
+import { type Endpoint, endpointKey, type Logger, type ResolverListener } from "@meshlite/core";
 
 /** Collects what a resolver reports and lets a test wait for a condition, woken by each report. */
 export interface Recorder {
@@ -7,7 +7,7 @@ export interface Recorder {
   readonly errors: Error[];
   readonly logs: { level: keyof Logger; message: string }[];
   readonly logger: Logger;
-  /** The last reported set, as "host:port" strings ("host:port draining" for draining ones), sorted. */
+  /** The last reported set, as endpointKey strings ("host:port draining" for draining ones), sorted. */
   current(): string[];
   /** Resolves when `condition` holds (checked now and on every report/log), or rejects after `timeoutMs`. */
   until(condition: () => boolean, what: string, timeoutMs?: number): Promise<number>;
@@ -18,7 +18,7 @@ export interface Recorder {
 }
 
 export function describeEndpoints(endpoints: readonly Endpoint[]): string[] {
-  return endpoints.map((e) => `${e.host}:${e.port}${e.draining ? " draining" : ""}`).sort();
+  return endpoints.map((e) => `${endpointKey(e)}${e.draining ? " draining" : ""}`).sort();
 }
 
 export function createRecorder(): Recorder {

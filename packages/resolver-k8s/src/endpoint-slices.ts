@@ -42,7 +42,7 @@ export interface SlicePort {
  * by number (the pod's port). Returns a reason instead when the slice has no
  * such port.
  */
-export function slicePort(slice: EndpointSlice, port: number | string): number | { problem: string } {
+function slicePort(slice: EndpointSlice, port: number | string): number | { problem: string } {
   const ports = (slice.ports ?? []).filter((p) => p.protocol == null || p.protocol === "TCP");
   if (slice.ports == null) {
     // "All ports": only a number can be dialled.
@@ -62,7 +62,7 @@ export function slicePort(slice: EndpointSlice, port: number | string): number |
 }
 
 /** How an endpoint of a slice is used: takes calls, drains, or is left out. */
-export function endpointState(endpoint: SliceEndpoint): "ready" | "draining" | "dropped" {
+function endpointState(endpoint: SliceEndpoint): "ready" | "draining" | "dropped" {
   const conditions = endpoint.conditions ?? {};
   if (conditions.terminating === true) {
     // Terminating pods are never ready; while still serving they finish their calls.

@@ -50,5 +50,9 @@ export function describeFailure(error: unknown, context: FailureContext): [kind:
   if (context.server === undefined) {
     return ["config", `cannot load the Kubernetes configuration (${describeSource(source)}): ${message}`];
   }
+  if (error instanceof TypeError) {
+    // Not a network failure (requests go through node:https): an EndpointSlice too malformed to read.
+    return ["malformed", `cannot read the EndpointSlices from ${server} (${message}); ${keeping}`];
+  }
   return ["unreachable", `the Kubernetes API server ${server} is unreachable (${message}); ${keeping}`];
 }

@@ -4,8 +4,7 @@ import { createKubernetesResolver } from "./kubernetes-resolver.js";
 // Importing this package makes createChannel accept k8s:/// and kubernetes:/// targets.
 registerResolver("k8s", createKubernetesResolver);
 
-export type { EndpointSlice, SliceEndpoint, SlicePort } from "./endpoint-slices.js";
-export { endpointState, mergeSlices, slicePort } from "./endpoint-slices.js";
+export type { EndpointSlice } from "./endpoint-slices.js";
+export { mergeSlices } from "./endpoint-slices.js";
 export { createKubernetesResolver } from "./kubernetes-resolver.js";
 export type { KubernetesResolverOptions } from "./kubernetes-resolver-options.js";
-export { defaultKubernetesResolverOptions, parseKubernetesResolverOptions } from "./kubernetes-resolver-options.js";

@@ -6,6 +6,7 @@ import {
   type ResolverListener,
   sameEndpoints,
 } from "@meshlite/core";
+import pRetry from "p-retry";
 import { type EndpointSlice, mergeSlices } from "./endpoint-slices.js";
 import { describeFailure } from "./failure-message.js";
 import {
@@ -216,18 +217,22 @@ export function createKubernetesResolver(
       }
       case "ended":
         logger.debug(`${prefix()}: the API server ended the watch; resuming from resourceVersion ${resourceVersion}`);
-        return;
+        break;
       case "broken":
         logger.info(
           `${prefix()}: the watch connection was lost (${outcome.error.message}); resuming from resourceVersion ${resourceVersion}`,
         );
-        if (outcome.delivered === 0) {
-          // Lost before delivering anything: pause rather than spin on a server that drops every watch.
-          await pause(options.reconnectInitialMs);
-        }
-        return;
+        break;
       case "error":
+        if (!(outcome.error instanceof KubeApiError)) {
+          // An event could not be read or applied: the local state may be partial, so list afresh.
+          resourceVersion = undefined;
+        }
         throw outcome.error;
+    }
+    if (outcome.delivered === 0) {
+      // Ended or lost before delivering anything: pause rather than spin on a server that ends every watch at once.
+      await pause(options.reconnectInitialMs);
     }
   }
 
@@ -246,9 +251,6 @@ export function createKubernetesResolver(
   async function run(): Promise<void> {
     while (!stop.signal.aborted) {
       try {
-        // Imported lazily, as @kubernetes/client-node: both are ESM-only, and a dynamic import loads them from
-        // this package's CommonJS build too.
-        const { default: pRetry } = await import("p-retry");
         // A fresh pRetry per successful attempt: the backoff starts over once the API server answered.
         await pRetry(attempt, {
           retries: Number.POSITIVE_INFINITY,
@@ -263,7 +265,8 @@ export function createKubernetesResolver(
         if (stop.signal.aborted) {
           return;
         }
-        // p-retry does not retry programming errors (TypeError); report and go on after the longest delay.
+        // p-retry does not retry a TypeError (here: an EndpointSlice too malformed to read); report it and go on
+        // after the longest delay.
         fail(error);
         await pause(options.reconnectMaxMs);
       }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 
 /** How one watch request ended. */
 export type WatchOutcome =
-  | { kind: "ended" }
+  | { kind: "ended"; delivered: number }
   | { kind: "expired" }
   | { kind: "idle" }
   | { kind: "broken"; error: Error; delivered: number }
@@ -23,7 +23,8 @@ export interface WatchEvent {
  * Reads a watch response: newline-delimited JSON events, each passed to
  * `onEvent`, until the stream ends, breaks, delivers nothing (not even a
  * bookmark) for `idleTimeoutMs`, or `onEvent` returns an outcome (410, an
- * ERROR event). The response is destroyed when this resolves.
+ * ERROR event) or throws (an "error" outcome). The response is destroyed when
+ * this resolves.
  */
 export function readWatchStream(
   response: IncomingMessage,
@@ -64,13 +65,19 @@ export function readWatchStream(
           finish({ kind: "error", error: new Error(`unparsable watch event: ${line.slice(0, 200)}`) });
           return;
         }
-        const outcome = onEvent(event);
+        // A throw here (a slice too malformed to merge) would escape the 'data' listener as an uncaught exception.
+        let outcome: WatchOutcome | undefined;
+        try {
+          outcome = onEvent(event);
+        } catch (error) {
+          outcome = { kind: "error", error: error instanceof Error ? error : new Error(String(error)) };
+        }
         if (outcome !== undefined) {
           finish(outcome);
         }
       }
     });
-    response.once("end", () => finish({ kind: "ended" }));
+    response.once("end", () => finish({ kind: "ended", delivered }));
     response.once("error", (error) => finish({ kind: "broken", error, delivered }));
     response.once("close", () =>
       finish({ kind: "broken", error: new Error("the API server closed the watch connection"), delivered }),

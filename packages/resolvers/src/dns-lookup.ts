@@ -1,6 +1,6 @@
 import type { promises as dns, SrvRecord } from "node:dns";
 import { isIP } from "node:net";
-import type { Endpoint } from "@meshlite/core";
+import { type Endpoint, endpointKey } from "@meshlite/core";
 import { type DnsAttempt, DnsResolutionError, dnsErrorKind, isEmptyAnswer } from "./dns-errors.js";
 import type { DnsFamily } from "./dns-resolver-options.js";
 
@@ -15,8 +15,6 @@ export interface DnsLookupResult {
    * endpoints are unknown, not gone (the caller keeps the previous ones).
    */
   readonly failedFamilies: readonly (4 | 6)[];
-  /** The name that answered (after the search list). */
-  readonly name: string | undefined;
 }
 
 /** What a lookup needs besides the c-ares resolver. */
@@ -148,7 +146,7 @@ async function lookupAddresses(resolver: dns.Resolver, config: DnsLookupConfig):
     const answer = await lookupName(resolver, name, config.family);
     if (answer.kind === "found") {
       const endpoints = [...answer.v4, ...answer.v6].map((host) => ({ host, port: config.port }));
-      return { endpoints, ttlSeconds: answer.ttl, failedFamilies: answer.failed, name };
+      return { endpoints, ttlSeconds: answer.ttl, failedFamilies: answer.failed };
     }
     attempts.push(...answer.attempts);
     if (answer.kind === "failed") {
@@ -162,7 +160,7 @@ function emptyAnswer(resolver: dns.Resolver, config: DnsLookupConfig, attempts: 
   if (!config.acceptEmpty) {
     throw new DnsResolutionError(config.host, attempts, servers(resolver));
   }
-  return { endpoints: [], ttlSeconds: undefined, failedFamilies: [], name: undefined };
+  return { endpoints: [], ttlSeconds: undefined, failedFamilies: [] };
 }
 
 /**
@@ -173,14 +171,12 @@ function emptyAnswer(resolver: dns.Resolver, config: DnsLookupConfig, attempts: 
 async function lookupSrv(resolver: dns.Resolver, config: DnsLookupConfig): Promise<DnsLookupResult> {
   const attempts: DnsAttempt[] = [];
   let records: SrvRecord[] | undefined;
-  let answered: string | undefined;
   for (const name of config.names) {
     try {
       // A target of "." means "no service here" (RFC 2782).
       const all = (await resolver.resolveSrv(name)).filter((r) => r.name !== "" && r.name !== ".");
       if (all.length > 0) {
         records = all;
-        answered = name;
         break;
       }
       attempts.push({ name, type: "SRV", kind: "nodata", code: undefined });
@@ -230,7 +226,7 @@ async function lookupSrv(resolver: dns.Resolver, config: DnsLookupConfig): Promi
   const weights = new Map<string, Endpoint>();
   for (const record of group) {
     for (const host of addresses.get(record.name.replace(/\.$/, "")) ?? []) {
-      const key = `${host}\n${record.port}`;
+      const key = endpointKey({ host, port: record.port });
       const weight = (record.weight === 0 ? zeroWeight : record.weight) + (weights.get(key)?.weight ?? 0);
       weights.set(key, { host, port: record.port, weight });
     }
@@ -239,7 +235,7 @@ async function lookupSrv(resolver: dns.Resolver, config: DnsLookupConfig): Promi
   if (endpoints.length === 0) {
     return emptyAnswer(resolver, config, attempts);
   }
-  return { endpoints, ttlSeconds: ttl, failedFamilies: [...failedFamilies], name: answered };
+  return { endpoints, ttlSeconds: ttl, failedFamilies: [...failedFamilies] };
 }
 
 /**

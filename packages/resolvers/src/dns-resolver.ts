@@ -1,5 +1,5 @@
 import { promises as dns } from "node:dns";
-import { isIP, isIPv4, isIPv6 } from "node:net";
+import { isIP, isIPv6 } from "node:net";
 import {
   type DnsTarget,
   type Endpoint,
@@ -13,7 +13,7 @@ import {
 import pRetry from "p-retry";
 import { type DnsLookupConfig, type DnsLookupResult, dnsLookup } from "./dns-lookup.js";
 import { type ResolvedDnsResolverOptions, resolveDnsResolverOptions } from "./dns-resolver-options.js";
-import { type ResolvConf, readResolvConf, searchNames } from "./resolv-conf.js";
+import { emptyResolvConf, type ResolvConf, readResolvConf, searchNames } from "./resolv-conf.js";
 
 /** A resolution in progress: one p-retry loop of lookups until one succeeds. */
 interface Cycle {
@@ -271,7 +271,7 @@ function loadResolvConf(path: string, context: ResolverContext): ResolvConf {
     return readResolvConf(path);
   } catch (error) {
     context.logger.warn(`${(error as Error).message}; using no search list, ndots 1 and the system's name servers`);
-    return { nameservers: [], search: [], ndots: 1 };
+    return emptyResolvConf;
   }
 }
 
@@ -286,7 +286,7 @@ function createCaresResolver(
     resolver.setServers([formatHostPort(target.dnsServer.host, target.dnsServer.port)]);
     return resolver;
   }
-  const servers = conf.nameservers.filter((server) => isIPv4(server) || isIPv6(server));
+  const servers = conf.nameservers.filter((server) => isIP(server) !== 0);
   if (servers.length > 0) {
     try {
       resolver.setServers(servers);

@@ -12,7 +12,8 @@ export interface ResolvConf {
 
 export const defaultResolvConfPath = "/etc/resolv.conf";
 
-const emptyResolvConf: ResolvConf = { nameservers: [], search: [], ndots: 1 };
+/** No name servers (the system's are used), no search list, ndots 1. */
+export const emptyResolvConf: ResolvConf = { nameservers: [], search: [], ndots: 1 };
 
 /**
  * Parses resolv.conf text the way glibc and musl do for the parts meshlite

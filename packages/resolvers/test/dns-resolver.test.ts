@@ -1,53 +1,12 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type DnsTarget,
-  type Endpoint,
-  endpointKey,
-  type Logger,
-  parseTarget,
-  type Resolver,
-  TargetError,
-} from "@meshlite/core";
+import { type DnsTarget, endpointKey, parseTarget, type Resolver, TargetError } from "@meshlite/core";
 import { createDnsResolver, DnsResolutionError, type DnsResolverOptions } from "@meshlite/resolvers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from "../../../test/support/dnsmasq.js";
-
-/** Records what a resolver reports. */
-function createRecorder() {
-  const sets: Endpoint[][] = [];
-  const errors: Error[] = [];
-  const logs: { level: string; message: string }[] = [];
-  const logger: Logger = {
-    debug: (message) => logs.push({ level: "debug", message }),
-    info: (message) => logs.push({ level: "info", message }),
-    warn: (message) => logs.push({ level: "warn", message }),
-    error: (message) => logs.push({ level: "error", message }),
-  };
-  return {
-    sets,
-    errors,
-    logs,
-    logger,
-    listener: {
-      onEndpoints: (endpoints: readonly Endpoint[]) => sets.push([...endpoints]),
-      onError: (error: Error) => errors.push(error),
-    },
-    /** The keys of the last reported set, sorted. */
-    latest: () => (sets.at(-1) ?? []).map(endpointKey).sort(),
-  };
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { createRecorder } from "../../../test/support/resolver-recorder.js";
+import { waitFor } from "../../../test/support/wait-for.js";
 
 const resolvers: Resolver[] = [];
 afterEach(() => {
@@ -82,40 +41,40 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
   it("resolves every A record of a name to an endpoint on the target's port", async () => {
     await dns.setHosts({ "basic.test": ["127.0.0.2", "127.0.0.3"] });
     const r = start(`dns://${dns.address}/basic.test:50051`);
-    await waitFor(() => r.sets.length > 0, "the first set");
-    expect(r.latest()).toEqual(["127.0.0.2:50051", "127.0.0.3:50051"]);
+    await waitFor("the first set", () => r.sets.length > 0);
+    expect(r.current()).toEqual(["127.0.0.2:50051", "127.0.0.3:50051"]);
     expect(r.errors).toEqual([]);
   });
 
   it("uses port 443 when the target gives none", async () => {
     await dns.setHosts({ "noport.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/noport.test`);
-    await waitFor(() => r.sets.length > 0, "the first set");
-    expect(r.latest()).toEqual(["127.0.0.2:443"]);
+    await waitFor("the first set", () => r.sets.length > 0);
+    expect(r.current()).toEqual(["127.0.0.2:443"]);
   });
 
   it("re-resolves at the TTL, reports changes and only changes", async () => {
     await dns.setHosts({ "ttl.test": ["127.0.0.2", "127.0.0.3"] });
     // TTL 1 s, floor 1 s: a lookup about every 1-1.1 s.
     const r = start(`dns://${dns.address}/ttl.test:1000`, { minRefreshMs: 1000 });
-    await waitFor(() => r.sets.length === 1, "the first set");
-    await waitFor(() => dns.queryCount("ttl.test", "A") >= 3, "two more lookups at the TTL");
+    await waitFor("the first set", () => r.sets.length === 1);
+    await waitFor("two more lookups at the TTL", () => dns.queryCount("ttl.test", "A") >= 3);
     expect(r.sets).toHaveLength(1);
 
     await dns.setHosts({ "ttl.test": ["127.0.0.3", "127.0.0.4"] });
     const changedAt = performance.now();
-    await waitFor(() => r.latest().includes("127.0.0.4:1000"), "the new address");
+    await waitFor("the new address", () => r.current().includes("127.0.0.4:1000"));
     expect(performance.now() - changedAt).toBeLessThan(3000);
-    expect(r.latest()).toEqual(["127.0.0.3:1000", "127.0.0.4:1000"]);
+    expect(r.current()).toEqual(["127.0.0.3:1000", "127.0.0.4:1000"]);
     expect(r.sets).toHaveLength(2);
   });
 
   it("does not re-resolve before minRefreshMs even when the TTL is shorter", async () => {
     await dns.setHosts({ "floor.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/floor.test:1000`, { minRefreshMs: 2500, refreshJitter: 0 });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
     const startedAt = performance.now();
-    await waitFor(() => dns.queryCount("floor.test", "A") >= 2, "the second lookup");
+    await waitFor("the second lookup", () => dns.queryCount("floor.test", "A") >= 2);
     // The TTL is 1 s; the floor holds the second lookup back to 2.5 s.
     expect(performance.now() - startedAt).toBeGreaterThan(2000);
   });
@@ -123,13 +82,13 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
   it("refresh() looks up at once, and at most once per second however often it is called", async () => {
     await dns.setHosts({ "refresh.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/refresh.test:1000`, { minRefreshMs: 60_000 });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
     const before = dns.queryCount("refresh.test", "A");
 
     await dns.setHosts({ "refresh.test": ["127.0.0.2", "127.0.0.5"] });
     const asked = performance.now();
     r.resolver.refresh();
-    await waitFor(() => r.latest().includes("127.0.0.5:1000"), "the new address after refresh()");
+    await waitFor("the new address after refresh()", () => r.current().includes("127.0.0.5:1000"));
     expect(performance.now() - asked).toBeLessThan(1500);
 
     // A storm of refresh() calls (every endpoint lost at once) for 2.5 s.
@@ -148,35 +107,35 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
   it("keeps the last good set while the DNS server is down, and follows again when it is back", async () => {
     await dns.setHosts({ "down.test": ["127.0.0.2", "127.0.0.3"] });
     const r = start(`dns://${dns.address}/down.test:1000`, { minRefreshMs: 500, retryInitialMs: 200 });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
 
     await dns.stop();
     r.resolver.refresh();
-    await waitFor(() => r.logs.some((l) => l.level === "warn" && /unreachable/.test(l.message)), "a warning");
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await waitFor("a warning", () => r.logs.some((l) => l.level === "warn" && /unreachable/.test(l.message)));
+    await waitFor("three more failed attempts", () => r.logged("debug", "still retrying") >= 3);
     expect(r.sets).toHaveLength(1);
     expect(r.errors).toEqual([]);
 
     await dns.setHosts({ "down.test": ["127.0.0.3", "127.0.0.6"] });
     await dns.start();
-    await waitFor(() => r.latest().includes("127.0.0.6:1000"), "the set after the server is back");
-    expect(r.latest()).toEqual(["127.0.0.3:1000", "127.0.0.6:1000"]);
+    await waitFor("the set after the server is back", () => r.current().includes("127.0.0.6:1000"));
+    expect(r.current()).toEqual(["127.0.0.3:1000", "127.0.0.6:1000"]);
     expect(r.logs.some((l) => l.level === "info" && /resolves again/.test(l.message))).toBe(true);
   });
 
   it("refresh() during the retry backoff tries again at once instead of waiting it out", async () => {
     await dns.setHosts({ "backoff.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/backoff.test:1000`, { minRefreshMs: 60_000, retryInitialMs: 20_000 });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
     await dns.stop();
     r.resolver.refresh();
-    await waitFor(() => r.logs.some((l) => l.level === "warn" && /unreachable/.test(l.message)), "the failure");
+    await waitFor("the failure", () => r.logs.some((l) => l.level === "warn" && /unreachable/.test(l.message)));
     // Now sleeping 20-40 s before the next try.
     await dns.setHosts({ "backoff.test": ["127.0.0.3"] });
     await dns.start();
     const askedAt = performance.now();
     r.resolver.refresh();
-    await waitFor(() => r.latest().includes("127.0.0.3:1000"), "the set after refresh()", 10_000);
+    await waitFor("the set after refresh()", () => r.current().includes("127.0.0.3:1000"), { timeoutMs: 10_000 });
     expect(performance.now() - askedAt).toBeLessThan(2500);
   });
 
@@ -188,10 +147,10 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
       tries: 1,
       retryInitialMs: 200,
     });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
     dns.pause();
     try {
-      await waitFor(() => r.logs.some((l) => l.level === "warn" && /timeout/.test(l.message)), "a timeout warning");
+      await waitFor("a timeout warning", () => r.logs.some((l) => l.level === "warn" && /timeout/.test(l.message)));
     } finally {
       dns.resume();
     }
@@ -203,39 +162,39 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     await dns.setHosts({ "gone.test": ["127.0.0.2"], "gone2.test": ["127.0.0.2"] });
     const kept = start(`dns://${dns.address}/gone.test:1000`, { minRefreshMs: 500, retryInitialMs: 200 });
     const emptied = start(`dns://${dns.address}/gone2.test:1000`, { minRefreshMs: 500, acceptEmpty: true });
-    await waitFor(() => kept.sets.length === 1 && emptied.sets.length === 1, "the first sets");
+    await waitFor("the first sets", () => kept.sets.length === 1 && emptied.sets.length === 1);
     await dns.setHosts({});
-    await waitFor(() => emptied.latest().length === 0 && emptied.sets.length === 2, "the empty set");
-    await waitFor(() => kept.logs.some((l) => l.level === "warn" && /NXDOMAIN/.test(l.message)), "a warning");
+    await waitFor("the empty set", () => emptied.current().length === 0 && emptied.sets.length === 2);
+    await waitFor("a warning", () => kept.logs.some((l) => l.level === "warn" && /NXDOMAIN/.test(l.message)));
     expect(kept.sets).toHaveLength(1);
-    expect(kept.latest()).toEqual(["127.0.0.2:1000"]);
+    expect(kept.current()).toEqual(["127.0.0.2:1000"]);
   });
 
   it("reports a name that never resolved with the reason, and resolves once it exists", async () => {
     await dns.setHosts({});
     const r = start(`dns://${dns.address}/later.test:1000`, { retryInitialMs: 200, retryMaxMs: 400 });
-    await waitFor(() => r.errors.length > 0, "an error");
+    await waitFor("an error", () => r.errors.length > 0);
     const error = r.errors[0] as DnsResolutionError;
     expect(error).toBeInstanceOf(DnsResolutionError);
     expect(error.kind).toBe("nxdomain");
     expect(error.message).toContain('DNS name "later.test" did not resolve: NXDOMAIN');
     expect(error.message).toContain(dns.address);
     await dns.setHosts({ "later.test": ["127.0.0.7"] });
-    await waitFor(() => r.sets.length === 1, "the set once the name exists");
-    expect(r.latest()).toEqual(["127.0.0.7:1000"]);
+    await waitFor("the set once the name exists", () => r.sets.length === 1);
+    expect(r.current()).toEqual(["127.0.0.7:1000"]);
   });
 
   it("says REFUSED, timeout and unreachable apart", async () => {
     // Outside the server's local domain with no upstream: REFUSED.
     const refused = start(`dns://${dns.address}/elsewhere.example:1000`);
-    await waitFor(() => refused.errors.length > 0, "the REFUSED error");
+    await waitFor("the REFUSED error", () => refused.errors.length > 0);
     expect((refused.errors[0] as DnsResolutionError).kind).toBe("refused");
     expect(refused.errors[0]?.message).toMatch(/did not resolve: REFUSED/);
 
     const stopped = await startDnsmasq();
     await stopped.stop();
     const unreachable = start(`dns://${stopped.address}/any.test:1000`);
-    await waitFor(() => unreachable.errors.length > 0, "the unreachable error");
+    await waitFor("the unreachable error", () => unreachable.errors.length > 0);
     expect((unreachable.errors[0] as DnsResolutionError).kind).toBe("unreachable");
     expect(unreachable.errors[0]?.message).toMatch(/did not resolve: the DNS server is unreachable/);
 
@@ -243,7 +202,7 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     stopped.pause();
     try {
       const timeout = start(`dns://${stopped.address}/any.test:1000`, { timeoutMs: 200, tries: 1 });
-      await waitFor(() => timeout.errors.length > 0, "the timeout error");
+      await waitFor("the timeout error", () => timeout.errors.length > 0);
       expect((timeout.errors[0] as DnsResolutionError).kind).toBe("timeout");
       expect(timeout.errors[0]?.message).toMatch(/did not resolve: timeout/);
     } finally {
@@ -258,7 +217,7 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     const validating = await startDnsmasq({ upstream: upstream.address, dnssec: true });
     try {
       const r = start(`dns://${validating.address}/bogus.example:1000`);
-      await waitFor(() => r.errors.length > 0, "the SERVFAIL error");
+      await waitFor("the SERVFAIL error", () => r.errors.length > 0);
       expect((r.errors[0] as DnsResolutionError).kind).toBe("servfail");
       expect(r.errors[0]?.message).toMatch(/did not resolve: SERVFAIL/);
     } finally {
@@ -294,19 +253,18 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
       const asWritten = start(`dns://${dns.address}/a.b.test:1000`, options({ ndots: 2 }));
       // A trailing dot makes the name absolute.
       const absolute = start(`dns://${dns.address}/a.b.test.:1000`, options({}));
-      await waitFor(
-        () => [short, medium, searched, asWritten, absolute].every((r) => r.sets.length > 0),
-        "every resolver's first set",
+      await waitFor("every resolver's first set", () =>
+        [short, medium, searched, asWritten, absolute].every((r) => r.sets.length > 0),
       );
-      expect(short.latest()).toEqual(["127.0.0.8:1000"]);
-      expect(medium.latest()).toEqual(["127.0.0.8:1000"]);
-      expect(searched.latest()).toEqual(["127.0.0.10:1000"]);
-      expect(asWritten.latest()).toEqual(["127.0.0.9:1000"]);
-      expect(absolute.latest()).toEqual(["127.0.0.9:1000"]);
+      expect(short.current()).toEqual(["127.0.0.8:1000"]);
+      expect(medium.current()).toEqual(["127.0.0.8:1000"]);
+      expect(searched.current()).toEqual(["127.0.0.10:1000"]);
+      expect(asWritten.current()).toEqual(["127.0.0.9:1000"]);
+      expect(absolute.current()).toEqual(["127.0.0.9:1000"]);
 
       // A name that is nowhere: the error lists every name tried.
       const missing = start(`dns://${dns.address}/missing:1000`, options({}));
-      await waitFor(() => missing.errors.length > 0, "the error");
+      await waitFor("the error", () => missing.errors.length > 0);
       expect(missing.errors[0]?.message).toContain("missing.shop.svc.cluster.test");
       expect(missing.errors[0]?.message).toContain("missing.svc.cluster.test");
     } finally {
@@ -324,9 +282,9 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     ]);
     const byName = start(`dns://${dns.address}/_grpc._tcp.orders.srv.test`, { srv: true, minRefreshMs: 500 });
     const byPrefix = start(`dns://${dns.address}/orders.srv.test:443`, { srv: "_grpc._tcp", minRefreshMs: 500 });
-    await waitFor(() => byName.sets.length > 0 && byPrefix.sets.length > 0, "the SRV sets");
+    await waitFor("the SRV sets", () => byName.sets.length > 0 && byPrefix.sets.length > 0);
     const weights = (r: ReturnType<typeof start>) =>
-      Object.fromEntries((r.sets.at(-1) ?? []).map((e) => [endpointKey(e), e.weight]));
+      Object.fromEntries((r.sets.at(-1)?.endpoints ?? []).map((e) => [endpointKey(e), e.weight]));
     const expected = { "127.0.0.2:5001": 10, "127.0.0.3:5002": 30, "[::1]:5002": 30 };
     expect(weights(byName)).toEqual(expected);
     expect(weights(byPrefix)).toEqual(expected);
@@ -336,11 +294,11 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
       { name: "_grpc._tcp.orders.srv.test", target: "pod-a.srv.test", port: 5003, weight: 0 },
       { name: "_grpc._tcp.orders.srv.test", target: "pod-b.srv.test", port: 5004, weight: 50 },
     ]);
-    await waitFor(() => byName.latest().includes("127.0.0.2:5003"), "the changed SRV set");
+    await waitFor("the changed SRV set", () => byName.current().includes("127.0.0.2:5003"));
     expect(weights(byName)).toEqual({ "127.0.0.2:5003": 0.5, "127.0.0.3:5004": 50, "[::1]:5004": 50 });
     // Every weight 0: equal.
     await dns.setSrv([{ name: "_grpc._tcp.orders.srv.test", target: "pod-a.srv.test", port: 5005, weight: 0 }]);
-    await waitFor(() => byName.latest().includes("127.0.0.2:5005"), "the SRV set with weight 0");
+    await waitFor("the SRV set with weight 0", () => byName.current().includes("127.0.0.2:5005"));
     expect(weights(byName)).toEqual({ "127.0.0.2:5005": 1 });
     await dns.setSrv([]);
   });
@@ -353,18 +311,18 @@ describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
     const preferV6 = start(`dns://${dns.address}/dual.test:1000`, { family: "prefer-ipv6" });
     const fallback = start(`dns://${dns.address}/v4.test:1000`, { family: "prefer-ipv6" });
     const all = [dual, v4, v6, preferV6, fallback];
-    await waitFor(() => all.every((r) => r.sets.length > 0), "every set");
-    expect(dual.sets[0]?.map(endpointKey)).toEqual(["127.0.0.2:1000", "[::1]:1000"]);
-    expect(v4.latest()).toEqual(["127.0.0.2:1000"]);
-    expect(v6.latest()).toEqual(["[::1]:1000"]);
-    expect(preferV6.latest()).toEqual(["[::1]:1000"]);
-    expect(fallback.latest()).toEqual(["127.0.0.4:1000"]);
+    await waitFor("every set", () => all.every((r) => r.sets.length > 0));
+    expect(dual.sets[0]?.endpoints.map(endpointKey)).toEqual(["127.0.0.2:1000", "[::1]:1000"]);
+    expect(v4.current()).toEqual(["127.0.0.2:1000"]);
+    expect(v6.current()).toEqual(["[::1]:1000"]);
+    expect(preferV6.current()).toEqual(["[::1]:1000"]);
+    expect(fallback.current()).toEqual(["127.0.0.4:1000"]);
   });
 
   it("leaves nothing running after close()", async () => {
     await dns.setHosts({ "close.test": ["127.0.0.2"] });
     const r = start(`dns://${dns.address}/close.test:1000`, { minRefreshMs: 200 });
-    await waitFor(() => r.sets.length === 1, "the first set");
+    await waitFor("the first set", () => r.sets.length === 1);
     r.resolver.close();
     const count = dns.queryCount("close.test");
     await dns.setHosts({ "close.test": ["127.0.0.3"] });
@@ -381,13 +339,11 @@ describe("dns resolver without a DNS server", () => {
     const v6 = start("[::1]:7001");
     const local = start("localhost:7002");
     const localV4 = start("localhost:7002", { family: "ipv4" });
-    await waitFor(() => [v4, v6, local, localV4].every((r) => r.sets.length > 0), "every set");
-    expect(v4.latest()).toEqual(["127.0.0.9:7000"]);
-    expect(v6.latest()).toEqual(["[::1]:7001"]);
-    expect(local.latest()).toEqual(["127.0.0.1:7002", "[::1]:7002"]);
-    expect(localV4.latest()).toEqual(["127.0.0.1:7002"]);
-    v4.resolver.refresh();
-    expect(v4.sets).toHaveLength(1);
+    await waitFor("every set", () => [v4, v6, local, localV4].every((r) => r.sets.length > 0));
+    expect(v4.current()).toEqual(["127.0.0.9:7000"]);
+    expect(v6.current()).toEqual(["[::1]:7001"]);
+    expect(local.current()).toEqual(["127.0.0.1:7002", "[::1]:7002"]);
+    expect(localV4.current()).toEqual(["127.0.0.1:7002"]);
   });
 
   it("rejects bad options with a message saying what is accepted", () => {

@@ -12,23 +12,23 @@ import { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 export type Protocol = "grpc" | "connect" | "grpc-web";
 
 /**
- * The Connect transport options a user passes through a channel to every
- * endpoint transport (interceptors, codecs, compression, limits, timeout).
+ * The names of the Connect transport options a user passes through a channel
+ * to every endpoint transport (interceptors, codecs, compression, limits).
  */
-export type ConnectTransportOptions = Partial<
-  Pick<
-    GrpcTransportOptions,
-    | "interceptors"
-    | "useBinaryFormat"
-    | "jsonOptions"
-    | "binaryOptions"
-    | "sendCompression"
-    | "acceptCompression"
-    | "compressMinBytes"
-    | "readMaxBytes"
-    | "writeMaxBytes"
-  >
->;
+export const connectTransportOptionNames = [
+  "interceptors",
+  "useBinaryFormat",
+  "jsonOptions",
+  "binaryOptions",
+  "sendCompression",
+  "acceptCompression",
+  "compressMinBytes",
+  "readMaxBytes",
+  "writeMaxBytes",
+] as const;
+
+/** Those options. */
+export type ConnectTransportOptions = Partial<Pick<GrpcTransportOptions, (typeof connectTransportOptionNames)[number]>>;
 
 /** Options of createEndpointTransport. */
 export interface EndpointTransportOptions extends ConnectTransportOptions {

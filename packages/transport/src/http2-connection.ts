@@ -1,6 +1,5 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { isIP } from "node:net";
 import * as tls from "node:tls";
 import {
   type BackoffOptions,
@@ -14,7 +13,7 @@ import type { TlsOptions } from "./tls-options.js";
 
 /** Keepalive pings on an HTTP/2 connection. */
 export interface KeepaliveOptions {
-  /** Send a PING after this long without a frame from the server. */
+  /** Send a PING this often while calls are open (or always, with `withoutCalls`). */
   intervalMs: number;
   /** Close the connection when a PING is not answered within this time. Default 20000 ms. */
   timeoutMs?: number;
@@ -79,10 +78,6 @@ export interface Http2Connection extends Http2SessionManager {
   /** `host:port` of the address dialled. */
   readonly address: string;
   state(): ConnectivityState;
-  /** The error of the last failed attempt or of the lost connection. */
-  lastError(): Error | undefined;
-  /** Streams open on this connection (including ones finishing after GOAWAY). */
-  activeStreams(): number;
   /**
    * How many streams were cut because their connection died (reset, closed
    * without GOAWAY, keepalive timeout). A call whose connection lost streams
@@ -148,7 +143,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       host,
       port,
       // Node refuses an IP address as SNI; certificate checks still use it.
-      ...(isIP(serverName) ? {} : { servername: serverName }),
+      ...(net.isIP(serverName) ? {} : { servername: serverName }),
       checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
       ALPNProtocols: ["h2"],
       ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
@@ -190,7 +185,8 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (wanted) dial();
     });
     s.on("error", (e: Error) => {
-      error = e;
+      // An old session finishing after GOAWAY does not speak for the current one.
+      if (session === s) error = e;
     });
     s.on("close", () => {
       clearTimeout(timer);
@@ -222,17 +218,20 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     const keepalive = options.keepalive;
     if (!keepalive) return;
     const timeoutMs = keepalive.timeoutMs ?? 20_000;
+    let outstanding = false;
     const timer = setInterval(() => {
-      if (s.destroyed || (!keepalive.withoutCalls && active === 0)) return;
+      if (outstanding || s.destroyed || (!keepalive.withoutCalls && active === 0)) return;
       const deadline = setTimeout(() => {
         s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`));
       }, timeoutMs);
       deadline.unref();
       const sent = s.ping((err) => {
+        outstanding = false;
         clearTimeout(deadline);
         if (err && !s.destroyed) s.destroy(err);
       });
-      if (!sent) clearTimeout(deadline);
+      if (sent) outstanding = true;
+      else clearTimeout(deadline);
     }, keepalive.intervalMs);
     timer.unref();
     keepaliveTimers.set(s, timer);
@@ -281,8 +280,6 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     authority,
     address,
     state: () => state,
-    lastError: () => error,
-    activeStreams: () => active,
     lostStreams: () => lostStreams,
     subscribe(listener) {
       listeners.add(listener);

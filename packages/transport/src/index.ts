@@ -2,8 +2,6 @@ export {
   CallNotSentError,
   isCallNotSent,
   isConnectionLost,
-  markConnectionLost,
-  markNotSent,
 } from "./call-not-sent-error.js";
 export type {
   ConnectTransportOptions,
@@ -11,7 +9,7 @@ export type {
   GrpcImplementation,
   Protocol,
 } from "./endpoint-transport.js";
-export { createEndpointTransport } from "./endpoint-transport.js";
+export { connectTransportOptionNames, createEndpointTransport } from "./endpoint-transport.js";
 export type {
   Http2Connection,
   Http2ConnectionEvent,
