@@ -11,7 +11,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoResponseSchema } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { startEchoBackend } from "../test/support/echo-backend.js";
 import { startGrpcJsBackend } from "../test/support/grpc-js-backend.js";
-import { median } from "./support/interleave.js";
+import { median } from "./support/stats.js";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const calls = Number(process.env.BENCH_CALLS ?? 4000);

@@ -16,7 +16,7 @@ import { type BackendProcess, startBackendProcess } from "../test/support/backen
 import { closedPort } from "../test/support/free-port.js";
 import { type ProxyProcess, startProxyProcess } from "../test/support/proxy-process.js";
 import { waitFor } from "../test/support/wait-for.js";
-import { median } from "./support/interleave.js";
+import { median } from "./support/stats.js";
 
 const concurrency = Number(process.env.CONCURRENCY ?? 64);
 const rounds = Number(process.env.ROUNDS ?? 5);
