@@ -82,7 +82,7 @@ class Http2Downstream implements Downstream {
   }
   respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean, trailers: boolean) {
     if (endStream) this.ended = true;
-    if (trailers) this.stream.once("wantTrailers", sendPendingTrailers.bind(this));
+    if (trailers) this.stream.on("wantTrailers", sendPendingTrailers.bind(this));
     headers[":status"] = status;
     this.stream.respond(headers, { endStream, waitForTrailers: trailers });
   }
@@ -102,7 +102,7 @@ class Http2Downstream implements Downstream {
     if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
   }
   onAbort(listener: () => void) {
-    this.stream.once("close", () => {
+    this.stream.on("close", () => {
       if (!this.ended || this.stream.rstCode !== NGHTTP2_NO_ERROR) listener();
     });
   }

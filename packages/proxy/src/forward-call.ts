@@ -264,26 +264,49 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
 
   // --- pick and send -------------------------------------------------------
-  async function attempt(n: number, avoid: Subchannel | undefined): Promise<void> {
-    let picked = up.pool.tryPick(avoid);
-    if (picked === undefined) {
-      abort ??= new AbortController();
-      try {
-        picked = await up.pool.waitForPick(deadline ?? performance.now() + ctx.waitForReadyMs, abort.signal, avoid);
-      } catch (e) {
-        if (e instanceof NoEndpointError) {
-          if (e.reason === "aborted") return;
-          fail(e.reason === "deadline" && deadline !== undefined ? Code.DeadlineExceeded : Code.Unavailable, e.message);
-          return;
-        }
-        throw e;
+  /** Picks an endpoint and sends the call there; synchronous unless it must wait for an endpoint or a connection. */
+  function attempt(n: number, avoid: Subchannel | undefined) {
+    try {
+      const picked = up.pool.tryPick(avoid);
+      if (picked === undefined) void attemptWhenReady(n, avoid);
+      else send(n, picked);
+    } catch (e) {
+      internalError(e);
+    }
+  }
+
+  /** A bug, not a call failure: the call fails with INTERNAL and the proxy stays up. */
+  function internalError(e: unknown) {
+    fail(Code.Internal, `proxy error: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  async function attemptWhenReady(n: number, avoid: Subchannel | undefined) {
+    abort ??= new AbortController();
+    let picked: Subchannel;
+    try {
+      picked = await up.pool.waitForPick(deadline ?? performance.now() + ctx.waitForReadyMs, abort.signal, avoid);
+    } catch (e) {
+      if (e instanceof NoEndpointError) {
+        if (e.reason === "aborted") return;
+        fail(e.reason === "deadline" && deadline !== undefined ? Code.DeadlineExceeded : Code.Unavailable, e.message);
+      } else {
+        internalError(e);
       }
+      return;
     }
     if (finished) return;
+    try {
+      send(n, picked);
+    } catch (e) {
+      internalError(e);
+    }
+  }
+
+  function send(n: number, picked: Subchannel) {
     sc = picked;
     scStartedAt = sc.begin();
     gotFirst = false;
-    const headers: http2.OutgoingHttpHeaders = {};
+    const headers: http2.OutgoingHttpHeaders = { ":method": down.method, ":path": down.path };
     for (const name in down.headers) {
       if (!hopByHop.has(name)) headers[name] = down.headers[name];
     }
@@ -294,13 +317,30 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       const [name, value] = timeoutHeader(protocol!, deadline - performance.now());
       headers[name] = value;
     }
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = await sc.connection.request(down.method, down.path, headers, { endStream: down.method === "GET" });
-    } catch (e) {
-      retryOrFail(n, e, `could not open a stream to ${sc?.key}`);
+    const connection = sc.connection;
+    if (connection.state() !== "ready") {
+      // Picked just as its connection changed state: wait for it.
+      connection
+        .request(down.method, down.path, headers, {})
+        .then(
+          (stream) => attach(stream, n),
+          (e) => retryOrFail(n, e, `could not open a stream to ${picked.key}`),
+        )
+        .catch(internalError);
       return;
     }
+    let stream: http2.ClientHttp2Stream;
+    try {
+      // Node ends a GET's stream by itself; a POST's stays open for the body.
+      stream = connection.openStream(headers);
+    } catch (e) {
+      retryOrFail(n, e, `could not open a stream to ${picked.key}`);
+      return;
+    }
+    attach(stream, n);
+  }
+
+  function attach(stream: http2.ClientHttp2Stream, n: number) {
     if (finished) {
       stream.close(NGHTTP2_CANCEL);
       return;
@@ -323,7 +363,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       // replay buffer, and one past its limit would be lost. attempt() resumes
       // the body after writing the replay to the new stream.
       down.body.pause();
-      void attempt(n + 1, failed).catch((err) => fail(Code.Internal, String(err)));
+      attempt(n + 1, failed);
       return;
     }
     const cause = e instanceof Error ? e.message : String(e);
@@ -425,11 +465,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
 
   down.body.on("data", onRequestData);
-  down.body.once("end", onRequestEnd);
+  down.body.on("end", onRequestEnd);
   down.body.pause();
-  void attempt(0, undefined).catch((e) =>
-    fail(Code.Internal, `proxy error: ${e instanceof Error ? e.message : String(e)}`),
-  );
+  attempt(0, undefined);
 }
 
 function codeOf(protocol: CallProtocol, status: number, grpcStatus: unknown): number {

@@ -84,6 +84,16 @@ export interface Http2Connection extends Http2SessionManager {
    * while it ran failed for that reason, whatever error code it shows.
    */
   lostStreams(): number;
+  /**
+   * Opens a stream now, on a ready connection; throws CallNotSentError when it
+   * is not ready. `headers` carries `:method` and `:path` and is handed to
+   * Node as it is, not copied: the cheap path for a proxy that builds a fresh
+   * header object per call anyway. `request` waits for a connection instead.
+   */
+  openStream(
+    headers: http2.OutgoingHttpHeaders,
+    options?: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): http2.ClientHttp2Stream;
   /** Subscribes to state changes, GOAWAY and loss; returns an unsubscribe function. */
   subscribe(listener: (event: Http2ConnectionEvent) => void): () => void;
   /** Starts connecting and keeps the connection up until closed. */
@@ -246,16 +256,14 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     return new Promise((resolve) => readyWaiters.push(resolve));
   }
 
-  function openStream(
+  function openOn(
     s: http2.ClientHttp2Session,
-    method: string,
-    path: string,
     headers: http2.OutgoingHttpHeaders,
-    requestOptions: Omit<http2.ClientSessionRequestOptions, "signal">,
+    requestOptions: Omit<http2.ClientSessionRequestOptions, "signal"> | undefined,
   ): http2.ClientHttp2Stream {
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = s.request({ ...headers, ":method": method, ":path": path }, requestOptions);
+      stream = s.request(headers, requestOptions);
     } catch (e) {
       throw new CallNotSentError(`connection to ${address} cannot take new calls: ${String(e)}`, { cause: e });
     }
@@ -266,7 +274,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (stream.rstCode === REFUSED_STREAM) markNotSent(e);
       else if (s.destroyed) markConnectionLost(e);
     });
-    stream.once("close", () => {
+    stream.on("close", () => {
       // A stream cut by its connection dying closes with CANCEL and no error
       // event; Connect would report the user's code for cancellation. Counted
       // here (before the transport's listener runs) so the channel can tell.
@@ -274,6 +282,18 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (--active === 0 && !s.destroyed) s.unref();
     });
     return stream;
+  }
+
+  function openReady(
+    headers: http2.OutgoingHttpHeaders,
+    requestOptions?: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): http2.ClientHttp2Stream {
+    if (state !== "ready" || session === undefined) {
+      throw new CallNotSentError(`no connection to ${address} (${state}): ${error?.message ?? "not connected"}`, {
+        cause: error,
+      });
+    }
+    return openOn(session, headers, requestOptions);
   }
 
   return {
@@ -300,13 +320,9 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
         dial();
         await waitForAttempt();
       }
-      if (state !== "ready" || session === undefined) {
-        throw new CallNotSentError(`no connection to ${address} (${state}): ${error?.message ?? "not connected"}`, {
-          cause: error,
-        });
-      }
-      return openStream(session, method, path, headers, requestOptions);
+      return openReady({ ...headers, ":method": method, ":path": path }, requestOptions);
     },
+    openStream: openReady,
     notifyResponseByteRead() {},
     async close(closeOptions) {
       wanted = false;
