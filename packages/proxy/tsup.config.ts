@@ -2,4 +2,4 @@ import { defineConfig } from "tsup";
 import { packageBuild } from "../../tsup.base.js";
 
 // The CLI is a second entry: bin/meshlite-proxy.mjs loads dist/cli.js.
-export default defineConfig(packageBuild.map((options) => ({ ...options, entry: ["src/index.ts", "src/cli.ts"] })));
+export default defineConfig(() => packageBuild(["src/index.ts", "src/cli.ts"]));
