@@ -9,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
+import { createH2FrameCounter } from "./support/h2-frame-counter.js";
 import { startLoad } from "./support/load.js";
 import { startRawGoawayServer } from "./support/raw-h2-server.js";
+import { startTcpForwarder } from "./support/tcp-forwarder.js";
 import { waitFor } from "./support/wait-for.js";
 
 // Four real backends behind one proxy; clients reach them through a single
@@ -310,6 +312,31 @@ describe("backends going away", () => {
     } finally {
       await p.close(100);
       await Promise.all(own.map((b) => b.close()));
+    }
+  });
+});
+
+describe("upstream framing", () => {
+  it("forwards a unary request as one DATA frame with END_STREAM, as the client sent it", async () => {
+    const own = await startEchoBackend({ host: "127.0.0.40" });
+    const frames = createH2FrameCounter();
+    const tap = await startTcpForwarder("127.0.0.41", own, { onClientData: () => frames.connection() });
+    const p = createProxy({ logger: silentLogger, routes: [{ target: `static:///${tap.address}` }] });
+    const { port } = await p.listen("127.0.0.20:0");
+    try {
+      const c = createClient(EchoService, createGrpcTransport({ baseUrl: `http://127.0.0.20:${port}` }));
+      for (let i = 0; i < 20; i++) expect((await c.echo({ message: `u${i}` })).message).toBe(`u${i}`);
+      expect(frames.headers()).toBe(20);
+      // Not a DATA frame and then an empty one to end the stream: the backend
+      // handles one frame per request, as with a direct call.
+      expect(frames.data()).toEqual({ withEnd: 20, withoutEnd: 0 });
+      // Streams still flow message by message.
+      const joined = await c.clientStream(messages(5));
+      expect(joined.message).toBe("m0,m1,m2,m3,m4");
+    } finally {
+      await p.close(100);
+      await tap.close();
+      await own.close();
     }
   });
 });

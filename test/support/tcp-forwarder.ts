@@ -13,7 +13,16 @@ export interface TcpForwarder {
   close(): Promise<void>;
 }
 
-export async function startTcpForwarder(host: string, to: { host: string; port: number }): Promise<TcpForwarder> {
+export async function startTcpForwarder(
+  host: string,
+  to: { host: string; port: number },
+  {
+    onClientData,
+  }: {
+    /** Sees every chunk the client sends, per connection (e.g. to count HTTP/2 frames). */
+    onClientData?: (connection: net.Socket) => (chunk: Buffer) => void;
+  } = {},
+): Promise<TcpForwarder> {
   let dropping = false;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -23,7 +32,9 @@ export async function startTcpForwarder(host: string, to: { host: string; port: 
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {});
     }
-    client.on("data", (d) => {
+    const tap = onClientData?.(client);
+    client.on("data", (d: Buffer) => {
+      tap?.(d);
       if (!dropping) upstream.write(d);
     });
     upstream.on("data", (d) => {
