@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { createFrameReader, frame } from "./h2-frames.js";
 
 /**
  * A minimal HTTP/2 peer speaking raw frames, for what node:http2 servers
@@ -15,17 +16,6 @@ export interface RawGoawayServer {
   close(): Promise<void>;
 }
 
-const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId & 0x7fffffff, 5);
-  return Buffer.concat([header, payload]);
-}
-
 export async function startRawGoawayServer(host: string): Promise<RawGoawayServer> {
   let streams = 0;
   const sockets = new Set<net.Socket>();
@@ -34,21 +24,9 @@ export async function startRawGoawayServer(host: string): Promise<RawGoawayServe
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS
-    let buffer = Buffer.alloc(0);
-    let sawPreface = false;
-    socket.on("data", (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (!sawPreface) {
-        if (buffer.length < preface.length) return;
-        buffer = buffer.subarray(preface.length);
-        sawPreface = true;
-      }
-      while (buffer.length >= 9) {
-        const length = buffer.readUIntBE(0, 3);
-        if (buffer.length < 9 + length) return;
-        const type = buffer[3];
-        const flags = buffer[4] as number;
-        buffer = buffer.subarray(9 + length);
+    socket.on(
+      "data",
+      createFrameReader((type, flags) => {
         if (type === 0x4 && (flags & 0x1) === 0) {
           socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0))); // SETTINGS ACK
         } else if (type === 0x1) {
@@ -57,8 +35,8 @@ export async function startRawGoawayServer(host: string): Promise<RawGoawayServe
           socket.write(frame(0x7, 0, 0, goaway));
           setTimeout(() => socket.end(), 50);
         }
-      }
-    });
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as net.AddressInfo).port;

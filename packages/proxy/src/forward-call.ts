@@ -157,6 +157,14 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     finish(code, message);
   }
 
+  /** Fails the call when `chunk` completes a message over the size limit. */
+  function overLimit(meter: EnvelopeMeter, chunk: Buffer, what: "request" | "response"): boolean {
+    const big = meter.push(chunk);
+    if (big < 0) return false;
+    fail(Code.ResourceExhausted, `${what} message of ${big} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`);
+    return true;
+  }
+
   function discardBody() {
     down.body.removeAllListeners("data");
     down.body.on("data", () => {});
@@ -243,20 +251,13 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let flushScheduled = false;
 
   function onRequestData(chunk: Buffer) {
-    const big = requestMeter.push(chunk);
-    if (big >= 0) {
-      fail(
-        Code.ResourceExhausted,
-        `request message of ${big} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`,
-      );
-      return;
-    }
+    if (overLimit(requestMeter, chunk, "request")) return;
     if (replay) {
       replayBytes += chunk.length;
       if (replayBytes <= maxReplayBytes) replay.push(chunk);
       else replay = undefined;
     }
-    if (upstream === undefined) return; // the body is paused; attach() sends the replay
+    if (upstream === undefined) return; // the body is paused; send() writes the replay
     if (held) writeUpstream(upstream, held);
     held = chunk;
     if (!flushScheduled) {
@@ -338,32 +339,14 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       const [name, value] = timeoutHeader(protocol!, deadline - performance.now());
       headers[name] = value;
     }
-    const connection = sc.connection;
-    if (connection.state() !== "ready") {
-      // Picked just as its connection changed state: wait for it.
-      connection
-        .request(down.method, down.path, headers, {})
-        .then(
-          (stream) => attach(stream, n),
-          (e) => retryOrFail(n, e, `could not open a stream to ${picked.key}`),
-        )
-        .catch(internalError);
-      return;
-    }
     let stream: http2.ClientHttp2Stream;
     try {
-      // Node ends a GET's stream by itself; a POST's stays open for the body.
-      stream = connection.openStream(headers);
+      // Picks are ready connections, so this opens at once. Node ends a GET's
+      // stream by itself; a POST's stays open for the body.
+      stream = sc.connection.openStream(headers);
     } catch (e) {
+      // Not ready after all (it changed state since the pick): never sent, so resent.
       retryOrFail(n, e, `could not open a stream to ${picked.key}`);
-      return;
-    }
-    attach(stream, n);
-  }
-
-  function attach(stream: http2.ClientHttp2Stream, n: number) {
-    if (finished) {
-      stream.close(NGHTTP2_CANCEL);
       return;
     }
     upstream = stream;
@@ -423,14 +406,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         gotFirst = true;
         sc?.firstResponse(scStartedAt);
       }
-      const big = responseMeter.push(chunk);
-      if (big >= 0) {
-        fail(
-          Code.ResourceExhausted,
-          `response message of ${big} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`,
-        );
-        return;
-      }
+      if (overLimit(responseMeter, chunk, "response")) return;
       if (!down.write(chunk)) {
         stream.pause();
         down.onDrain(() => stream.resume());
