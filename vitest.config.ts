@@ -11,6 +11,7 @@ export default defineConfig({
       "@meshlite/resolvers": src("./packages/resolvers/src/index.ts"),
       "@meshlite/resolver-k8s": src("./packages/resolver-k8s/src/index.ts"),
       "@meshlite/balancers": src("./packages/balancers/src/index.ts"),
+      "@meshlite/pool": src("./packages/pool/src/index.ts"),
       "@meshlite/proxy": src("./packages/proxy/src/index.ts"),
       meshlite: src("./src/index.ts"),
     },

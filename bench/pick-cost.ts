@@ -8,7 +8,7 @@
  *
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
-import type { Balancer, PickCandidate } from "@meshlite/core";
+import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
 import { createPeakEwma } from "@meshlite/core";
 import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
 import { parseArgs } from "./support/args.js";
@@ -24,7 +24,9 @@ function createCandidate(index: number): Candidate {
   ewma.observe(1 + Math.random() * 4);
   const candidate: Candidate = {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
+    hashKey: `10.0.${index >> 8}.${index & 255}:50051`,
     endpoint: { host: `10.0.${index >> 8}.${index & 255}`, port: 50051 },
+    weight: 1,
     inFlight: Math.floor(Math.random() * 4),
     load: {
       get inFlight() {
@@ -39,6 +41,9 @@ function createCandidate(index: number): Candidate {
   return candidate;
 }
 
+/** The call every pick is for: what the channel passes (method and headers, read only on demand). */
+const call: PickCall = { method: "meshlite.echo.v1.EchoService/Echo", header: () => undefined };
+
 /** The loop without a balancer's work: returns the first candidate. */
 const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready[0] };
 
@@ -47,7 +52,7 @@ function measure(balancer: Balancer, ready: Candidate[], picks: number): number 
   let checksum = 0;
   const start = process.hrtime.bigint();
   for (let i = 0; i < picks; i++) {
-    const picked = balancer.pick(ready) as Candidate;
+    const picked = balancer.pick(ready, call) as Candidate;
     picked.inFlight++;
     // Some call elsewhere completes, so loads keep moving.
     const finished = ready[done] as Candidate;

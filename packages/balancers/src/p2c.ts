@@ -10,7 +10,7 @@ export interface P2cOptions {
 /**
  * Power of two choices over peak-EWMA cost (Finagle, Linkerd, tower): pick two
  * distinct endpoints at random and send the call to the cheaper one, where
- * cost = latency estimate x (pending calls + 1) / weight. A slow or
+ * cost = latency estimate x (pending calls + 1) / effective weight. A slow or
  * overloaded endpoint quickly gets fewer calls; the random pair keeps a
  * little traffic on it so its recovery is noticed.
  *
@@ -19,7 +19,7 @@ export interface P2cOptions {
  */
 export function createP2cBalancer(options: P2cOptions = {}): Balancer {
   const random = options.random ?? Math.random;
-  const cost = (c: PickCandidate) => (c.load.latencyMs() * (c.load.pending + 1)) / (c.endpoint.weight ?? 1);
+  const cost = (c: PickCandidate) => (c.load.latencyMs() * (c.load.pending + 1)) / c.weight;
   return {
     name: "p2c",
     pick(ready) {
