@@ -3,6 +3,7 @@ import { detectProtocol, errorResponse, parseTimeout, timeoutHeader } from "../s
 import { createEnvelopeMeter } from "../src/envelope-meter.js";
 import { parseConfig } from "../src/load-config.js";
 import type { RouteOptions } from "../src/proxy-options.js";
+import { validateProxyOptions } from "../src/proxy-options.js";
 import { createRouter } from "../src/router.js";
 
 const entries = (routes: RouteOptions[]) => routes.map((route) => ({ route, name: route.name }));
@@ -63,6 +64,23 @@ describe("config", () => {
     [[1, 2], "expected a mapping"],
   ])("rejects %j with a clear message", (doc, message) => {
     expect(() => parseConfig(doc, "/")).toThrow(message);
+  });
+});
+
+describe("proxy options", () => {
+  const routes = [{ target: "static:///1.2.3.4:5" }];
+  it.each([
+    [{ routes, maxInflight: 5 }, 'proxy: unknown key "maxInflight" (did you mean "maxInFlight"?)'],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", balancr: "p2c" }] },
+      'routes[0]: unknown key "balancr" (did you mean "balancer"?)',
+    ],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", outlierDetection: { maxEjectionPercent: "half" } }] },
+      "routes[0].outlierDetection.maxEjectionPercent must be a non-negative number",
+    ],
+  ])("rejects %j naming the key and the nearest known one", (options, message) => {
+    expect(() => validateProxyOptions(options as never)).toThrow(message);
   });
 });
 
