@@ -1,6 +1,6 @@
 import type { Code } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import { encodeGrpcTimeout } from "@meshlite/core";
+import { codeToHttpStatus, codeToString } from "./connect-codes.js";
 
 /** The wire protocol a client spoke, read from its content type. */
 export type CallProtocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";

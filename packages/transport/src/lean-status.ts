@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { findTrailerError } from "./grpc-trailer-error.js";
 import { leanNodeToWebHeaders } from "./lean-metadata.js";
 
 // HTTP/2 error codes (RFC 9113 section 7) by number, for messages.
