@@ -6,10 +6,16 @@
  * gets a call, another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
+ * The last row is the pool's whole per-call path over ready endpoints:
+ * tryPick (the candidates the endpoint policies left, cached until a change,
+ * then p2c) and the call's begin and end on the endpoint.
+ *
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
 import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
-import { createPeakEwma } from "@meshlite/core";
+import { createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
+import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
+import type { Http2Connection } from "@meshlite/transport";
 import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
 import { parseArgs } from "./support/args.js";
 import { median } from "./support/stats.js";
@@ -65,6 +71,54 @@ function measure(balancer: Balancer, ready: Candidate[], picks: number): number 
   return ns;
 }
 
+/** A connection that is ready and does nothing else: the pool's pick path without sockets. */
+function readyConnection(endpoint: { host: string; port: number }): Http2Connection {
+  return {
+    address: `${endpoint.host}:${endpoint.port}`,
+    authority: "http://bench.test",
+    state: () => "ready",
+    lostStreams: () => 0,
+    openStream: () => {
+      throw new Error("no streams in the pick benchmark");
+    },
+    request: () => Promise.reject(new Error("no streams in the pick benchmark")),
+    notifyResponseByteRead() {},
+    subscribe: () => () => {},
+    connect() {},
+    close: async () => {},
+  };
+}
+
+/**
+ * The whole per-call path of the pool with every endpoint ready: tryPick
+ * (cached candidates after the endpoint policies, then p2c), and the call's
+ * begin and end on the endpoint (load accounting, outlier bookkeeping).
+ */
+function measurePool(size: number, runs: number, picks: number): number {
+  const endpoints = Array.from({ length: size }, (_, i) => ({ host: `10.0.${i >> 8}.${i & 255}`, port: 50051 }));
+  const pool = createEndpointPool({
+    target: parseTarget("static:///10.0.0.0:50051"),
+    resolver: { start: (l) => l.onEndpoints(endpoints), refresh() {}, close() {} },
+    balancer: createP2cBalancer(),
+    createConnection: readyConnection,
+    outlierDetection: resolveOutlierDetection({ failureRate: false }, "bench"),
+    logger: silentLogger,
+  });
+  const outcome = { ok: true, failure: false, pending: true, sample: true };
+  const once = (n: number) => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const sc = pool.tryPick(undefined, call) as Subchannel;
+      sc.end(sc.begin(), outcome);
+    }
+    return Number(process.hrtime.bigint() - start) / n;
+  };
+  once(Math.min(picks, 50_000));
+  const samples = Array.from({ length: runs }, () => once(picks));
+  void pool.destroy();
+  return median(samples);
+}
+
 export interface PickCostResult {
   endpoints: number;
   /** ns per pick by balancer name. */
@@ -104,6 +158,12 @@ export function runPickCost(options: { runs: number; picks: number } = { runs: 7
     const cells = results.map((r) => `${(r.nsPerPick[name] ?? Number.NaN).toFixed(0)} ns`.padStart(10));
     console.log(`  ${name.padEnd(width)}${cells.join("")}`);
   }
+  const pooled = results.map((r) => measurePool(r.endpoints, runs, picks));
+  const label = "pool.tryPick p2c, begin+end";
+  console.log(`  ${label.padEnd(width)}${pooled.map((ns) => `${ns.toFixed(0)} ns`.padStart(10)).join("")}`);
+  results.forEach((r, i) => {
+    r.nsPerPick[label] = pooled[i] as number;
+  });
   const rr = "round-robin";
   for (const name of names.filter((n) => n !== rr && !n.startsWith("baseline"))) {
     const ratios = results.map((r) => ((r.nsPerPick[name] ?? 0) / (r.nsPerPick[rr] ?? 1)).toFixed(2));
