@@ -165,7 +165,47 @@ export function validateChannelOptions(options: ChannelOptions): void {
   if (options.keepalive !== undefined && !(options.keepalive.intervalMs > 0)) {
     throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
   }
+  for (const [name, keys] of nestedOptionKeys) {
+    const value = options[name];
+    if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: ${name}`);
+  }
+  const retry = options.retry;
+  if (typeof retry === "object" && retry !== null) {
+    for (const [name, keys] of retryOptionKeys) {
+      const value = retry[name];
+      if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: retry.${name}`);
+    }
+    for (const [method, policy] of Object.entries(retry.methods ?? {})) {
+      if (typeof policy === "object" && policy !== null) {
+        assertKnownKeys(policy, retryPolicyKeys, `createChannel: retry.methods[${JSON.stringify(method)}]`);
+      }
+    }
+  }
 }
+
+const retryPolicyKeys = [
+  "maxAttempts",
+  "initialBackoffMs",
+  "maxBackoffMs",
+  "backoffMultiplier",
+  "jitter",
+  "retryableCodes",
+];
+
+/** The keys of the option objects inside ChannelOptions (outlierDetection checks its own). */
+const nestedOptionKeys: ReadonlyArray<readonly [keyof ChannelOptions, readonly string[]]> = [
+  ["tls", ["ca", "cert", "key", "serverName", "rejectUnauthorized"]],
+  ["backoff", ["initialMs", "multiplier", "jitter", "maxMs"]],
+  ["keepalive", ["intervalMs", "timeoutMs", "withoutCalls"]],
+  ["loadOptions", ["decayMs", "defaultMs"]],
+  ["healthCheck", ["service", "backoff"]],
+  ["retry", ["idempotent", "methods", "budget", "hedging"]],
+];
+const retryOptionKeys: ReadonlyArray<readonly ["idempotent" | "budget" | "hedging", readonly string[]]> = [
+  ["idempotent", retryPolicyKeys],
+  ["budget", ["maxTokens", "tokenRatio"]],
+  ["hedging", ["delayMs", "maxAttempts"]],
+];
 
 /** The Connect transport options of a channel's options, for each endpoint transport. */
 export function connectTransportOptions(options: ChannelOptions): ConnectTransportOptions {
