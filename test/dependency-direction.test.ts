@@ -49,6 +49,28 @@ function importsOf(name: string): Map<string, string> {
 
 const meshlitePackages = Object.keys(allowed);
 
+/** Every package a module loads at run time, following its value imports through the repository's sources. */
+function runtimeClosure(entry: string): Set<string> {
+  const external = new Set<string>();
+  const seen = new Set<string>();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const m of text.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+"([^"]+)"|^import\s+"([^"]+)"/gm)) {
+      const spec = (m[1] ?? m[2]) as string;
+      if (spec.startsWith(".")) queue.push(join(file, "..", spec.replace(/\.js$/, ".ts")));
+      else if (spec.startsWith("@meshlite/")) {
+        const [, pkg, sub] = spec.split("/");
+        queue.push(join(root, "packages", pkg as string, "src", `${sub ?? "index"}.ts`));
+      } else if (!spec.startsWith("node:")) external.add(spec);
+    }
+  }
+  return external;
+}
+
 describe("dependency direction", () => {
   it("knows every package", () => {
     expect(Object.keys(dirs).sort()).toEqual([...meshlitePackages].sort());
@@ -83,5 +105,12 @@ describe("dependency direction", () => {
     expect([...importsOf("@meshlite/proxy").keys()]).not.toContain("meshlite");
     const pool = [...importsOf("@meshlite/pool").keys()];
     expect(pool.filter((p) => p.startsWith("@connectrpc") || p.startsWith("@bufbuild"))).toEqual([]);
+  });
+
+  it("lets the pool load no Connect code at all, not even through the packages it builds on", () => {
+    const loaded = [...runtimeClosure(join(root, "packages/pool/src/index.ts"))];
+    expect(loaded.filter((p) => p.startsWith("@connectrpc") || p.startsWith("@bufbuild"))).toEqual([]);
+    // The check follows imports: the channel, which does load Connect, is caught.
+    expect([...runtimeClosure(join(root, "src/index.ts"))]).toContain("@connectrpc/connect");
   });
 });

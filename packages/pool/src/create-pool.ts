@@ -15,7 +15,7 @@ import {
   type Target,
 } from "@meshlite/core";
 import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
-import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport";
+import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport/connection";
 import { createEndpointPool, type EndpointPool } from "./endpoint-pool.js";
 import type { HealthWatcher } from "./health-policy.js";
 import { type OutlierDetectionOptions, resolveOutlierDetection } from "./outlier-detection.js";

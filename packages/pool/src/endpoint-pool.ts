@@ -8,7 +8,7 @@ import {
   type Resolver,
   type Target,
 } from "@meshlite/core";
-import type { Http2Connection } from "@meshlite/transport";
+import type { Http2Connection } from "@meshlite/transport/connection";
 import { createConnectionManager } from "./connection-manager.js";
 import { createDrainingPolicy } from "./draining-policy.js";
 import { createPolicyPipeline, type EndpointPolicy, type PolicyHooks } from "./endpoint-policy.js";

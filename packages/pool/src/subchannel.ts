@@ -7,7 +7,7 @@ import {
   type PeakEwmaOptions,
   type PickCandidate,
 } from "@meshlite/core";
-import type { Http2Connection } from "@meshlite/transport";
+import type { Http2Connection } from "@meshlite/transport/connection";
 
 /** Health as reported by the endpoint's health service; "disabled" when not checked. */
 export type HealthStatus = "disabled" | "unknown" | "serving" | "not-serving";

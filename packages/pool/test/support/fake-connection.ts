@@ -1,6 +1,6 @@
 import type { ConnectivityState, Endpoint, Resolver, ResolverListener } from "@meshlite/core";
 import { formatHostPort } from "@meshlite/core";
-import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport";
+import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/connection";
 
 /** An Http2Connection without a socket: a test moves its state by hand. */
 export interface FakeConnection extends Http2Connection {
