@@ -23,10 +23,13 @@ import { type CallOutcome, createSubchannel, type Subchannel } from "./subchanne
 
 /** Options of createEndpointPool: the parts, already built (createPool builds them from a target). */
 export interface EndpointPoolOptions {
+  /** The target, parsed: named in messages and snapshots. Required. */
   readonly target: Target;
+  /** Where the endpoint set comes from; started at once, closed with the pool. Required. */
   readonly resolver: Resolver;
+  /** Picks a candidate per call; its `connections` says which endpoints are kept connected. Required. */
   readonly balancer: Balancer;
-  /** Makes the connection of a new endpoint (not yet connected). */
+  /** Makes the connection of a new endpoint (not yet connected). Required; tests pass fakes. */
   createConnection(endpoint: Endpoint): Http2Connection;
   /** Latency measurement (peak-EWMA). Default: decay 10000 ms, 30 ms for new endpoints. */
   readonly loadOptions?: PeakEwmaOptions;
@@ -36,7 +39,9 @@ export interface EndpointPoolOptions {
   readonly healthWatcher?: HealthWatcher;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   readonly waitForReadyMs?: number;
+  /** Where warnings go (endpoints failing, resolver errors). Required (createPool defaults it to the console). */
   readonly logger: Logger;
+  /** Receives endpoint, ejection, health and resolver events. Default: none. */
   readonly onEvent?: PoolEventHandler;
 }
 
