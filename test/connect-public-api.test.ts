@@ -15,7 +15,7 @@ import { findTrailerError } from "../packages/transport/src/grpc-trailer-error.j
 // checks they say the same as Connect's at the installed version.
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const connectDist = join(root, "node_modules/@connectrpc/connect/dist/esm");
+const dist = (pkg: string) => join(root, "node_modules/@connectrpc", pkg, "dist/esm");
 
 function sourceFiles(): string[] {
   const dirs = [join(root, "src"), ...readdirSync(join(root, "packages")).map((p) => join(root, "packages", p, "src"))];
@@ -26,10 +26,14 @@ function sourceFiles(): string[] {
   );
 }
 
-/** Whether Connect marks the declaration of `name` under `subpath` @private. */
-function isPrivate(subpath: string, name: string): boolean {
-  const dir = join(connectDist, subpath);
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+/**
+ * Whether Connect marks the declaration of `name` @private: in `subpath` of
+ * @connectrpc/connect, or ("" ) in the main entry of `pkg`.
+ */
+function isPrivate(subpath: string, name: string, pkg = "connect"): boolean {
+  const dir = join(dist(pkg), subpath);
+  // The main entry's declarations sit at the top; its subpaths have their own folders.
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: subpath !== "" })) {
     if (!entry.isFile() || !entry.name.endsWith(".d.ts")) continue;
     const text = readFileSync(join(entry.parentPath, entry.name), "utf8");
     const at = text.search(
@@ -47,13 +51,15 @@ describe("Connect's API", () => {
     const used: string[] = [];
     for (const file of sourceFiles()) {
       const text = readFileSync(file, "utf8");
-      for (const m of text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+"@connectrpc\/connect\/([a-z-]+)"/g)) {
+      const imports =
+        /import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+"@connectrpc\/(connect|connect-node)(?:\/([a-z-]+))?"/g;
+      for (const m of text.matchAll(imports)) {
         for (const raw of (m[1] as string).split(",")) {
           const name = raw
             .replace(/^\s*type\s+/, "")
             .split(/\s+as\s+/)[0]
             ?.trim();
-          if (name && isPrivate(m[2] as string, name)) used.push(`${file.slice(root.length)}: ${name}`);
+          if (name && isPrivate(m[3] ?? "", name, m[2])) used.push(`${file.slice(root.length)}: ${name}`);
         }
       }
     }
@@ -63,6 +69,7 @@ describe("Connect's API", () => {
   it("finds this check's target: Connect does mark its helpers @private", () => {
     expect(isPrivate("protocol-grpc", "findTrailerError")).toBe(true);
     expect(isPrivate("protocol", "Compression")).toBe(false);
+    expect(isPrivate("", "ConnectError")).toBe(false);
   });
 
   it("codes: meshlite's names and HTTP statuses are Connect's", () => {
