@@ -14,7 +14,7 @@ export interface ReplayableInput<T> {
   iterable(): AsyncIterable<T>;
   /** Whether a new view still starts at the first message. */
   canReplay(): boolean;
-  /** No more replays: drop the buffer; the latest view is the last one. */
+  /** No more replays: the latest view is the last one; the buffer goes as that view reads it. */
   commit(): void;
   /** No more attempts (the call failed): finalize the source now. */
   release(): void;
@@ -42,7 +42,7 @@ export function createReplayableInput<T>(source: AsyncIterable<T>, maxMessages: 
         done = true;
       } else {
         pulled++;
-        if (buffer !== undefined) {
+        if (buffer !== undefined && !committed) {
           if (buffer.length < maxMessages) buffer.push(r.value);
           else buffer = undefined;
         }
@@ -78,7 +78,14 @@ export function createReplayableInput<T>(source: AsyncIterable<T>, maxMessages: 
         [Symbol.asyncIterator]: () => ({
           async next(): Promise<IteratorResult<T>> {
             if (buffer !== undefined && position < buffer.length) {
-              return { done: false, value: buffer[position++] as T };
+              const value = buffer[position] as T;
+              if (committed) {
+                // The last attempt still reads what earlier ones pulled: drop each message once it is read.
+                buffer[position] = undefined as T;
+                if (position + 1 === buffer.length) buffer = undefined;
+              }
+              position++;
+              return { done: false, value };
             }
             if (finalized || (done && position >= pulled)) return { done: true, value: undefined };
             const r = await pull();
@@ -97,10 +104,10 @@ export function createReplayableInput<T>(source: AsyncIterable<T>, maxMessages: 
         }),
       };
     },
-    canReplay: () => buffer !== undefined,
+    canReplay: () => buffer !== undefined && !committed,
     commit() {
-      buffer = undefined;
       committed = true;
+      if (buffer?.length === 0) buffer = undefined;
       if (latestAbandoned) finalize();
     },
     release() {

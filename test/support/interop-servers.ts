@@ -236,9 +236,12 @@ export async function startGrpcJsInteropServer(host: string): Promise<InteropSer
 
 /** What a connect-node interop server saw of one call's compression. */
 interface CompressionRecord {
+  /** Order of the calls over all servers of the process. */
+  seq: number;
   requestCompressed: boolean;
   responseCompressed: boolean;
 }
+let callSeq = 0;
 
 /** A TestService server that also speaks Connect and gRPC-web, and reports per call whether messages were compressed. */
 export interface ConnectInteropServer extends InteropServer {
@@ -341,7 +344,7 @@ export async function startConnectInteropServer(host: string): Promise<ConnectIn
     },
   });
   const server = http2.createServer((req, res) => {
-    current.run({ requestCompressed: false, responseCompressed: false }, () => adapter(req, res));
+    current.run({ seq: ++callSeq, requestCompressed: false, responseCompressed: false }, () => adapter(req, res));
   });
   const sessions = new Set<http2.Http2Session>();
   server.on("session", (s) => {
