@@ -1,4 +1,4 @@
-import { createClient, decodeBinaryHeader, type Transport } from "@connectrpc/connect";
+import { createClient, decodeBinaryHeader, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { silentLogger } from "@meshlite/core";
 import { createProxy, type Proxy as MeshliteProxy } from "@meshlite/proxy";
@@ -160,3 +160,34 @@ describe.each(Object.keys(throughProxy))("through meshlite-proxy, %s", (name) =>
   afterAll(() => transport.close?.());
   trailerCases(() => transport);
 });
+
+// The pattern Connect's documentation shows for interceptors that wrap a
+// stream's messages: a spread of the response, taken when the headers arrive.
+const wrapMessages: Interceptor = (next) => async (req) => {
+  const res = await next(req);
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      yield* messages;
+    })(),
+  };
+};
+
+describe.each(Object.keys(protocols))(
+  "channel, %s, with an interceptor that spreads the stream response",
+  (protocol) => {
+    let channel: ReturnType<typeof createChannel>;
+    beforeAll(() => {
+      channel = createChannel({
+        target: `static:///${server.address}`,
+        logger: silentLogger,
+        interceptors: [wrapMessages],
+        ...protocols[protocol],
+      });
+    });
+    afterAll(() => channel.close());
+    trailerCases(() => channel);
+  },
+);
