@@ -53,30 +53,40 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 describe("a stream whose response ends before its request, through meshlite-proxy", () => {
-  it("gets the trailers, then the proxy ends the stream and the call while the client still sends", async () => {
-    const session = http2.connect(proxyUrl);
-    try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": "/grpc.testing.TestService/FullDuplexCall",
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
-      const closed = new Promise<number | undefined>((resolve) => stream.once("close", () => resolve(stream.rstCode)));
-      stream.on("data", () => {});
-      stream.on("error", () => {});
-      // The first message makes the server fail the call; the request stays open.
-      stream.write(
-        envelope(toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema, failing))),
-      );
-      expect((await within(trailers, "the trailers"))["grpc-status"]).toBe(String(Code.InvalidArgument));
-      expect(await within(closed, "the proxy to end the stream")).toBe(http2.constants.NGHTTP2_NO_ERROR);
-      await waitFor("the proxy to let the call go", () => proxy.inFlight() === 0, { timeoutMs: 10_000 });
-    } finally {
-      session.destroy();
-    }
-  });
+  for (const [name, failNext, code] of [
+    ["the server's trailers", 0, Code.InvalidArgument],
+    ["a trailers-only response", 1, Code.Unavailable],
+  ] as const) {
+    it(`gets ${name}, then the proxy ends the stream and the call while the client still sends`, async () => {
+      server.failNext(failNext);
+      const session = http2.connect(proxyUrl);
+      try {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/grpc.testing.TestService/FullDuplexCall",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const status = new Promise<unknown>((resolve) => {
+          stream.once("response", (h) => h["grpc-status"] !== undefined && resolve(h["grpc-status"]));
+          stream.once("trailers", (t) => resolve(t["grpc-status"]));
+        });
+        const closed = new Promise<number | undefined>((resolve) =>
+          stream.once("close", () => resolve(stream.rstCode)),
+        );
+        stream.on("data", () => {});
+        stream.on("error", () => {});
+        // The first message makes the server fail the call; the request stays open.
+        const message = create(StreamingOutputCallRequestSchema, failing);
+        stream.write(envelope(toBinary(StreamingOutputCallRequestSchema, message)));
+        expect(await within(status, "the call's status")).toBe(String(code));
+        expect(await within(closed, "the proxy to end the stream")).toBe(http2.constants.NGHTTP2_NO_ERROR);
+        await waitFor("the proxy to let the call go", () => proxy.inFlight() === 0, { timeoutMs: 10_000 });
+      } finally {
+        session.destroy();
+      }
+    });
+  }
 
   for (const [name, transport] of [
     ["connect-node gRPC transport", () => createGrpcTransport({ baseUrl: proxyUrl })],

@@ -129,9 +129,9 @@ class Http2Downstream implements Downstream {
   stopRequest() {
     const stream = this.stream;
     if (stream.destroyed || stream.readableEnded) return;
-    // The reset must follow the trailers, not overtake them.
+    // The reset must follow the response's last frame, not overtake it.
     if (this.waitsForTrailers && !this.trailersSent) this.stopAfterTrailers = true;
-    else stream.close(NGHTTP2_NO_ERROR);
+    else setImmediate(closeNoError, stream);
   }
 }
 
