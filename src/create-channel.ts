@@ -18,6 +18,7 @@ import { resolveOutlierDetection } from "./outlier-detection.js";
 import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
+import { withMessages } from "./stream-response.js";
 import type { Subchannel } from "./subchannel.js";
 
 /**
@@ -172,7 +173,7 @@ export function createChannel(options: ChannelOptions): Channel {
         callEnded();
         throw e;
       }
-      return { ...response, message: onDone(response.message, callEnded) };
+      return withMessages(response, onDone(response.message, callEnded));
     },
 
     snapshot(): ChannelSnapshot {
