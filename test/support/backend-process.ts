@@ -19,6 +19,8 @@ export interface BackendProcess {
   readonly address: string;
   /** Adds this much latency to every call from now on (0 to stop). Resolves once the backend applied it. */
   setDelay(ms: number): Promise<void>;
+  /** Fails every call from now on with this gRPC code (0 to stop). Resolves once the backend applied it. */
+  setFailCode(code: number): Promise<void>;
   /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
@@ -48,19 +50,23 @@ export async function startBackendProcess(host: string, options: BackendProcessO
     replies.clear();
   });
 
+  /** Sends a command and resolves once the backend confirmed it (or is gone). */
+  function ask(command: { type: string; ms?: number; code?: number }): Promise<void> {
+    if (!child.connected) return Promise.resolve();
+    const id = nextId++;
+    return new Promise((resolve) => {
+      replies.set(id, resolve);
+      child.send({ id, ...command });
+    });
+  }
+
   let stopping: Promise<void> | undefined;
   return {
     host,
     port: ready.port,
     address: `${host}:${ready.port}`,
-    setDelay(ms) {
-      if (!child.connected) return Promise.resolve();
-      const id = nextId++;
-      return new Promise((resolve) => {
-        replies.set(id, resolve);
-        child.send({ id, type: "delay", ms });
-      });
-    },
+    setDelay: (ms) => ask({ type: "delay", ms }),
+    setFailCode: (code) => ask({ type: "fail", code }),
     stop() {
       stopping ??= (async () => {
         const timer =
