@@ -5,17 +5,20 @@
 // a busy machine; the exact properties are unit tests of the balancer
 // (packages/balancers/test) and of the estimate (packages/core/test).
 //
-// Each test may run twice: a share is a statistic of a machine
-// shared with other test suites, where a backend process can be starved of
-// CPU for seconds (it is then not "equal"). A balancer that does not hold the
-// bound (as p2c before issue 11: 0.5/41/42/16%) fails every attempt.
+// The backends of a test run in one child process (startBackendGroup), so
+// they are equal by construction on a busy machine too: separate processes
+// are scheduled apart, and one starved of CPU for seconds is then truly
+// slower, which p2c is right to notice. What makes real equal pods look
+// unequal is noise of their own: a GC pause, a late timer. The calls bring
+// it (noisyRequest): one in 50 takes 15 ms longer, on whichever backend
+// serves it.
 import { Code, createClient } from "@connectrpc/connect";
 import { silentLogger } from "@meshlite/core";
 import { type Balancer, type Channel, createChannel, createP2cBalancer } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRecorder, type Recorder, runOpenLoop } from "../examples/demo/open-loop.js";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
-import { type BackendProcess, startBackendProcess } from "./support/backend-process.js";
+import { type BackendProcess, startBackendGroup } from "./support/backend-process.js";
 import { createManualResolver } from "./support/manual-resolver.js";
 import { timeToShare } from "./support/time-to-share.js";
 import { waitFor } from "./support/wait-for.js";
@@ -29,8 +32,7 @@ afterEach(async () => {
   channels = [];
 });
 
-const start = (hosts: number[], delayMs = 0) =>
-  Promise.all(hosts.map((n) => startBackendProcess(`127.0.11.${n}`, { delayMs })));
+const start = (hosts: number[]) => startBackendGroup(hosts.map((n) => `127.0.11.${n}`));
 const staticTarget = (list: BackendProcess[]) => `static:///${list.map((b) => b.address).join(",")}`;
 
 function open(options: Parameters<typeof createChannel>[0]): Channel {
@@ -43,6 +45,9 @@ async function allReady(channel: Channel) {
   await waitFor("every endpoint ready", () => channel.snapshot().endpoints.every((e) => e.state === "ready"));
 }
 
+/** An echo request; one in 50 is held 15 ms by the backend, as a GC pause or a late timer would. */
+const noisyRequest = () => ({ message: "x", delayMs: Math.random() < 0.02 ? 15 : 0 });
+
 /** Open-loop calls at `rate` per second for `durationMs` on `channel`, counted into `record`. */
 function drive(
   channel: Channel,
@@ -52,9 +57,7 @@ function drive(
   signal?: AbortSignal,
 ) {
   const client = createClient(EchoService, channel);
-  return runOpenLoop({ rate, durationMs, call: () => client.echo({ message: "x" }), record, signal }).then(
-    () => record,
-  );
+  return runOpenLoop({ rate, durationMs, call: () => client.echo(noisyRequest()), record, signal }).then(() => record);
 }
 
 /** Open-loop calls like drive(), each noted with when it started and which backend answered. */
@@ -68,7 +71,7 @@ async function driveNoted(channel: Channel, rate: number, durationMs: number) {
     record,
     call: async () => {
       const at = performance.now();
-      const response = await client.echo({ message: "x" });
+      const response = await client.echo(noisyRequest());
       calls.push({ at, server: response.server });
       return response;
     },
@@ -94,7 +97,7 @@ function shares(counts: ReadonlyMap<string, number>, list: BackendProcess[]): nu
 const row = (label: string, values: number[]) =>
   `${label.padEnd(30)}${values.map((v) => `${v.toFixed(1)}%`.padStart(8)).join("")}`;
 
-describe("p2c among equal backends", { retry: 1 }, () => {
+describe("p2c among equal backends", () => {
   it("gives four equal backends 25 ± 5% each at 50, 100 and 400 calls/s, and over eight channels at 25 calls/s each", async () => {
     backends = await start([1, 2, 3, 4]);
     const target = staticTarget(backends);
@@ -163,15 +166,14 @@ describe("p2c among equal backends", { retry: 1 }, () => {
   });
 });
 
-describe("p2c still leaves a slow or failing backend", { retry: 1 }, () => {
+describe("p2c still leaves a slow or failing backend", () => {
   // bench:slow measures +30 ms at 250 calls/s, with p99 latency. Here +100 ms at 100 calls/s:
   // on a machine busy with other test files the healthy calls' own latency reaches tens of
   // ms, and the test is about p2c leaving a clearly slower backend, not about that noise.
   it("sends a backend 100 ms slower under 5% of calls, and leaves one that starts failing within a few calls", async () => {
-    backends = await Promise.all(
-      [21, 22, 23, 24, 25].map((n) => startBackendProcess(`127.0.11.${n}`, { delayMs: n === 21 ? 100 : 0 })),
-    );
+    backends = await start([21, 22, 23, 24, 25]);
     const [slow, failing] = backends as [BackendProcess, BackendProcess];
+    await slow.setDelay(100);
     // Passive ejection off: this is about the balancer alone.
     const channel = open({ target: staticTarget(backends), outlierDetection: false });
     await allReady(channel);
@@ -189,14 +191,30 @@ describe("p2c still leaves a slow or failing backend", { retry: 1 }, () => {
     // (when no latency tells the backends apart) do not decide.
     expect([...perSecond].sort((a, b) => a - b)[2]).toBeLessThan(5);
 
+    // One thing at a time: the slow backend is back to normal, and settles, before another starts failing.
+    await slow.setDelay(0);
+    await drive(channel, 100, 1000);
     await failing.setFailCode(Code.Unavailable);
-    const failRun = await drive(channel, 100, 3000);
-    const failed = failRun.errors;
+    const failedAt: number[] = [];
+    const failFrom = performance.now();
+    const client = createClient(EchoService, channel);
+    await runOpenLoop({
+      rate: 100,
+      durationMs: 3000,
+      record: createRecorder(),
+      call: () =>
+        client.echo({ message: "x" }).catch((e: unknown) => {
+          failedAt.push(performance.now() - failFrom);
+          throw e;
+        }),
+    });
+    const inFirstSecond = failedAt.filter((t) => t < 1000).length;
     console.log(
-      `calls to a backend that started failing, over the next 3 s (of ${failRun.total() + failed}): ${failed}`,
+      `calls to a backend that started failing (fair share 20 a second): ${inFirstSecond} in the first second, ${failedAt.length} over 3 s`,
     );
-    // Its fair share would be 60.
-    expect(failed).toBeLessThanOrEqual(8);
+    // Left within a few calls; later its penalty decays and it is probed now and then.
+    expect(inFirstSecond).toBeLessThanOrEqual(3);
+    expect(failedAt.length).toBeLessThanOrEqual(8);
   });
 
   it("bounds the penalty of twenty failures in a row: the endpoint is back in its share within 10 s of recovering", async () => {

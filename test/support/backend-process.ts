@@ -31,10 +31,25 @@ const script = fileURLToPath(new URL("../fixtures/backend-process.ts", import.me
 
 /** Starts an echo backend process on `host` (any 127.0.0.N) and resolves once it listens. */
 export async function startBackendProcess(host: string, options: BackendProcessOptions = {}): Promise<BackendProcess> {
-  const { child, ready, exited } = await forkReady<{ type: string; port: number }>(
+  const [backend] = await startBackendGroup([host], options);
+  return backend as BackendProcess;
+}
+
+/**
+ * Starts echo backends on `hosts` in ONE child process, so they are equal by
+ * construction: they share one event loop and the CPU the OS gives it, and a
+ * busy machine slows them alike (separate processes are scheduled apart, and
+ * one can be starved for seconds). setDelay and setFailCode act on one
+ * backend; stop and kill end the whole process.
+ */
+export async function startBackendGroup(
+  hosts: readonly string[],
+  options: BackendProcessOptions = {},
+): Promise<BackendProcess[]> {
+  const { child, ready, exited } = await forkReady<{ type: string; ports: number[] }>(
     script,
-    [host, String(options.port ?? 0), String(options.delayMs ?? 0)],
-    { name: `backend on ${host}` },
+    [hosts.join(","), String(options.port ?? 0), String(options.delayMs ?? 0)],
+    { name: `backend on ${hosts.join(",")}` },
   );
 
   let nextId = 1;
@@ -51,7 +66,7 @@ export async function startBackendProcess(host: string, options: BackendProcessO
   });
 
   /** Sends a command and resolves once the backend confirmed it (or is gone). */
-  function ask(command: { type: string; ms?: number; code?: number }): Promise<void> {
+  function ask(command: { index: number; type: string; ms?: number; code?: number }): Promise<void> {
     if (!child.connected) return Promise.resolve();
     const id = nextId++;
     return new Promise((resolve) => {
@@ -61,25 +76,30 @@ export async function startBackendProcess(host: string, options: BackendProcessO
   }
 
   let stopping: Promise<void> | undefined;
-  return {
-    host,
-    port: ready.port,
-    address: `${host}:${ready.port}`,
-    setDelay: (ms) => ask({ type: "delay", ms }),
-    setFailCode: (code) => ask({ type: "fail", code }),
-    stop() {
-      stopping ??= (async () => {
-        const timer =
-          options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
-        child.kill("SIGTERM");
-        await exited;
-        clearTimeout(timer);
-      })();
-      return stopping;
-    },
-    kill() {
-      child.kill("SIGKILL");
-      return exited;
-    },
-  };
+  function stop() {
+    stopping ??= (async () => {
+      const timer =
+        options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
+      child.kill("SIGTERM");
+      await exited;
+      clearTimeout(timer);
+    })();
+    return stopping;
+  }
+  function kill() {
+    child.kill("SIGKILL");
+    return exited;
+  }
+  return hosts.map((host, index) => {
+    const port = ready.ports[index] as number;
+    return {
+      host,
+      port,
+      address: `${host}:${port}`,
+      setDelay: (ms) => ask({ index, type: "delay", ms }),
+      setFailCode: (code) => ask({ index, type: "fail", code }),
+      stop,
+      kill,
+    };
+  });
 }
