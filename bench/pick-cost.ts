@@ -1,9 +1,9 @@
 /**
  * How much does a balancer's pick cost? `balancer.pick` on synthetic ready
  * lists of 10, 100 and 1000 endpoints whose load objects work like the
- * channel's (getters over counters, a peak-EWMA latency estimate that is
- * decayed on every read). Loads change between picks: the picked endpoint
- * gets a call, another one finishes one. Balancers take turns in every run;
+ * channel's (getters over counters, a peak-EWMA latency estimate and a call
+ * rate, both decayed on every read). Loads change between picks: the picked
+ * endpoint gets a call (and its call rate counts it), another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
  * The last row is the pool's whole per-call path over ready endpoints:
@@ -13,7 +13,7 @@
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
 import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
-import { createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
+import { createCallRate, createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
 import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
 import type { Http2Connection } from "@meshlite/transport";
 import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
@@ -22,12 +22,15 @@ import { median } from "./support/stats.js";
 
 interface Candidate extends PickCandidate {
   inFlight: number;
+  /** A call starts on it at `at`, as the channel's begin() records it. */
+  started(at: number): void;
 }
 
 /** A candidate shaped like the channel's subchannels. */
 function createCandidate(index: number): Candidate {
   const ewma = createPeakEwma();
   ewma.observe(1 + Math.random() * 4);
+  const rate = createCallRate();
   const candidate: Candidate = {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
     hashKey: `10.0.${index >> 8}.${index & 255}:50051`,
@@ -41,8 +44,10 @@ function createCandidate(index: number): Candidate {
       get pending() {
         return candidate.inFlight;
       },
-      latencyMs: () => ewma.estimate(),
+      latencyMs: (now) => ewma.estimate(now),
+      callRate: (now) => rate.rate(now),
     },
+    started: (at) => rate.record(at),
   };
   return candidate;
 }
@@ -56,10 +61,13 @@ const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready
 function measure(balancer: Balancer, ready: Candidate[], picks: number): number {
   let done = 0;
   let checksum = 0;
+  // The channel reads the clock once per call; here once per run, so that the figure is the pick's.
+  const startedAt = performance.now();
   const start = process.hrtime.bigint();
   for (let i = 0; i < picks; i++) {
     const picked = balancer.pick(ready, call) as Candidate;
     picked.inFlight++;
+    picked.started(startedAt);
     // Some call elsewhere completes, so loads keep moving.
     const finished = ready[done] as Candidate;
     if (finished.inFlight > 0) finished.inFlight--;

@@ -62,7 +62,7 @@ export interface ChannelOptions extends ConnectTransportOptions {
   keepalive?: KeepaliveOptions;
   /** How long close() waits for in-flight calls before it resets them. Default 10000 ms. */
   closeGraceMs?: number;
-  /** Latency measurement for p2c: peak-EWMA decay and the estimate of new endpoints. Default 10000 ms and 30 ms. */
+  /** Latency measurement for p2c: peak-EWMA decay and the estimate of endpoints not measured yet. Default 1000 ms and 1 ms. */
   loadOptions?: PeakEwmaOptions;
   /**
    * Options for the target's resolver: DnsResolverOptions for `dns:`

@@ -71,7 +71,7 @@ describe("following the endpoint set", () => {
     expect((await load.stop()).failed).toBe(0);
   });
 
-  it("p2c gives a newly added endpoint the measured latency of the others, not the 30 ms default", async () => {
+  it("p2c gives a newly added endpoint the measured latency of the others, not the default", async () => {
     backends = await Promise.all([29, 30, 31].map((n) => startEchoBackend({ host: `127.0.0.${n}` })));
     const [a, b, c] = backends as [EchoBackend, EchoBackend, EchoBackend];
     const resolver = createManualResolver([endpoint(a), endpoint(b)]);

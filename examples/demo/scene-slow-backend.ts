@@ -24,7 +24,8 @@ interface Client {
 /**
  * A backend turns slow (a noisy neighbour, a GC storm, a cold cache). Round-robin
  * keeps sending it a quarter of the calls; p2c measures latency per backend
- * (peak-EWMA) and moves traffic away, so its tail latency stays low.
+ * (peak-EWMA) and moves traffic away within a few calls, so its tail latency
+ * stays low, while the three healthy backends keep equal shares.
  */
 export const slowBackendScene: Scene = {
   title: "One backend turns slow",

@@ -74,9 +74,9 @@ export const spreadScene: Scene = {
     return [
       ...frame(variants, backends).lines,
       `  The plain client's connection landed on ${landed.host}: it gets every call.`,
-      "  round-robin and least-request split evenly by count. p2c splits by measured",
-      "  latency: with equal backends its split follows latency noise (a GC pause, a",
-      "  late timer) and evens out over time.",
+      "  round-robin and least-request split evenly by count. p2c follows measured",
+      "  latency only where it tells backends apart (more than 2x): these four are",
+      "  equal, so it splits evenly too, and still leaves a slow one (next scene).",
       ...variants.filter((v) => v.record.errors > 0).map((v) => `  ${v.label}: first error: ${v.record.firstError}`),
     ];
   },

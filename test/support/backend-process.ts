@@ -19,6 +19,8 @@ export interface BackendProcess {
   readonly address: string;
   /** Adds this much latency to every call from now on (0 to stop). Resolves once the backend applied it. */
   setDelay(ms: number): Promise<void>;
+  /** Fails every call from now on with this gRPC code (0 to stop). Resolves once the backend applied it. */
+  setFailCode(code: number): Promise<void>;
   /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
@@ -29,10 +31,25 @@ const script = fileURLToPath(new URL("../fixtures/backend-process.ts", import.me
 
 /** Starts an echo backend process on `host` (any 127.0.0.N) and resolves once it listens. */
 export async function startBackendProcess(host: string, options: BackendProcessOptions = {}): Promise<BackendProcess> {
-  const { child, ready, exited } = await forkReady<{ type: string; port: number }>(
+  const [backend] = await startBackendGroup([host], options);
+  return backend as BackendProcess;
+}
+
+/**
+ * Starts echo backends on `hosts` in ONE child process, so they are equal by
+ * construction: they share one event loop and the CPU the OS gives it, and a
+ * busy machine slows them alike (separate processes are scheduled apart, and
+ * one can be starved for seconds). setDelay and setFailCode act on one
+ * backend; stop and kill end the whole process.
+ */
+export async function startBackendGroup(
+  hosts: readonly string[],
+  options: BackendProcessOptions = {},
+): Promise<BackendProcess[]> {
+  const { child, ready, exited } = await forkReady<{ type: string; ports: number[] }>(
     script,
-    [host, String(options.port ?? 0), String(options.delayMs ?? 0)],
-    { name: `backend on ${host}` },
+    [hosts.join(","), String(options.port ?? 0), String(options.delayMs ?? 0)],
+    { name: `backend on ${hosts.join(",")}` },
   );
 
   let nextId = 1;
@@ -48,32 +65,41 @@ export async function startBackendProcess(host: string, options: BackendProcessO
     replies.clear();
   });
 
+  /** Sends a command and resolves once the backend confirmed it (or is gone). */
+  function ask(command: { index: number; type: string; ms?: number; code?: number }): Promise<void> {
+    if (!child.connected) return Promise.resolve();
+    const id = nextId++;
+    return new Promise((resolve) => {
+      replies.set(id, resolve);
+      child.send({ id, ...command });
+    });
+  }
+
   let stopping: Promise<void> | undefined;
-  return {
-    host,
-    port: ready.port,
-    address: `${host}:${ready.port}`,
-    setDelay(ms) {
-      if (!child.connected) return Promise.resolve();
-      const id = nextId++;
-      return new Promise((resolve) => {
-        replies.set(id, resolve);
-        child.send({ id, type: "delay", ms });
-      });
-    },
-    stop() {
-      stopping ??= (async () => {
-        const timer =
-          options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
-        child.kill("SIGTERM");
-        await exited;
-        clearTimeout(timer);
-      })();
-      return stopping;
-    },
-    kill() {
-      child.kill("SIGKILL");
-      return exited;
-    },
-  };
+  function stop() {
+    stopping ??= (async () => {
+      const timer =
+        options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.killAfterMs);
+      child.kill("SIGTERM");
+      await exited;
+      clearTimeout(timer);
+    })();
+    return stopping;
+  }
+  function kill() {
+    child.kill("SIGKILL");
+    return exited;
+  }
+  return hosts.map((host, index) => {
+    const port = ready.ports[index] as number;
+    return {
+      host,
+      port,
+      address: `${host}:${port}`,
+      setDelay: (ms) => ask({ index, type: "delay", ms }),
+      setFailCode: (code) => ask({ index, type: "fail", code }),
+      stop,
+      kill,
+    };
+  });
 }

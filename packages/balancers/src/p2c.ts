@@ -3,31 +3,71 @@ import { twoDistinctIndexes } from "./random.js";
 
 /** Options of createP2cBalancer. */
 export interface P2cOptions {
+  /**
+   * Latency estimates that differ by no more than this fraction of the lower
+   * one count as equal. Default 1: up to 2x.
+   */
+  tolerance?: number;
+  /** Latency estimates that differ by no more than this many milliseconds count as equal. Default 1. */
+  toleranceMs?: number;
   /** Source of randomness. Default Math.random. */
   random?: () => number;
+  /** The clock the loads are read at, in ms. Default performance.now. */
+  now?: () => number;
 }
 
 /**
- * Power of two choices over peak-EWMA cost (Finagle, Linkerd, tower): pick two
- * distinct endpoints at random and send the call to the cheaper one, where
- * cost = latency estimate x (pending calls + 1) / effective weight. A slow or
- * overloaded endpoint quickly gets fewer calls; the random pair keeps a
- * little traffic on it so its recovery is noticed.
+ * Power of two choices (Finagle, Linkerd, tower): pick two distinct endpoints
+ * at random and send the call to the better one.
  *
- * The latency estimate itself (peak-EWMA decay, default for new endpoints) is
- * measured by the channel: see `loadOptions` of createChannel.
+ * - When their latency estimates differ clearly (by more than the tolerance,
+ *   2x or 1 ms by default), the lower peak-EWMA cost wins: latency x (pending
+ *   calls + 1) / weight. A slow, failing or overloaded endpoint gets few calls
+ *   within a few calls; the random pair keeps a little traffic on it so its
+ *   recovery is noticed.
+ * - Otherwise they count as equal (equal pods are never exactly equal: a GC
+ *   pause or a late timer puts one a little ahead, and a strict comparison
+ *   would send it every call of every pair it is drawn into). The one with
+ *   fewer calls in flight wins, then the one with the lower recent call rate
+ *   (both per weight), so equal endpoints get equal shares at any load, a new
+ *   one takes its share as soon as it is ready, and one that was passed over
+ *   for a moment catches up.
+ *
+ * The load itself (latency estimate, failure penalty, call rate) is measured
+ * by the channel: see `loadOptions` of createChannel.
  */
 export function createP2cBalancer(options: P2cOptions = {}): Balancer {
   const random = options.random ?? Math.random;
-  const cost = (c: PickCandidate) => (c.load.latencyMs() * (c.load.pending + 1)) / c.weight;
+  const clock = options.now ?? (() => performance.now());
+  const tolerance = options.tolerance ?? 1;
+  const toleranceMs = options.toleranceMs ?? 1;
+  if (!(tolerance >= 0) || !(toleranceMs >= 0)) {
+    throw new RangeError(
+      `p2c: tolerance and toleranceMs must be numbers >= 0, got ${String(tolerance)} and ${String(toleranceMs)}`,
+    );
+  }
+  function choose(a: PickCandidate, b: PickCandidate): PickCandidate {
+    const now = clock();
+    // The effective weight, as the endpoint policies set it.
+    const wa = a.weight;
+    const wb = b.weight;
+    const la = a.load.latencyMs(now);
+    const lb = b.load.latencyMs(now);
+    const gap = Math.abs(la - lb);
+    if (gap > Math.min(la, lb) * tolerance && gap > toleranceMs) {
+      return (lb * (b.load.pending + 1)) / wb < (la * (a.load.pending + 1)) / wa ? b : a;
+    }
+    const fa = a.load.inFlight / wa;
+    const fb = b.load.inFlight / wb;
+    if (fa !== fb) return fb < fa ? b : a;
+    return b.load.callRate(now) / wb < a.load.callRate(now) / wa ? b : a;
+  }
   return {
     name: "p2c",
     pick(ready) {
       if (ready.length === 1) return ready[0];
       const [i, j] = twoDistinctIndexes(ready.length, random);
-      const a = ready[i] as PickCandidate;
-      const b = ready[j] as PickCandidate;
-      return cost(b) < cost(a) ? b : a;
+      return choose(ready[i] as PickCandidate, ready[j] as PickCandidate);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { EndpointLoad, PickCandidate } from "@meshlite/core";
+import { createCallRate, createPeakEwma, type EndpointLoad, type PickCandidate } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import {
   createBalancer,
@@ -12,11 +12,12 @@ interface FakeLoad {
   inFlight: number;
   pending: number;
   latency: number;
+  rate: number;
 }
 
 function candidates(n: number, load: (i: number) => Partial<FakeLoad> = () => ({}), weight?: (i: number) => number) {
   return Array.from({ length: n }, (_, i): PickCandidate & { fake: FakeLoad } => {
-    const fake: FakeLoad = { inFlight: 0, pending: 0, latency: 10, ...load(i) };
+    const fake: FakeLoad = { inFlight: 0, pending: 0, latency: 10, rate: 0, ...load(i) };
     const l: EndpointLoad = {
       get inFlight() {
         return fake.inFlight;
@@ -25,6 +26,7 @@ function candidates(n: number, load: (i: number) => Partial<FakeLoad> = () => ({
         return fake.pending;
       },
       latencyMs: () => fake.latency,
+      callRate: () => fake.rate,
     };
     return {
       key: `10.0.0.${i}:80`,
@@ -110,8 +112,66 @@ describe("least-request", () => {
   });
 });
 
+/**
+ * Endpoints measured the way the channel measures them (peak-EWMA, call rate)
+ * on a fake clock: every pick starts a call that takes `latency(i)` ms.
+ */
+function measuredEndpoints(n: number, clock: { now: number }, defaultMs?: number, first = 0) {
+  return Array.from({ length: n }, (_, k) => {
+    const i = first + k;
+    const ewma = createPeakEwma(defaultMs === undefined ? {} : { defaultMs }, clock.now);
+    const rate = createCallRate({}, clock.now);
+    return {
+      key: `10.0.0.${i}:80`,
+      endpoint: { host: `10.0.0.${i}`, port: 80 },
+      load: {
+        inFlight: 0,
+        pending: 0,
+        latencyMs: (now = clock.now) => ewma.estimate(now),
+        callRate: (now = clock.now) => rate.rate(now),
+      },
+      start() {
+        rate.record(clock.now);
+      },
+      observe(ms: number) {
+        ewma.observe(ms, clock.now + ms);
+      },
+    };
+  });
+}
+
+/** `rate` calls/s for `seconds` through `b`, one call at a time; counts per endpoint. */
+function run(
+  b: ReturnType<typeof createP2cBalancer>,
+  endpoints: ReturnType<typeof measuredEndpoints>,
+  clock: { now: number },
+  rate: number,
+  seconds: number,
+  latency: (i: number, call: number) => number,
+) {
+  const counts = endpoints.map(() => 0);
+  for (let call = 0; call < rate * seconds; call++) {
+    clock.now += 1000 / rate;
+    const picked = b.pick(endpoints) as (typeof endpoints)[number];
+    const i = endpoints.indexOf(picked);
+    counts[i] = (counts[i] ?? 0) + 1;
+    picked.start();
+    picked.observe(latency(i, call));
+  }
+  return counts;
+}
+
+/** A deterministic source of randomness. */
+function seeded(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647;
+  };
+}
+
 describe("p2c", () => {
-  it("sends few calls to a slow endpoint", () => {
+  it("sends no calls to an endpoint clearly slower than the other of its pair", () => {
     const b = createP2cBalancer();
     const ready = candidates(5, (i) => ({ latency: i === 2 ? 100 : 5 }));
     const seen = counts(() => b.pick(ready), 5000);
@@ -120,20 +180,75 @@ describe("p2c", () => {
     expect(seen.size).toBe(4);
   });
 
-  it("weighs pending calls: a fast endpoint that is piling up loses to an idle one", () => {
+  it("counts latencies within 2x (or 1 ms) as equal: the endpoint with fewer calls in flight wins", () => {
+    const b = createP2cBalancer();
+    const ready = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 9, inFlight: 0 }));
+    expect(counts(() => b.pick(ready), 100).get("10.0.0.1:80")).toBe(100);
+    const close = candidates(2, (i) => (i === 0 ? { latency: 0.2, inFlight: 1 } : { latency: 1.1, inFlight: 0 }));
+    expect(counts(() => b.pick(close), 100).get("10.0.0.1:80")).toBe(100);
+    const apart = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 11, inFlight: 0 }));
+    expect(counts(() => b.pick(apart), 100).get("10.0.0.0:80")).toBe(100);
+  });
+
+  it("between equals as busy, sends the call to the one called less often lately", () => {
+    const b = createP2cBalancer();
+    const ready = candidates(2, (i) => ({ latency: i === 0 ? 4 : 6, rate: i === 0 ? 30 : 20 }));
+    expect(counts(() => b.pick(ready), 100).get("10.0.0.1:80")).toBe(100);
+  });
+
+  it("weighs pending calls when latencies differ: a fast endpoint that is piling up loses to an idle one", () => {
     const b = createP2cBalancer();
     const ready = candidates(2, (i) => (i === 0 ? { latency: 5, pending: 20 } : { latency: 20, pending: 0 }));
     expect(b.pick(ready)?.key).toBe("10.0.0.1:80");
   });
 
-  it("follows SRV weights", () => {
+  it("follows SRV weights: calls in flight and call rates count per unit of weight", () => {
     const b = createP2cBalancer();
-    const ready = candidates(
+    const busier = candidates(
       2,
-      () => ({ latency: 10, pending: 1 }),
+      (i) => ({ inFlight: i === 0 ? 2 : 1 }),
       (i) => (i === 0 ? 3 : 1),
     );
-    expect(b.pick(ready)?.key).toBe("10.0.0.0:80");
+    expect(b.pick(busier)?.key).toBe("10.0.0.0:80");
+    const oftener = candidates(
+      2,
+      (i) => ({ rate: i === 0 ? 30 : 15 }),
+      (i) => (i === 0 ? 3 : 1),
+    );
+    expect(b.pick(oftener)?.key).toBe("10.0.0.0:80");
+  });
+
+  it("gives equal endpoints equal shares at one call at a time, despite latency noise", () => {
+    const clock = { now: 0 };
+    const random = seeded(7);
+    const endpoints = measuredEndpoints(4, clock);
+    // 1.5-3 ms, and one call in fifty 20x slower (a GC pause, a late timer).
+    const noisy = () => (random() < 0.02 ? 40 : 1.5 + 1.5 * random());
+    for (const rate of [50, 100, 400]) {
+      const shares = run(createP2cBalancer({ random, now: () => clock.now }), endpoints, clock, rate, 8, noisy).map(
+        (n) => (100 * n) / (rate * 8),
+      );
+      for (const share of shares) {
+        expect(share, `${rate} calls/s: ${shares.map((s) => s.toFixed(1)).join(" ")}`).toBeGreaterThan(23);
+        expect(share, `${rate} calls/s: ${shares.map((s) => s.toFixed(1)).join(" ")}`).toBeLessThan(27);
+      }
+    }
+  });
+
+  it("gives a new endpoint its share from the start, and leaves a slow one after a few calls", () => {
+    const clock = { now: 0 };
+    const random = seeded(11);
+    const b = createP2cBalancer({ random, now: () => clock.now });
+    const endpoints = measuredEndpoints(4, clock);
+    run(b, endpoints, clock, 100, 5, () => 2);
+    // Started from the others' mean estimate, as the channel does.
+    const mean = endpoints.reduce((sum, e) => sum + e.load.latencyMs(), 0) / endpoints.length;
+    const grown = [...endpoints, ...measuredEndpoints(2, clock, mean, 4)];
+    const first = run(b, grown, clock, 100, 2, () => 2);
+    for (const n of first) expect(n / 200).toBeCloseTo(1 / 6, 1);
+    // Endpoint 0 turns 15x slower: after its first few calls it gets almost none.
+    const slow = run(b, grown, clock, 100, 5, (i) => (i === 0 ? 30 : 2));
+    expect(slow[0]).toBeLessThan(10);
   });
 });
 

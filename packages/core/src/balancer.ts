@@ -13,8 +13,14 @@ export interface EndpointLoad {
    * complete, streaming calls until the first message arrives.
    */
   readonly pending: number;
-  /** Peak-EWMA latency estimate in milliseconds, decayed to now. */
-  latencyMs(): number;
+  /** Peak-EWMA latency estimate in milliseconds, decayed to `now` (`performance.now()` by default). */
+  latencyMs(now?: number): number;
+  /**
+   * Calls started per second over the last few seconds (a decaying count; a
+   * new endpoint's is measured over its short life, so it starts level with
+   * the others), at `now` (`performance.now()` by default).
+   */
+  callRate(now?: number): number;
 }
 
 /** One endpoint a balancer may pick: it passed every endpoint policy (draining, health, ejection...). */

@@ -1,6 +1,8 @@
 export type { Backoff, BackoffOptions } from "./backoff.js";
 export { createBackoff, defaultBackoffOptions } from "./backoff.js";
 export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate } from "./balancer.js";
+export type { CallRate, CallRateOptions } from "./call-rate.js";
+export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";
 export type { Endpoint } from "./endpoint.js";
 export { endpointKey, formatHostPort, sameEndpoints } from "./endpoint.js";

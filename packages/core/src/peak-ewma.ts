@@ -1,49 +1,114 @@
 /** Options of a peak-EWMA latency estimate. */
 export interface PeakEwmaOptions {
-  /** How fast lower samples (and idle time) pull the estimate down. Default 10000 ms. */
+  /**
+   * How fast the estimate forgets: while no samples arrive it decays towards
+   * zero with this time constant, so an endpoint avoided for being slow (or
+   * failing) is tried again after about twice this. Default 1000 ms.
+   */
   decayMs?: number;
-  /** The estimate of an endpoint that has no sample yet. Default 30 ms. */
+  /**
+   * The estimate of an endpoint that has no sample yet. Default 1 ms: low, so
+   * that every endpoint is tried (and measured) from the start. (The channel
+   * starts an endpoint added to a measured set from the others' mean instead.)
+   */
   defaultMs?: number;
 }
 
 /**
- * A latency estimate that reacts to a slow sample at once and forgets it
- * slowly: a sample above the estimate replaces it; lower samples are blended
- * in with a weight that grows with the time since the last update. While no
- * samples arrive the estimate decays towards zero, so an endpoint that was
- * avoided for being slow is tried again after a while. (Finagle's and tower's
- * peak-EWMA.)
+ * A latency estimate that reacts to a slow endpoint within a few calls and is
+ * not thrown by a lone slow call (Finagle's and tower's peak-EWMA, made robust
+ * to the noise of a busy machine):
+ *
+ * - Each sample is blended in on a log scale (a geometric mean, like the
+ *   median not pulled far by one 100 ms hiccup among 2 ms calls), with a
+ *   weight of at least 0.1 and more the longer since the last one, so the
+ *   estimate follows the calls within a few samples at any call rate. The
+ *   first samples are averaged with the starting estimate as if it were one
+ *   more sample: a new endpoint is measured within a handful of calls.
+ * - The peak: when the last three calls were all slower than the estimate,
+ *   it jumps to the fastest of them, by at most 4x at a time. A slow endpoint
+ *   is caught by its third call; one GC pause or late timer does not make an
+ *   equal endpoint look slow, and a stall that delays a few calls in a row
+ *   keeps it away for well under `decayMs`.
+ * - While no samples arrive the estimate decays towards zero (time constant
+ *   `decayMs`), so an endpoint avoided for being slow or failing is tried again.
+ * - A failure counts at once as a call 10 times the last healthy estimate,
+ *   each further one in a row doubles that, up to 100 times (or the failed
+ *   call's own duration, if longer): a failing endpoint is left at its first
+ *   failure whatever the noise, and however many failures follow each other
+ *   the estimate stays bounded, so a recovered endpoint is back within a few `decayMs`.
  */
 export interface PeakEwma {
-  /** Records a latency sample in milliseconds, taken at `now` (ms, monotonic). */
+  /** Records a latency sample of a successful call in milliseconds, taken at `now` (ms, monotonic). */
   observe(latencyMs: number, now?: number): void;
+  /** Records a failed call the endpoint is to blame for, that took `latencyMs`. */
+  observeFailure(latencyMs: number, now?: number): void;
   /** The estimate at `now`, decayed for the time since the last sample. */
   estimate(now?: number): number;
 }
 
 export const defaultPeakEwmaOptions: Required<PeakEwmaOptions> = {
-  decayMs: 10_000,
-  defaultMs: 30,
+  decayMs: 1000,
+  defaultMs: 1,
 };
 
-export function createPeakEwma(options: PeakEwmaOptions = {}): PeakEwma {
+/** How far one peak can raise the estimate. */
+const peakFactor = 4;
+/** The least weight of a sample, on a log scale. */
+const sampleWeight = 0.1;
+/** A failure counts as this many times the last healthy estimate, doubling with each one in a row... */
+const failureFactor = 10;
+/** ...up to this many times. */
+const failureCeiling = 100;
+/** Samples are floored here before taking logs (a 0 ms sample would pull the estimate to zero). */
+const floorMs = 0.01;
+
+/** Creates an estimate; `createdAt` is the clock's reading at creation (ms, monotonic). */
+export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = performance.now()): PeakEwma {
   const { decayMs, defaultMs } = { ...defaultPeakEwmaOptions, ...options };
+  if (!(decayMs > 0) || !(defaultMs >= 0)) {
+    throw new RangeError(
+      `peak-EWMA: decayMs must be > 0 and defaultMs >= 0, got decayMs ${String(decayMs)}, defaultMs ${String(defaultMs)}`,
+    );
+  }
   let value = defaultMs;
-  let updatedAt = performance.now();
+  let updatedAt = createdAt;
+  // The two samples before the latest: the peak needs three slow calls in a row.
+  let previous = defaultMs;
+  let beforePrevious = defaultMs;
+  // The estimate after the last success: the reference of the failure penalty.
+  let healthy = defaultMs;
+  let samples = 0;
   function decayed(now: number): number {
-    const elapsed = Math.max(0, now - updatedAt);
-    return value * Math.exp(-elapsed / decayMs);
+    const elapsed = now - updatedAt;
+    return elapsed > 0 ? value * Math.exp(-elapsed / decayMs) : value;
+  }
+  function remember(sample: number, now: number) {
+    beforePrevious = previous;
+    previous = sample;
+    updatedAt = now;
   }
   return {
     observe(latencyMs, now = performance.now()) {
-      if (latencyMs > value) {
-        value = latencyMs;
+      const sample = Math.max(latencyMs, floorMs);
+      const current = Math.max(decayed(now), floorMs);
+      const fastestOfThree = Math.min(sample, previous, beforePrevious);
+      if (fastestOfThree > current) {
+        value = Math.min(fastestOfThree, peakFactor * current);
       } else {
         const elapsed = Math.max(0, now - updatedAt);
-        const w = Math.exp(-elapsed / decayMs);
-        value = value * w + latencyMs * (1 - w);
+        const w = Math.max(sampleWeight, 1 / (samples + 2), 1 - Math.exp(-elapsed / decayMs));
+        value = current * (sample / current) ** w;
       }
-      updatedAt = now;
+      healthy = value;
+      samples++;
+      remember(sample, now);
+    },
+    observeFailure(latencyMs, now = performance.now()) {
+      const current = decayed(now);
+      const penalty = Math.min(failureCeiling * healthy, Math.max(failureFactor * healthy, 2 * current));
+      value = Math.max(current, penalty, latencyMs);
+      remember(value, now);
     },
     estimate(now = performance.now()) {
       return decayed(now);

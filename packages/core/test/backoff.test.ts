@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createBackoff, createPeakEwma } from "../src/index.js";
+import { createBackoff } from "../src/index.js";
 
 describe("createBackoff", () => {
   it("follows gRPC's connection backoff: 1 s, x1.6, 120 s cap, +-20% jitter", () => {
@@ -19,25 +19,5 @@ describe("createBackoff", () => {
     b.next();
     b.reset();
     expect(b.next()).toBe(1000);
-  });
-});
-
-describe("createPeakEwma", () => {
-  it("starts at the default, jumps to a higher sample and decays lower ones over time", () => {
-    const e = createPeakEwma({ defaultMs: 30, decayMs: 10_000 });
-    expect(e.estimate(0)).toBeCloseTo(30, 0);
-    e.observe(200, 1000);
-    expect(e.estimate(1000)).toBe(200);
-    // A low sample right after barely moves it; the same sample after a long gap dominates.
-    e.observe(10, 1001);
-    expect(e.estimate(1001)).toBeGreaterThan(190);
-    e.observe(10, 60_000);
-    expect(e.estimate(60_000)).toBeLessThan(15);
-  });
-
-  it("decays towards zero while no sample arrives, so avoided endpoints get tried again", () => {
-    const e = createPeakEwma({ decayMs: 1000 });
-    e.observe(100, 0);
-    expect(e.estimate(5000)).toBeLessThan(1);
   });
 });

@@ -1,5 +1,6 @@
 import {
   type ConnectivityState,
+  createCallRate,
   createPeakEwma,
   type Endpoint,
   type EndpointLoad,
@@ -55,6 +56,7 @@ export function createSubchannel(
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
 ): Subchannel {
   const ewma = createPeakEwma(loadOptions);
+  const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
   const load: EndpointLoad = {
@@ -64,7 +66,8 @@ export function createSubchannel(
     get pending() {
       return pending;
     },
-    latencyMs: () => ewma.estimate(),
+    latencyMs: (now) => ewma.estimate(now),
+    callRate: (now) => callRate.rate(now),
   };
   const subchannel: Subchannel = {
     key: endpointKey(endpoint),
@@ -81,7 +84,9 @@ export function createSubchannel(
       inFlight++;
       pending++;
       subchannel.stats.calls++;
-      return performance.now();
+      const now = performance.now();
+      callRate.record(now);
+      return now;
     },
     firstResponse(startedAt) {
       pending--;
@@ -96,9 +101,10 @@ export function createSubchannel(
         const now = performance.now();
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
-        // endpoint look cheap and draw more calls. It counts as a slow call.
-        const latency = now - startedAt;
-        ewma.observe(outcome.failure ? Math.max(latency, 2 * ewma.estimate(now)) : latency, now);
+        // endpoint look cheap and draw more calls. It counts as a slow call,
+        // with a bounded penalty (see PeakEwma).
+        if (outcome.failure) ewma.observeFailure(now - startedAt, now);
+        else ewma.observe(now - startedAt, now);
       }
       onEnd(subchannel, outcome);
     },

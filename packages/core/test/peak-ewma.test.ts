@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { createPeakEwma } from "../src/index.js";
+
+/** Feeds `count` samples of `ms`, `gapMs` apart from `from`; returns the time after the last. */
+function feed(e: ReturnType<typeof createPeakEwma>, ms: number, count: number, gapMs: number, from: number): number {
+  let t = from;
+  for (let i = 0; i < count; i++) {
+    t += gapMs;
+    e.observe(ms, t);
+  }
+  return t;
+}
+
+/** Records `count` failures of 0.3 ms, 5 ms apart from `from`; returns the time after the last and the highest estimate. */
+function fail(e: ReturnType<typeof createPeakEwma>, count: number, from: number) {
+  let t = from;
+  let highest = 0;
+  for (let i = 0; i < count; i++) {
+    t += 5;
+    e.observeFailure(0.3, t);
+    highest = Math.max(highest, e.estimate(t));
+  }
+  return { t, highest };
+}
+
+describe("createPeakEwma", () => {
+  it("converges from a starting estimate 15x off within a handful of samples, at any call rate", () => {
+    for (const gapMs of [5, 40, 200]) {
+      const e = createPeakEwma({ defaultMs: 30 }, 0);
+      const t = feed(e, 2, 8, gapMs, 0);
+      // Within 1.5x of the calls: inside p2c's default tolerance of the others.
+      expect(e.estimate(t), `${gapMs} ms apart`).toBeGreaterThan(2 / 1.5);
+      expect(e.estimate(t), `${gapMs} ms apart`).toBeLessThan(2 * 1.5);
+    }
+  });
+
+  it("is not thrown by a lone slow call", () => {
+    const e = createPeakEwma({}, 0);
+    let t = feed(e, 2, 30, 40, 0);
+    t = feed(e, 100, 1, 40, t);
+    expect(e.estimate(t)).toBeLessThan(2 * 2);
+    t = feed(e, 2, 5, 40, t);
+    expect(e.estimate(t)).toBeLessThan(2 * 1.5);
+  });
+
+  it("catches a slow endpoint by its third call and holds its latency", () => {
+    const e = createPeakEwma({}, 0);
+    let t = feed(e, 2, 30, 40, 0);
+    t = feed(e, 35, 3, 40, t);
+    // Outside p2c's default tolerance (2x + 1 ms) of its 2 ms peers: it gets no more calls.
+    expect(e.estimate(t)).toBeGreaterThan(2 * 2 + 1);
+    t = feed(e, 35, 2, 40, t);
+    expect(e.estimate(t)).toBeGreaterThan(30);
+  });
+
+  it("decays towards zero while no sample arrives, so avoided endpoints get tried again", () => {
+    const e = createPeakEwma({ decayMs: 1000 }, 0);
+    feed(e, 35, 5, 40, 0);
+    expect(e.estimate(200)).toBeGreaterThan(30);
+    expect(e.estimate(200 + 2000)).toBeLessThan(35 / 5);
+  });
+
+  it("leaves a failing endpoint at its first failure, and twenty in a row stay bounded", () => {
+    const e = createPeakEwma({}, 0);
+    const t = feed(e, 2, 30, 40, 0);
+    const healthy = e.estimate(t);
+    const first = fail(e, 1, t);
+    expect(first.highest).toBeGreaterThanOrEqual(10 * healthy * 0.99);
+    const { highest } = fail(e, 19, first.t);
+    console.log(
+      `20 failures in a row on a ${healthy.toFixed(2)} ms endpoint: estimate at most ${highest.toFixed(1)} ms`,
+    );
+    // Doubling without a ceiling (as before) would reach 2^20 times.
+    expect(highest).toBeLessThanOrEqual(100 * healthy);
+  });
+
+  it("brings a recovered endpoint back within seconds of twenty failures", () => {
+    const e = createPeakEwma({}, 0);
+    const measured = feed(e, 2, 30, 40, 0);
+    const healthy = e.estimate(measured);
+    let { t } = fail(e, 20, measured);
+    // Avoided, it gets no calls: the decay alone brings it within p2c's default tolerance
+    // (2x + 1 ms) of its healthy peers...
+    const back = 5000;
+    expect(e.estimate(t + back)).toBeLessThan(2 * healthy + 1);
+    // ...and its first successful calls take it back to its latency.
+    t = feed(e, 2, 5, 40, t + back);
+    expect(e.estimate(t)).toBeLessThan(2 * 1.5);
+  });
+
+  it("rejects a decay that is not positive", () => {
+    expect(() => createPeakEwma({ decayMs: 0 })).toThrow(/decayMs must be > 0/);
+  });
+});
