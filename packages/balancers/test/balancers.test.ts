@@ -123,7 +123,9 @@ function measuredEndpoints(n: number, clock: { now: number }, defaultMs?: number
     const rate = createCallRate({}, clock.now);
     return {
       key: `10.0.0.${i}:80`,
+      hashKey: `10.0.0.${i}:80`,
       endpoint: { host: `10.0.0.${i}`, port: 80 },
+      weight: 1,
       load: {
         inFlight: 0,
         pending: 0,
