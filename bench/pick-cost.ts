@@ -6,10 +6,16 @@
  * endpoint gets a call (and its call rate counts it), another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
+ * The last row is the pool's whole per-call path over ready endpoints:
+ * tryPick (the candidates the endpoint policies left, cached until a change,
+ * then p2c) and the call's begin and end on the endpoint.
+ *
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
-import type { Balancer, PickCandidate } from "@meshlite/core";
-import { createCallRate, createPeakEwma } from "@meshlite/core";
+import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
+import { createCallRate, createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
+import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
+import type { Http2Connection } from "@meshlite/transport";
 import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
 import { parseArgs } from "./support/args.js";
 import { median } from "./support/stats.js";
@@ -27,7 +33,9 @@ function createCandidate(index: number): Candidate {
   const rate = createCallRate();
   const candidate: Candidate = {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
+    hashKey: `10.0.${index >> 8}.${index & 255}:50051`,
     endpoint: { host: `10.0.${index >> 8}.${index & 255}`, port: 50051 },
+    weight: 1,
     inFlight: Math.floor(Math.random() * 4),
     load: {
       get inFlight() {
@@ -44,6 +52,9 @@ function createCandidate(index: number): Candidate {
   return candidate;
 }
 
+/** The call every pick is for: what the channel passes (method and headers, read only on demand). */
+const call: PickCall = { method: "meshlite.echo.v1.EchoService/Echo", header: () => undefined };
+
 /** The loop without a balancer's work: returns the first candidate. */
 const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready[0] };
 
@@ -54,7 +65,7 @@ function measure(balancer: Balancer, ready: Candidate[], picks: number): number 
   const startedAt = performance.now();
   const start = process.hrtime.bigint();
   for (let i = 0; i < picks; i++) {
-    const picked = balancer.pick(ready) as Candidate;
+    const picked = balancer.pick(ready, call) as Candidate;
     picked.inFlight++;
     picked.started(startedAt);
     // Some call elsewhere completes, so loads keep moving.
@@ -66,6 +77,54 @@ function measure(balancer: Balancer, ready: Candidate[], picks: number): number 
   const ns = Number(process.hrtime.bigint() - start) / picks;
   if (checksum < 0) console.log("unreachable");
   return ns;
+}
+
+/** A connection that is ready and does nothing else: the pool's pick path without sockets. */
+function readyConnection(endpoint: { host: string; port: number }): Http2Connection {
+  return {
+    address: `${endpoint.host}:${endpoint.port}`,
+    authority: "http://bench.test",
+    state: () => "ready",
+    lostStreams: () => 0,
+    openStream: () => {
+      throw new Error("no streams in the pick benchmark");
+    },
+    request: () => Promise.reject(new Error("no streams in the pick benchmark")),
+    notifyResponseByteRead() {},
+    subscribe: () => () => {},
+    connect() {},
+    close: async () => {},
+  };
+}
+
+/**
+ * The whole per-call path of the pool with every endpoint ready: tryPick
+ * (cached candidates after the endpoint policies, then p2c), and the call's
+ * begin and end on the endpoint (load accounting, outlier bookkeeping).
+ */
+function measurePool(size: number, runs: number, picks: number): number {
+  const endpoints = Array.from({ length: size }, (_, i) => ({ host: `10.0.${i >> 8}.${i & 255}`, port: 50051 }));
+  const pool = createEndpointPool({
+    target: parseTarget("static:///10.0.0.0:50051"),
+    resolver: { start: (l) => l.onEndpoints(endpoints), refresh() {}, close() {} },
+    balancer: createP2cBalancer(),
+    createConnection: readyConnection,
+    outlierDetection: resolveOutlierDetection({ failureRate: false }, "bench"),
+    logger: silentLogger,
+  });
+  const outcome = { ok: true, failure: false, pending: true, sample: true };
+  const once = (n: number) => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const sc = pool.tryPick(undefined, call) as Subchannel;
+      sc.end(sc.begin(), outcome);
+    }
+    return Number(process.hrtime.bigint() - start) / n;
+  };
+  once(Math.min(picks, 50_000));
+  const samples = Array.from({ length: runs }, () => once(picks));
+  void pool.destroy();
+  return median(samples);
 }
 
 export interface PickCostResult {
@@ -107,6 +166,12 @@ export function runPickCost(options: { runs: number; picks: number } = { runs: 7
     const cells = results.map((r) => `${(r.nsPerPick[name] ?? Number.NaN).toFixed(0)} ns`.padStart(10));
     console.log(`  ${name.padEnd(width)}${cells.join("")}`);
   }
+  const pooled = results.map((r) => measurePool(r.endpoints, runs, picks));
+  const label = "pool.tryPick p2c, begin+end";
+  console.log(`  ${label.padEnd(width)}${pooled.map((ns) => `${ns.toFixed(0)} ns`.padStart(10)).join("")}`);
+  results.forEach((r, i) => {
+    r.nsPerPick[label] = pooled[i] as number;
+  });
   const rr = "round-robin";
   for (const name of names.filter((n) => n !== rr && !n.startsWith("baseline"))) {
     const ratios = results.map((r) => ((r.nsPerPick[name] ?? 0) / (r.nsPerPick[rr] ?? 1)).toFixed(2));

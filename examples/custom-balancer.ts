@@ -1,5 +1,8 @@
 // A Balancer of your own: prefer endpoints in this client's zone, spread with
-// p2c among them, and fall back to every ready endpoint when the zone has none.
+// p2c among them, and fall back to every candidate when the zone has none.
+// `pick` gets the candidates (the endpoints that passed draining, health and
+// outlier ejection, with their attributes, load and effective weight) and the
+// call (method and request headers, see PickCall).
 // Run: pnpm exec tsx examples/custom-balancer.ts
 import { createClient } from "@connectrpc/connect";
 import { type Balancer, createChannel, createP2cBalancer } from "meshlite";
@@ -10,9 +13,9 @@ export function createZoneAwareBalancer(zone: string): Balancer {
   const within = createP2cBalancer();
   return {
     name: `zone-aware(${zone})`,
-    pick(ready) {
-      const local = ready.filter((c) => c.endpoint.zone === zone);
-      return within.pick(local.length > 0 ? local : ready);
+    pick(candidates, call) {
+      const local = candidates.filter((c) => c.endpoint.zone === zone);
+      return within.pick(local.length > 0 ? local : candidates, call);
     },
   };
 }

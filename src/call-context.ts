@@ -1,20 +1,27 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
+import type { PickCall } from "@meshlite/core";
+import type { Subchannel } from "@meshlite/pool";
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HedgingPolicy, ResolvedRetryPolicy, RetryThrottle } from "./retry-policy.js";
-import type { Subchannel } from "./subchannel.js";
 
 /** What the call path needs from the channel. */
 export interface CallContext {
   /** The target as given, for messages. */
   readonly target: string;
-  /** Picks a ready endpoint now, preferring one other than `avoid`; undefined when none is ready. */
-  tryPick(avoid?: Subchannel): Subchannel | undefined;
+  /** Picks a ready endpoint now for `call`, preferring one other than `avoid`; undefined when none is ready. */
+  tryPick(avoid: Subchannel | undefined, call: PickCall): Subchannel | undefined;
   /**
    * Waits for a ready endpoint until the deadline (performance.now() clock;
-   * `waitForReadyMs` without one). Throws ConnectError UNAVAILABLE or CANCELED.
+   * `waitForReadyMs` without one). Throws ConnectError DEADLINE_EXCEEDED
+   * (the call's deadline passed), UNAVAILABLE or CANCELED.
    */
-  waitForPick(deadline: number | undefined, signal: AbortSignal | undefined, avoid?: Subchannel): Promise<Subchannel>;
+  waitForPick(
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    avoid: Subchannel | undefined,
+    call: PickCall,
+  ): Promise<Subchannel>;
   /** The Connect transport pinned to an endpoint's connection. */
   transportOf(subchannel: Subchannel): Transport;
   /** Whether the channel is closing (no retries then). */

@@ -1,22 +1,12 @@
-import type { ConnectivityState } from "@meshlite/core";
+import type { PoolEvent } from "@meshlite/pool";
 
 /**
- * What a channel reports through `onEvent`: wire it to logs, metrics or
- * traces. Handlers run synchronously on the call path; keep them cheap.
+ * What a channel reports through `onEvent`: the pool's endpoint, ejection,
+ * health and resolver events, and the channel's retries. Wire it to logs,
+ * metrics or traces. Handlers run synchronously on the call path; keep them cheap.
  */
 export type ChannelEvent =
-  | { type: "endpoint-added"; address: string }
-  /** The endpoint left the set (or is terminating): it drains, then closes. */
-  | { type: "endpoint-removed"; address: string }
-  | { type: "endpoint-state"; address: string; state: ConnectivityState; error?: Error }
-  | {
-      type: "endpoint-ejected";
-      address: string;
-      reason: "consecutive-failures" | "failure-rate";
-      durationMs: number;
-    }
-  | { type: "endpoint-returned"; address: string }
-  | { type: "endpoint-health"; address: string; status: "serving" | "not-serving" | "unimplemented" }
+  | PoolEvent
   | {
       type: "retry";
       /** `package.Service/Method` */
@@ -29,8 +19,7 @@ export type ChannelEvent =
       /** Why: a policy retry, a call that was never sent, or a hedged copy. */
       kind: "policy" | "not-sent" | "hedge";
       delayMs: number;
-    }
-  | { type: "resolver-error"; error: Error };
+    };
 
 /** Receives channel events. */
 export type ChannelEventHandler = (event: ChannelEvent) => void;

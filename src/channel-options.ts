@@ -1,5 +1,14 @@
 import type { BalancerName } from "@meshlite/balancers";
-import type { BackoffOptions, Balancer, Logger, PeakEwmaOptions, Resolver } from "@meshlite/core";
+import {
+  assertKnownKeys,
+  type BackoffOptions,
+  type Balancer,
+  type Logger,
+  type PeakEwmaOptions,
+  type Resolver,
+  type ResolverOptions,
+} from "@meshlite/core";
+import type { OutlierDetectionOptions } from "@meshlite/pool";
 import {
   type ConnectTransportOptions,
   connectTransportOptionNames,
@@ -10,7 +19,6 @@ import {
 } from "@meshlite/transport";
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HealthCheckOptions } from "./health-check.js";
-import type { OutlierDetectionOptions } from "./outlier-detection.js";
 import type { RetryOptions } from "./retry-policy.js";
 
 /** Options of createChannel. */
@@ -56,8 +64,12 @@ export interface ChannelOptions extends ConnectTransportOptions {
   closeGraceMs?: number;
   /** Latency measurement for p2c: peak-EWMA decay and the estimate of endpoints not measured yet. Default 1000 ms and 1 ms. */
   loadOptions?: PeakEwmaOptions;
-  /** Options for the target's resolver (see the resolver's documentation). Default: none. */
-  resolverOptions?: Record<string, unknown>;
+  /**
+   * Options for the target's resolver: DnsResolverOptions for `dns:`
+   * targets, KubernetesResolverOptions (from @meshlite/resolver-k8s) for
+   * `k8s:`; `static:` takes none. Default: none.
+   */
+  resolverOptions?: ResolverOptions;
   /** A resolver to use instead of the one registered for the target's scheme. */
   resolver?: Resolver;
   /** Where warnings go (endpoints failing, resolver errors). Default: console, warnings and errors only. */
@@ -82,11 +94,40 @@ export interface ChannelOptions extends ConnectTransportOptions {
 
 const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
 
-/** Checks option types and ranges; throws a TypeError that names the option and what it accepts. */
+/** Every key of ChannelOptions: any other is a mistake (a typo, or an option of a newer version). */
+const channelOptionKeys: readonly string[] = [
+  "target",
+  "protocol",
+  "grpcImplementation",
+  "balancer",
+  "tls",
+  "authority",
+  "defaultTimeoutMs",
+  "waitForReadyMs",
+  "connectTimeoutMs",
+  "backoff",
+  "keepalive",
+  "closeGraceMs",
+  "loadOptions",
+  "resolverOptions",
+  "resolver",
+  "logger",
+  "retry",
+  "outlierDetection",
+  "healthCheck",
+  "onEvent",
+  ...connectTransportOptionNames,
+];
+
+/**
+ * Checks option names, types and ranges; throws a TypeError that names the
+ * option and what it accepts (an unknown key: the nearest known one).
+ */
 export function validateChannelOptions(options: ChannelOptions): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("createChannel: expected an options object with at least a target");
   }
+  assertKnownKeys(options, channelOptionKeys, "createChannel");
   if (options.grpcImplementation !== undefined && !["lean", "connect-node"].includes(options.grpcImplementation)) {
     throw new TypeError(
       `createChannel: unknown grpcImplementation ${JSON.stringify(options.grpcImplementation)}: expected "lean" or "connect-node"`,
@@ -124,7 +165,47 @@ export function validateChannelOptions(options: ChannelOptions): void {
   if (options.keepalive !== undefined && !(options.keepalive.intervalMs > 0)) {
     throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
   }
+  for (const [name, keys] of nestedOptionKeys) {
+    const value = options[name];
+    if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: ${name}`);
+  }
+  const retry = options.retry;
+  if (typeof retry === "object" && retry !== null) {
+    for (const [name, keys] of retryOptionKeys) {
+      const value = retry[name];
+      if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: retry.${name}`);
+    }
+    for (const [method, policy] of Object.entries(retry.methods ?? {})) {
+      if (typeof policy === "object" && policy !== null) {
+        assertKnownKeys(policy, retryPolicyKeys, `createChannel: retry.methods[${JSON.stringify(method)}]`);
+      }
+    }
+  }
 }
+
+const retryPolicyKeys = [
+  "maxAttempts",
+  "initialBackoffMs",
+  "maxBackoffMs",
+  "backoffMultiplier",
+  "jitter",
+  "retryableCodes",
+];
+
+/** The keys of the option objects inside ChannelOptions (outlierDetection checks its own). */
+const nestedOptionKeys: ReadonlyArray<readonly [keyof ChannelOptions, readonly string[]]> = [
+  ["tls", ["ca", "cert", "key", "serverName", "rejectUnauthorized"]],
+  ["backoff", ["initialMs", "multiplier", "jitter", "maxMs"]],
+  ["keepalive", ["intervalMs", "timeoutMs", "withoutCalls"]],
+  ["loadOptions", ["decayMs", "defaultMs"]],
+  ["healthCheck", ["service", "backoff"]],
+  ["retry", ["idempotent", "methods", "budget", "hedging"]],
+];
+const retryOptionKeys: ReadonlyArray<readonly ["idempotent" | "budget" | "hedging", readonly string[]]> = [
+  ["idempotent", retryPolicyKeys],
+  ["budget", ["maxTokens", "tokenRatio"]],
+  ["hedging", ["delayMs", "maxAttempts"]],
+];
 
 /** The Connect transport options of a channel's options, for each endpoint transport. */
 export function connectTransportOptions(options: ChannelOptions): ConnectTransportOptions {

@@ -7,19 +7,16 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { createBalancer } from "@meshlite/balancers";
-import { consoleLogger, type Endpoint, getResolverFactory, parseTarget, type Target } from "@meshlite/core";
-import { createEndpointTransport, createHttp2Connection, type TlsOptions } from "@meshlite/transport";
+import { consoleLogger } from "@meshlite/core";
+import { createInFlightCalls, createPool, NoEndpointError, type Subchannel } from "@meshlite/pool";
+import { createEndpointTransport, type Protocol } from "@meshlite/transport";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
-import { createEndpointPool, NoEndpointError } from "./endpoint-pool.js";
 import { createHealthWatcher } from "./health-check.js";
-import { resolveOutlierDetection } from "./outlier-detection.js";
 import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
 import { withMessages } from "./stream-response.js";
-import type { Subchannel } from "./subchannel.js";
 
 /**
  * A Connect transport that balances every call over the endpoints of a
@@ -39,21 +36,14 @@ export interface Channel extends Transport {
 
 export function createChannel(options: ChannelOptions): Channel {
   validateChannelOptions(options);
-  const target: Target = parseTarget(options.target);
-  const balancer = createBalancer(options.balancer);
+  const api = "createChannel";
   const logger = options.logger ?? consoleLogger;
-  const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
-  const origin = originOf(tls, options.authority ?? target.authority);
-  const waitForReadyMs = options.waitForReadyMs ?? 20_000;
   const closeGraceMs = options.closeGraceMs ?? 10_000;
+  const protocol: Protocol = options.protocol ?? "grpc";
   const transportOptions = connectTransportOptions(options);
   const policyOf = createRetryPolicyLookup(options.retry);
-  const outlierDetection = resolveOutlierDetection(options.outlierDetection);
   const emit = options.onEvent ?? (() => {});
   const healthWatcher = options.healthCheck ? createHealthWatcher(options.healthCheck, transportOf, logger) : undefined;
-  // Created last: everything above validates options, and a resolver starts working at once.
-  const resolver =
-    options.resolver ?? getResolverFactory(target)(target, { logger, options: options.resolverOptions ?? {} });
   const transports = new WeakMap<Subchannel, Transport>();
   function transportOf(sc: Subchannel): Transport {
     let transport = transports.get(sc);
@@ -61,7 +51,7 @@ export function createChannel(options: ChannelOptions): Channel {
       transport = createEndpointTransport({
         ...transportOptions,
         connection: sc.connection,
-        protocol: options.protocol ?? "grpc",
+        protocol,
         ...(options.grpcImplementation ? { grpcImplementation: options.grpcImplementation } : {}),
       });
       transports.set(sc, transport);
@@ -69,37 +59,36 @@ export function createChannel(options: ChannelOptions): Channel {
     return transport;
   }
 
-  const pool = createEndpointPool({
-    target,
-    resolver,
-    balancer,
+  const pool = createPool({
+    api,
+    target: options.target,
     logger,
-    outlierDetection,
     onEvent: emit,
+    ...pick(options, [
+      "balancer",
+      "resolver",
+      "resolverOptions",
+      "tls",
+      "authority",
+      "connectTimeoutMs",
+      "backoff",
+      "keepalive",
+      "loadOptions",
+      "outlierDetection",
+      "waitForReadyMs",
+    ]),
     ...(healthWatcher ? { healthWatcher } : {}),
-    ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
-    createConnection: (endpoint: Endpoint) =>
-      createHttp2Connection({
-        origin,
-        address: endpoint,
-        ...(tls ? { tls } : {}),
-        ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-        ...(options.backoff ? { backoff: options.backoff } : {}),
-        ...(options.keepalive ? { keepalive: options.keepalive } : {}),
-      }),
   });
+  const target = options.target;
 
   const ctx: CallContext = {
-    target: target.raw,
-    tryPick: (avoid) => pool.tryPick(avoid),
-    async waitForPick(deadline, signal, avoid) {
+    target,
+    tryPick: (avoid, call) => pool.tryPick(avoid, call),
+    async waitForPick(deadline, signal, avoid, call) {
       try {
-        return await pool.waitForPick(deadline ?? performance.now() + waitForReadyMs, signal, avoid);
+        return await pool.waitForPick(deadline, signal, avoid, call);
       } catch (e) {
-        if (e instanceof NoEndpointError) {
-          throw new ConnectError(e.message, e.reason === "aborted" ? Code.Canceled : Code.Unavailable);
-        }
-        throw e;
+        throw e instanceof NoEndpointError ? new ConnectError(e.message, e.code as Code) : e;
       }
     },
     transportOf,
@@ -116,27 +105,16 @@ export function createChannel(options: ChannelOptions): Channel {
   }
 
   // Calls that entered unary()/stream() and have not ended; close() waits for them.
-  let calls = 0;
+  const calls = createInFlightCalls();
   let closing: Promise<void> | undefined;
-  let onIdle: (() => void) | undefined;
   function callStarted() {
-    if (closing) throw new ConnectError(`channel to "${target.raw}" is closed`, Code.Unavailable);
-    calls++;
+    if (closing) throw new ConnectError(`channel to "${target}" is closed`, Code.Unavailable);
+    calls.start();
   }
-  function callEnded() {
-    if (--calls === 0) onIdle?.();
-  }
+  const callEnded = () => calls.end();
   async function close(): Promise<void> {
     pool.beginClose();
-    if (calls > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, closeGraceMs);
-        onIdle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await calls.settled(closeGraceMs);
     await pool.destroy();
   }
 
@@ -177,29 +155,7 @@ export function createChannel(options: ChannelOptions): Channel {
     },
 
     snapshot(): ChannelSnapshot {
-      const lastError = pool.lastError();
-      return {
-        target: target.raw,
-        balancer: balancer.name,
-        closed: closing !== undefined,
-        ...(lastError ? { lastError } : {}),
-        endpoints: pool.subchannels().map((sc) => ({
-          address: sc.key,
-          state: sc.state(),
-          draining: sc.draining,
-          inFlight: sc.load.inFlight,
-          pending: sc.load.pending,
-          latencyMs: sc.load.latencyMs(),
-          calls: sc.stats.calls,
-          failures: sc.stats.failures,
-          retries: sc.stats.retries,
-          ejected: pool.isEjected(sc),
-          ejections: sc.outlier.ejections,
-          health: sc.health,
-          weight: sc.endpoint.weight ?? 1,
-          ...(sc.endpoint.zone ? { zone: sc.endpoint.zone } : {}),
-        })),
-      };
+      return { ...pool.snapshot(), closed: closing !== undefined };
     },
 
     close() {
@@ -222,12 +178,11 @@ async function* onDone<T>(messages: AsyncIterable<T>, done: () => void): AsyncIt
   }
 }
 
-function originOf(tls: TlsOptions | undefined, authority: string): string {
-  const origin = `${tls ? "https" : "http"}://${authority}`;
-  try {
-    new URL(origin);
-  } catch {
-    throw new TypeError(`createChannel: authority ${JSON.stringify(authority)} is not a valid host[:port]`);
+/** The options among `keys` that are set, for passing on. */
+function pick<T extends object, K extends keyof T>(options: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) {
+    if (options[key] !== undefined) picked[key] = options[key];
   }
-  return origin;
+  return picked;
 }

@@ -1,8 +1,7 @@
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createBackoff, type Logger } from "@meshlite/core";
-import type { HealthWatcher } from "./endpoint-pool.js";
+import type { HealthWatcher, Subchannel } from "@meshlite/pool";
 import { Health, HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.js";
-import type { Subchannel } from "./subchannel.js";
 
 /** Active health checking with the standard `grpc.health.v1.Health/Watch` stream. */
 export interface HealthCheckOptions {

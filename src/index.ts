@@ -1,10 +1,8 @@
-import { registerResolver } from "@meshlite/core";
-import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
+// meshlite: what a channel user needs. Raw HTTP/2 users (the proxy, custom
+// forwarders) find the balancing core in @meshlite/pool.
 
-registerResolver("static", createStaticResolver);
-registerResolver("dns", createDnsResolver);
-
-export type { BalancerName, LeastRequestOptions } from "@meshlite/balancers";
+// Balancers: the built-in ones, and what a custom one is written against
+export type { BalancerName, LeastRequestOptions, P2cOptions, RoundRobinOptions } from "@meshlite/balancers";
 export {
   balancerNames,
   createBalancer,
@@ -14,38 +12,45 @@ export {
   createRoundRobinBalancer,
 } from "@meshlite/balancers";
 export type {
+  BackoffOptions,
   Balancer,
+  ConnectionPolicy,
+  ConnectivityState,
+  DnsTarget,
   Endpoint,
   EndpointLoad,
+  HostPort,
+  KubernetesTarget,
   Logger,
+  PeakEwmaOptions,
+  PickCall,
   PickCandidate,
   Resolver,
   ResolverContext,
+  ResolverFactory,
   ResolverListener,
+  ResolverOptions,
+  ResolverOptionsByScheme,
+  StaticTarget,
   Target,
+  TargetScheme,
 } from "@meshlite/core";
-export { parseTarget, registerResolver, TargetError } from "@meshlite/core";
+export { consoleLogger, parseTarget, registerResolver, silentLogger, TargetError } from "@meshlite/core";
+export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
+// Resolvers: targets, the DNS resolver's options, and what a custom one is written against
+export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";
 export type {
-  Http2Connection,
-  Http2ConnectionOptions,
+  ConnectTransportOptions,
+  GrpcImplementation,
   KeepaliveOptions,
   Protocol,
   TlsOptions,
 } from "@meshlite/transport";
-export { CallNotSentError, createHttp2Connection, isCallNotSent } from "@meshlite/transport";
+// The channel
 export type { ChannelEvent, ChannelEventHandler } from "./channel-event.js";
 export type { ChannelOptions } from "./channel-options.js";
 export type { Channel } from "./create-channel.js";
 export { createChannel } from "./create-channel.js";
-// Codes counted as an endpoint's failures, for raw HTTP/2 users of the pool.
-export { endpointFailureCodes } from "./endpoint-failure-codes.js";
-export type { EndpointPool, EndpointPoolOptions, HealthWatcher } from "./endpoint-pool.js";
-// The balancing core without Connect's message layer, for the proxy and other
-// raw HTTP/2 users: endpoint set, connections, load accounting, picks.
-export { createEndpointPool, NoEndpointError } from "./endpoint-pool.js";
 export type { HealthCheckOptions } from "./health-check.js";
-export type { OutlierDetectionOptions, ResolvedOutlierDetection } from "./outlier-detection.js";
-export { resolveOutlierDetection } from "./outlier-detection.js";
 export type { HedgingPolicy, RetryBudget, RetryOptions, RetryPolicy } from "./retry-policy.js";
-export type { ChannelSnapshot, EndpointSnapshot } from "./snapshot.js";
-export type { CallOutcome, HealthStatus, Subchannel } from "./subchannel.js";
+export type { ChannelSnapshot } from "./snapshot.js";

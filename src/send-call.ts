@@ -6,28 +6,24 @@ import type {
   MessageInitShape,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
+import type { PickCall } from "@meshlite/core";
+import { endpointFailureCodes, maxNotSentResends, type Subchannel } from "@meshlite/pool";
 import { isCallNotSent, isConnectionLost } from "@meshlite/transport";
 import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
-import { endpointFailureCodes } from "./endpoint-failure-codes.js";
+import { ConnectPickCall } from "./pick-call.js";
 import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
 import { isIdempotent, isRetryable, methodName, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import { withMessages } from "./stream-response.js";
-import type { Subchannel } from "./subchannel.js";
 
-/**
- * A call that never reached a server is sent again on another endpoint,
- * whatever the method. More than once: when servers rotate connections at
- * the same moment (max connection age), a resend can land in another GOAWAY
- * window. Each resend is cheap and bounded by the call's deadline.
- */
-const maxNotSentResends = 4;
 /** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
 
 /** The state of one call across its attempts. */
 interface CallState {
   readonly deadline: number | undefined;
+  /** What the balancer sees of the call: method and request headers. */
+  readonly call: PickCall;
   readonly signal: AbortSignal | undefined;
   /** The endpoint of the last failed attempt: the next one goes elsewhere if it can. */
   avoid: Subchannel | undefined;
@@ -45,7 +41,7 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   input: MessageInitShape<I>,
   contextValues: ContextValues | undefined,
 ): Promise<UnaryResponse<I, O>> {
-  const state: CallState = { deadline, signal, avoid: undefined };
+  const state: CallState = { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined };
   const attempt = (attemptSignal = signal) =>
     sendAttempt(ctx, state, method, attemptSignal, (sc, timeoutMs) =>
       ctx.transportOf(sc).unary(method, attemptSignal, timeoutMs, header, input, contextValues),
@@ -71,7 +67,7 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
   input: AsyncIterable<MessageInitShape<I>>,
   contextValues: ContextValues | undefined,
 ): Promise<StreamResponse<I, O>> {
-  const state: CallState = { deadline, signal, avoid: undefined };
+  const state: CallState = { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined };
   const replay = createReplayableInput(input, maxReplayMessages);
   const attempt = () =>
     sendAttempt(
@@ -142,7 +138,8 @@ async function sendAttempt<T>(
   const streaming = replay !== undefined;
   for (let resend = 0; ; resend++) {
     // No promise on the common path: an endpoint is ready.
-    const sc = ctx.tryPick(state.avoid) ?? (await ctx.waitForPick(state.deadline, signal, state.avoid));
+    const sc =
+      ctx.tryPick(state.avoid, state.call) ?? (await ctx.waitForPick(state.deadline, signal, state.avoid, state.call));
     // Before begin(): a deadline that ran out while waiting for an endpoint
     // is not the endpoint's failure.
     const timeoutMs = remaining(ctx, state.deadline);

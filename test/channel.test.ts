@@ -154,6 +154,28 @@ describe("createChannel", () => {
     [{ target: "127.0.0.1:1", grpcImplementation: "fast" }, 'unknown grpcImplementation "fast"'],
     [{ target: "127.0.0.1:1", defaultTimeoutMs: -1 }, "defaultTimeoutMs must be a non-negative number"],
     [{ target: "127.0.0.1:1", tls: { cert: "x" } }, "tls.cert and tls.key go together"],
+    [{ target: "127.0.0.1:1", balancr: "p2c" }, 'createChannel: unknown key "balancr" (did you mean "balancer"?)'],
+    [
+      { target: "127.0.0.1:1", keepalive: { intervalMs: 1000, timeout: 5 } },
+      'createChannel: keepalive: unknown key "timeout" (did you mean "timeoutMs"?)',
+    ],
+    [
+      { target: "127.0.0.1:1", retry: { idempotent: { maxAttempt: 2 } } },
+      'createChannel: retry.idempotent: unknown key "maxAttempt" (did you mean "maxAttempts"?)',
+    ],
+    [{ target: "127.0.0.1:1", waitForReady: 5 }, 'unknown key "waitForReady" (did you mean "waitForReadyMs"?)'],
+    [
+      { target: "127.0.0.1:1", outlierDetection: { consecutive: 2 } },
+      'createChannel: outlierDetection: unknown key "consecutive"',
+    ],
+    [
+      { target: "127.0.0.1:1", outlierDetection: { baseEjectionMs: -1 } },
+      "createChannel: outlierDetection.baseEjectionMs must be",
+    ],
+    [
+      { target: "127.0.0.1:1", balancer: { name: "old", connect: "first", pick: () => undefined } },
+      'createChannel: Balancer.connect is gone; write connections: "first-reachable"',
+    ],
   ])("rejects bad options at creation: %j", (options, message) => {
     expect(() => createChannel(options as never)).toThrow(message);
   });

@@ -191,7 +191,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
     expect(performance.now() - goAt).toBeLessThan(3000);
   });
 
-  it("fails calls to a name that never resolved with UNAVAILABLE and the DNS reason", async () => {
+  it("fails calls to a name that never resolved at their deadline, with the DNS reason", async () => {
     const dns = await dnsServer(5);
     const channel = createChannel({ target: `dns://${dns.address}/missing.test:1234`, logger: silentLogger });
     cleanups.push(() => channel.close());
@@ -200,7 +200,7 @@ describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dns
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );
-    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.code).toBe(Code.DeadlineExceeded);
     expect(error?.message).toMatch(/DNS name "missing.test" did not resolve: NXDOMAIN/);
   });
 });

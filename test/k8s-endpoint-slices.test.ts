@@ -81,6 +81,21 @@ describe("merging EndpointSlices", () => {
     ]);
     expect(endpoints).toEqual([{ host: "10.1.0.1", port: 50051, zone: "eu-west-1a", nodeName: "node-7" }]);
   });
+
+  it("takes the pod name from targetRef as the endpoint's hash key", () => {
+    const { endpoints } = merge([
+      slice("a", {
+        endpoints: [
+          { addresses: ["10.1.0.1"], targetRef: { kind: "Pod", name: "orders-7d9f-abcde", namespace: "shop" } },
+          { addresses: ["10.1.0.2"] },
+        ],
+      }),
+    ]);
+    expect(endpoints).toEqual([
+      { host: "10.1.0.1", port: 50051, hashKey: "orders-7d9f-abcde" },
+      { host: "10.1.0.2", port: 50051 },
+    ]);
+  });
 });
 
 describe("reading a watch stream", () => {

@@ -225,7 +225,7 @@ describe("p2c still leaves a slow or failing backend", () => {
     let forced = false;
     const balancer: Balancer = {
       name: "p2c (forced for the test)",
-      pick: (ready) => (forced ? ready.find((c) => c.key === bad.address) : p2c.pick(ready)),
+      pick: (ready, call) => (forced ? ready.find((c) => c.key === bad.address) : p2c.pick(ready, call)),
     };
     const channel = open({ target: staticTarget(backends), balancer, outlierDetection: false });
     await allReady(channel);

@@ -76,7 +76,7 @@ describe("TLS", () => {
       const error = (await createClient(EchoService, anonymous)
         .echo({ message: "x" }, { timeoutMs: 1000 })
         .catch((e) => e)) as ConnectError;
-      expect(error.code).toBe(Code.Unavailable);
+      expect(error.code).toBe(Code.DeadlineExceeded);
     } finally {
       await strict.kill();
     }
@@ -92,7 +92,7 @@ describe("TLS", () => {
     const error = (await createClient(EchoService, channel)
       .echo({ message: "x" }, { timeoutMs: 1000 })
       .catch((e) => e)) as ConnectError;
-    expect(error.code).toBe(Code.Unavailable);
+    expect(error.code).toBe(Code.DeadlineExceeded);
     expect(error.rawMessage).toMatch(/payments\.shop\.test/);
     expect(error.rawMessage).toMatch(/altnames|Hostname\/IP does not match/);
   });

@@ -7,7 +7,7 @@ import { startEchoBackend } from "./support/echo-backend.js";
 import { closedPort } from "./support/free-port.js";
 
 describe("no endpoint ready", () => {
-  it("fails within the deadline with UNAVAILABLE naming the target and the last connection error", async () => {
+  it("fails at the deadline with DEADLINE_EXCEEDED naming the target and the last connection error", async () => {
     const ports = [await closedPort("127.0.0.41"), await closedPort("127.0.0.42")];
     const target = `static:///127.0.0.41:${ports[0]},127.0.0.42:${ports[1]}`;
     await using channel = createChannel({ target, logger: silentLogger });
@@ -16,7 +16,8 @@ describe("no endpoint ready", () => {
       .echo({ message: "x" }, { timeoutMs: 1500 })
       .catch((e) => e)) as ConnectError;
     const elapsed = performance.now() - started;
-    expect(error.code).toBe(Code.Unavailable);
+    // gRPC: a call waiting for a ready endpoint fails with its deadline's status.
+    expect(error.code).toBe(Code.DeadlineExceeded);
     expect(error.rawMessage).toContain(`"${target}"`);
     expect(error.rawMessage).toMatch(/2 transient-failure/);
     expect(error.rawMessage).toContain("ECONNREFUSED");
@@ -24,7 +25,7 @@ describe("no endpoint ready", () => {
     expect(elapsed).toBeLessThan(5000);
   });
 
-  it("without a deadline, waits waitForReadyMs", async () => {
+  it("without a deadline, waits waitForReadyMs and fails with UNAVAILABLE", async () => {
     const port = await closedPort("127.0.0.43");
     await using channel = createChannel({
       target: `static:///127.0.0.43:${port}`,

@@ -9,15 +9,28 @@ export type BalancerName = "p2c" | "least-request" | "round-robin" | "pick-first
 
 export const balancerNames: readonly BalancerName[] = ["p2c", "least-request", "round-robin", "pick-first"];
 
+const connectionPolicies = ["all", "first-reachable"];
+
 /**
  * Returns a fresh balancer for a name, or the given Balancer object after
- * checking its shape. Throws a TypeError naming the accepted values.
+ * checking its shape. Throws a TypeError naming the accepted values; `api`
+ * (the function the user called) starts the message.
  */
-export function createBalancer(balancer: BalancerName | Balancer | undefined): Balancer {
+export function createBalancer(balancer: BalancerName | Balancer | undefined, api = "createBalancer"): Balancer {
   if (balancer === undefined) return createP2cBalancer();
   if (typeof balancer === "object" && balancer !== null) {
     if (typeof balancer.pick !== "function") {
-      throw new TypeError("balancer: a Balancer object needs a pick(ready) function");
+      throw new TypeError(`${api}: a Balancer object needs a pick(candidates, call) function`);
+    }
+    if ("connect" in balancer) {
+      throw new TypeError(
+        `${api}: Balancer.connect is gone; write connections: "first-reachable" instead of connect: "first" (or drop it for "all")`,
+      );
+    }
+    if (balancer.connections !== undefined && !connectionPolicies.includes(balancer.connections)) {
+      throw new TypeError(
+        `${api}: unknown Balancer.connections ${JSON.stringify(balancer.connections)}: expected "all" or "first-reachable"`,
+      );
     }
     return balancer;
   }
@@ -32,6 +45,6 @@ export function createBalancer(balancer: BalancerName | Balancer | undefined): B
       return createPickFirstBalancer();
   }
   throw new TypeError(
-    `unknown balancer ${JSON.stringify(balancer)}: expected one of ${balancerNames.map((n) => `"${n}"`).join(", ")} or a Balancer object`,
+    `${api}: unknown balancer ${JSON.stringify(balancer)}: expected one of ${balancerNames.map((n) => `"${n}"`).join(", ")} or a Balancer object`,
   );
 }

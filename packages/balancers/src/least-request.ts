@@ -12,7 +12,7 @@ export interface LeastRequestOptions {
 /**
  * Power of N choices over in-flight calls: sample N distinct endpoints at
  * random, send the call to the one with the fewest calls in flight (divided by
- * its weight). Cheap, needs no latency data, and avoids a saturated endpoint.
+ * its effective weight). Cheap, needs no latency data, and avoids a saturated endpoint.
  */
 export function createLeastRequestBalancer(options: LeastRequestOptions = {}): Balancer {
   const choiceCount = options.choiceCount ?? 2;
@@ -20,7 +20,7 @@ export function createLeastRequestBalancer(options: LeastRequestOptions = {}): B
     throw new RangeError(`least-request: choiceCount must be an integer from 2 to 10, got ${String(choiceCount)}`);
   }
   const random = options.random ?? Math.random;
-  const load = (c: PickCandidate) => c.load.inFlight / (c.endpoint.weight ?? 1);
+  const load = (c: PickCandidate) => c.load.inFlight / c.weight;
   return {
     name: "least-request",
     pick(ready) {

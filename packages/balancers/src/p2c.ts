@@ -48,8 +48,9 @@ export function createP2cBalancer(options: P2cOptions = {}): Balancer {
   }
   function choose(a: PickCandidate, b: PickCandidate): PickCandidate {
     const now = clock();
-    const wa = a.endpoint.weight ?? 1;
-    const wb = b.endpoint.weight ?? 1;
+    // The effective weight, as the endpoint policies set it.
+    const wa = a.weight;
+    const wb = b.weight;
     const la = a.load.latencyMs(now);
     const lb = b.load.latencyMs(now);
     const gap = Math.abs(la - lb);

@@ -8,7 +8,7 @@ import type { Balancer } from "@meshlite/core";
 export function createPickFirstBalancer(): Balancer {
   return {
     name: "pick-first",
-    connect: "first",
-    pick: (ready) => ready[0],
+    connections: "first-reachable",
+    pick: (candidates) => candidates[0],
   };
 }

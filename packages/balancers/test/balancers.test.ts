@@ -30,7 +30,9 @@ function candidates(n: number, load: (i: number) => Partial<FakeLoad> = () => ({
     };
     return {
       key: `10.0.0.${i}:80`,
+      hashKey: `10.0.0.${i}:80`,
       endpoint: { host: `10.0.0.${i}`, port: 80, weight: weight?.(i) ?? 1 },
+      weight: weight?.(i) ?? 1,
       load: l,
       fake,
     };
@@ -50,7 +52,7 @@ describe("pick-first", () => {
   it("always picks the first ready endpoint, and wants only one connection", () => {
     const b = createPickFirstBalancer();
     const ready = candidates(3);
-    expect(b.connect).toBe("first");
+    expect(b.connections).toBe("first-reachable");
     expect(counts(() => b.pick(ready), 100)).toEqual(new Map([["10.0.0.0:80", 100]]));
     expect(b.pick(ready.slice(1))?.key).toBe("10.0.0.1:80");
   });
@@ -121,7 +123,9 @@ function measuredEndpoints(n: number, clock: { now: number }, defaultMs?: number
     const rate = createCallRate({}, clock.now);
     return {
       key: `10.0.0.${i}:80`,
+      hashKey: `10.0.0.${i}:80`,
       endpoint: { host: `10.0.0.${i}`, port: 80 },
+      weight: 1,
       load: {
         inFlight: 0,
         pending: 0,

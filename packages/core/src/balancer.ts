@@ -23,32 +23,64 @@ export interface EndpointLoad {
   callRate(now?: number): number;
 }
 
-/** One endpoint a balancer may pick. */
+/** One endpoint a balancer may pick: it passed every endpoint policy (draining, health, ejection...). */
 export interface PickCandidate {
   /** `host:port` of the endpoint; stable while it stays in the set. */
   readonly key: string;
+  /**
+   * A stable identity for hashing: the endpoint's `hashKey` (the pod name,
+   * where the resolver knows it), else `key`.
+   */
+  readonly hashKey: string;
+  /** The endpoint's attributes as the resolver reports them: zone, nodeName, weight, hashKey, labels. */
   readonly endpoint: Endpoint;
+  /**
+   * The weight to balance by: the endpoint's weight (default 1) as endpoint
+   * policies adjust it (slow start, overload). Positive.
+   */
+  readonly weight: number;
   readonly load: EndpointLoad;
 }
 
 /**
- * A balancing policy: given the endpoints that are ready to take a call, pick
- * one. `pick` is called once per call (and again for a retry, without the
+ * The call being balanced. Built without copying anything: reading `method`
+ * or a header is what costs, so a balancer that ignores them pays nothing.
+ */
+export interface PickCall {
+  /** `package.Service/Method`. */
+  readonly method: string;
+  /**
+   * A request header by lowercase name, undefined when the call has none
+   * (several values are joined with ", ").
+   */
+  header(name: string): string | undefined;
+}
+
+/**
+ * Which endpoints of the set the pool keeps connected.
+ *
+ * - `"all"`: every endpoint gets a connection (what spreading needs).
+ * - `"first-reachable"`: endpoints are dialled one at a time in the
+ *   resolver's order and only the first that connects is kept, as gRPC's
+ *   pick_first does; when it fails, the next one is dialled.
+ */
+export type ConnectionPolicy = "all" | "first-reachable";
+
+/**
+ * A balancing policy: given the endpoints that may take a call, pick one.
+ * `pick` is called once per call (and again for a retry, without the
  * endpoint that failed) and must be cheap; it may keep state (a rotation
  * index). A balancer instance serves one channel.
  */
 export interface Balancer {
   /** Name shown in snapshots and errors. */
   readonly name: string;
+  /** Which endpoints the pool keeps connected. Default "all". */
+  readonly connections?: ConnectionPolicy;
   /**
-   * Which endpoints the channel keeps connected: `"all"` (default) dials every
-   * endpoint in the set; `"first"` dials them in order and keeps only the
-   * first one that connects, as gRPC's pick_first does.
-   */
-  readonly connect?: "all" | "first";
-  /**
-   * Picks among `ready`, which is never empty and keeps the resolver's order.
+   * Picks among `candidates`, which is never empty and keeps the resolver's
+   * order; `call` says which call it is for (method, request headers).
    * Return undefined to refuse the call (the channel then waits for a change).
    */
-  pick(ready: readonly PickCandidate[]): PickCandidate | undefined;
+  pick(candidates: readonly PickCandidate[], call: PickCall): PickCandidate | undefined;
 }

@@ -18,6 +18,14 @@ export interface Endpoint {
   readonly zone?: string;
   /** Node name, where the resolver knows it (Kubernetes). */
   readonly nodeName?: string;
+  /**
+   * A name that stays the same while the endpoint's address may change, for
+   * hashing balancers (ring-hash, affinity): the pod name in Kubernetes.
+   * Default: none (balancers then use the `host:port` key).
+   */
+  readonly hashKey?: string;
+  /** Free-form labels the resolver knows (or a custom resolver sets). Default: none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -35,7 +43,7 @@ export function formatHostPort(host: string, port: number): string {
 
 /**
  * Whether two endpoint lists describe the same set (order does not matter;
- * weight, draining and topology do).
+ * weight, draining, topology, hash key and labels do).
  */
 export function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
   if (a.length !== b.length) {
@@ -49,10 +57,19 @@ export function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): b
       (other.weight ?? 1) !== (e.weight ?? 1) ||
       (other.draining ?? false) !== (e.draining ?? false) ||
       other.zone !== e.zone ||
-      other.nodeName !== e.nodeName
+      other.nodeName !== e.nodeName ||
+      other.hashKey !== e.hashKey ||
+      !sameLabels(other.labels, e.labels)
     ) {
       return false;
     }
   }
   return true;
+}
+
+function sameLabels(a: Endpoint["labels"], b: Endpoint["labels"]): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a ?? {});
+  if (ka.length !== Object.keys(b ?? {}).length) return false;
+  return ka.every((k) => a?.[k] === b?.[k]);
 }

@@ -1,16 +1,25 @@
 export type { Backoff, BackoffOptions } from "./backoff.js";
 export { createBackoff, defaultBackoffOptions } from "./backoff.js";
-export type { Balancer, EndpointLoad, PickCandidate } from "./balancer.js";
+export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate } from "./balancer.js";
 export type { CallRate, CallRateOptions } from "./call-rate.js";
 export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";
 export type { Endpoint } from "./endpoint.js";
 export { endpointKey, formatHostPort, sameEndpoints } from "./endpoint.js";
+export { encodeGrpcTimeout } from "./grpc-timeout.js";
+export { assertKnownKeys, nearestKey } from "./known-keys.js";
 export type { Logger } from "./logger.js";
 export { consoleLogger, silentLogger } from "./logger.js";
 export type { PeakEwma, PeakEwmaOptions } from "./peak-ewma.js";
 export { createPeakEwma, defaultPeakEwmaOptions } from "./peak-ewma.js";
-export type { Resolver, ResolverContext, ResolverFactory, ResolverListener } from "./resolver.js";
-export { getResolverFactory, registerResolver } from "./resolver-registry.js";
+export type {
+  Resolver,
+  ResolverContext,
+  ResolverFactory,
+  ResolverListener,
+  ResolverOptions,
+  ResolverOptionsByScheme,
+} from "./resolver.js";
+export { getResolverFactory, hasResolver, registerResolver } from "./resolver-registry.js";
 export type { DnsTarget, HostPort, KubernetesTarget, StaticTarget, Target, TargetScheme } from "./target.js";
 export { acceptedTargetForms, parseHostPort, parseTarget, TargetError } from "./target.js";

@@ -27,6 +27,11 @@ export function registerResolver<S extends TargetScheme>(
   registry().set(scheme, factory as ResolverFactory);
 }
 
+/** Whether a resolver is registered for a scheme. */
+export function hasResolver(scheme: TargetScheme): boolean {
+  return registry().has(scheme);
+}
+
 /** Returns the resolver factory for a target, or throws an error that names the package providing it. */
 export function getResolverFactory(target: Target): ResolverFactory {
   const factory = registry().get(target.scheme);

@@ -39,3 +39,15 @@ export interface ResolverContext {
 
 /** Creates a resolver for a parsed target. */
 export type ResolverFactory<T extends Target = Target> = (target: T, context: ResolverContext) => Resolver;
+
+/**
+ * The `resolverOptions` each scheme takes, by scheme. Resolver packages add
+ * their scheme (declaration merging), so `resolverOptions` is typed for every
+ * resolver installed: @meshlite/resolvers adds `dns` and `static`,
+ * @meshlite/resolver-k8s adds `k8s`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by resolver packages through declaration merging
+export interface ResolverOptionsByScheme {}
+
+/** Options of any installed resolver (see ResolverOptionsByScheme). */
+export type ResolverOptions = ResolverOptionsByScheme[keyof ResolverOptionsByScheme];

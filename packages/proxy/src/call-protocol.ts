@@ -1,5 +1,6 @@
 import type { Code } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { encodeGrpcTimeout } from "@meshlite/core";
+import { codeToHttpStatus, codeToString } from "./connect-codes.js";
 
 /** The wire protocol a client spoke, read from its content type. */
 export type CallProtocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";
@@ -48,12 +49,15 @@ export function parseTimeout(protocol: CallProtocol, headers: Record<string, unk
   return Number(value);
 }
 
-/** Writes a timeout back in the header form of the protocol. */
+/**
+ * Writes a timeout back in the header form of the protocol: `grpc-timeout`
+ * as the channel writes it (at most 8 digits, coarser units for long
+ * deadlines), `connect-timeout-ms` in whole milliseconds.
+ */
 export function timeoutHeader(protocol: CallProtocol, ms: number): [string, string] {
-  const whole = Math.max(1, Math.floor(ms));
   return protocol === "grpc" || protocol === "grpc-web"
-    ? ["grpc-timeout", `${whole}m`]
-    : ["connect-timeout-ms", String(whole)];
+    ? ["grpc-timeout", encodeGrpcTimeout(ms)]
+    : ["connect-timeout-ms", String(Math.max(1, Math.floor(ms)))];
 }
 
 /** An error the proxy itself answers with. */

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type BalancerName, balancerNames } from "meshlite";
+import { type BalancerName, balancerNames } from "@meshlite/balancers";
 import { createProxy } from "./create-proxy.js";
 import { createJsonLogger, isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";

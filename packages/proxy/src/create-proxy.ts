@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "@meshlite/core";
+import { createInFlightCalls } from "@meshlite/pool";
 import { http1Downstream, http2Downstream } from "./downstream.js";
 import { type ForwardContext, forwardCall } from "./forward-call.js";
 import { createFrontServer } from "./front-server.js";
@@ -32,7 +33,8 @@ export interface Proxy {
 export function createProxy(options: ProxyOptions): Proxy {
   validateProxyOptions(options);
   const logger: Logger = options.logger ?? createJsonLogger();
-  const upstreams: Upstream[] = options.routes.map((route) => createUpstream(route, logger));
+  const waitForReadyMs = options.waitForReadyMs ?? defaults.waitForReadyMs;
+  const upstreams: Upstream[] = options.routes.map((route, i) => createUpstream(route, i, waitForReadyMs, logger));
   const metrics = createMetrics({
     liveEndpoints(route) {
       const live = new Set<string>();
@@ -42,8 +44,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       return live;
     },
   });
-  let inFlight = 0;
-  let onIdle: (() => void) | undefined;
+  const calls = createInFlightCalls();
   let closing: Promise<void> | undefined;
 
   const ctx: ForwardContext = {
@@ -54,11 +55,8 @@ export function createProxy(options: ProxyOptions): Proxy {
     maxHeaderBytes: options.maxHeaderBytes ?? defaults.maxHeaderBytes,
     maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
     maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
-    waitForReadyMs: options.waitForReadyMs ?? defaults.waitForReadyMs,
-    callStarted: () => ++inFlight,
-    callEnded() {
-      if (--inFlight === 0) onIdle?.();
-    },
+    callStarted: calls.start,
+    callEnded: calls.end,
   };
 
   const front = createFrontServer({
@@ -78,7 +76,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     },
   });
 
-  metrics.addGauge("meshlite_proxy_in_flight", "Calls in flight through the proxy.", () => [[{}, inFlight]]);
+  metrics.addGauge("meshlite_proxy_in_flight", "Calls in flight through the proxy.", () => [[{}, calls.count()]]);
   metrics.addGauge("meshlite_proxy_endpoint_in_flight", "Calls in flight per endpoint.", () =>
     upstreams.flatMap((u) =>
       u.pool
@@ -136,15 +134,7 @@ export function createProxy(options: ProxyOptions): Proxy {
             authority: u.route.authority ?? "*",
             service: u.route.service ?? "*",
             target: u.route.target,
-            endpoints: u.pool.subchannels().map((sc) => ({
-              address: sc.key,
-              state: sc.state(),
-              draining: sc.draining,
-              inFlight: sc.load.inFlight,
-              latencyMs: sc.load.latencyMs(),
-              calls: sc.stats.calls,
-              failures: sc.stats.failures,
-            })),
+            endpoints: u.pool.snapshot().endpoints,
           })),
           null,
           2,
@@ -162,23 +152,17 @@ export function createProxy(options: ProxyOptions): Proxy {
   }
 
   async function close(graceMs: number): Promise<void> {
-    logger.info("draining", { inFlight, graceMs });
+    logger.info("draining", { inFlight: calls.count(), graceMs });
     const deadline = performance.now() + graceMs;
     front.shutdown();
     for (const s of adminServers) s.close();
-    if (inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        onIdle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await calls.settled(graceMs);
     // Calls have ended upstream; let the last responses and trailers reach
     // the clients and their connections close after GOAWAY.
     await front.closed(Math.max(0, deadline - performance.now()));
-    if (inFlight > 0) logger.warn("grace period over, resetting calls still in flight", { inFlight });
+    if (calls.count() > 0) {
+      logger.warn("grace period over, resetting calls still in flight", { inFlight: calls.count() });
+    }
     front.destroy();
     for (const s of adminServers) s.closeAllConnections();
     await Promise.all(upstreams.map((u) => u.destroy()));
@@ -203,7 +187,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       );
     },
     ready,
-    inFlight: () => inFlight,
+    inFlight: calls.count,
     close(graceMs) {
       closing ??= close(graceMs ?? options.graceMs ?? defaults.graceMs);
       return closing;

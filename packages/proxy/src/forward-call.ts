@@ -1,7 +1,13 @@
 import * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "@meshlite/core";
-import { CallNotSentError, endpointFailureCodes, isCallNotSent, NoEndpointError, type Subchannel } from "meshlite";
+import {
+  endpointFailureCodes,
+  maxNotSentResends as maxNotSentRetries,
+  NoEndpointError,
+  type Subchannel,
+} from "@meshlite/pool";
+import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
 import {
   type CallProtocol,
   detectProtocol,
@@ -16,6 +22,7 @@ import {
 import type { Downstream } from "./downstream.js";
 import { createBodyMeter, createEnvelopeMeter, type EnvelopeMeter } from "./envelope-meter.js";
 import type { Metrics } from "./metrics.js";
+import { downstreamPickCall } from "./pick-call.js";
 import type { Router } from "./router.js";
 import type { Upstream } from "./upstream.js";
 
@@ -28,7 +35,6 @@ export interface ForwardContext {
   readonly maxHeaderBytes: number;
   readonly maxMessageBytes: number;
   readonly maxInFlight: number;
-  readonly waitForReadyMs: number;
   /** Counts calls in flight (for limits and draining). */
   callStarted(): number;
   callEnded(): void;
@@ -51,12 +57,6 @@ const responseHopByHop = new Set(["connection", "keep-alive", "proxy-connection"
 
 /** Bytes of request body kept for a resend until the upstream answers. */
 const maxReplayBytes = 1024 * 1024;
-/**
- * A call that never reached a server is sent again to another endpoint, up to
- * this many times, as the channel does: servers rotating connections at once
- * can put a resend in another GOAWAY window. The call's deadline bounds them.
- */
-const maxNotSentRetries = 4;
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -226,6 +226,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     return;
   }
   const up: Upstream = upstreamOf;
+  const call = downstreamPickCall(down);
   route = up.name;
   counted = true;
   if (ctx.callStarted() > ctx.maxInFlight) {
@@ -301,7 +302,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   /** Picks an endpoint and sends the call there; synchronous unless it must wait for an endpoint or a connection. */
   function attempt(n: number, avoid: Subchannel | undefined) {
     try {
-      const picked = up.pool.tryPick(avoid);
+      const picked = up.pool.tryPick(avoid, call);
       if (picked === undefined) void attemptWhenReady(n, avoid);
       else send(n, picked);
     } catch (e) {
@@ -318,11 +319,11 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     abort ??= new AbortController();
     let picked: Subchannel;
     try {
-      picked = await up.pool.waitForPick(deadline ?? performance.now() + ctx.waitForReadyMs, abort.signal, avoid);
+      picked = await up.pool.waitForPick(deadline, abort.signal, avoid, call);
     } catch (e) {
       if (e instanceof NoEndpointError) {
         if (e.reason === "aborted") return;
-        fail(e.reason === "deadline" && deadline !== undefined ? Code.DeadlineExceeded : Code.Unavailable, e.message);
+        fail(e.code, e.message);
       } else {
         internalError(e);
       }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { assertKnownKeys } from "@meshlite/core";
 import { parse as parseYaml } from "yaml";
 import { isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
@@ -61,9 +62,7 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
     throw new TypeError("expected a mapping with at least `routes: [{ target: ... }]`");
   }
   const d = doc as Record<string, unknown>;
-  for (const key of Object.keys(d)) {
-    if (!topKeys.includes(key)) throw new TypeError(`unknown key "${key}"; accepted: ${topKeys.join(", ")}`);
-  }
+  assertKnownKeys(d, topKeys, "");
   for (const key of ["listen", "admin"] as const) {
     if (d[key] !== undefined) {
       if (typeof d[key] !== "string") throw new TypeError(`${key}: expected "HOST:PORT"`);

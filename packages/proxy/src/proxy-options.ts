@@ -1,12 +1,7 @@
-import type { Logger } from "@meshlite/core";
-import {
-  type BalancerName,
-  balancerNames,
-  type OutlierDetectionOptions,
-  parseTarget,
-  resolveOutlierDetection,
-  type TlsOptions,
-} from "meshlite";
+import { type BalancerName, balancerNames } from "@meshlite/balancers";
+import { assertKnownKeys, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
+import { type OutlierDetectionOptions, resolveOutlierDetection } from "@meshlite/pool";
+import type { TlsOptions } from "@meshlite/transport";
 
 /** One upstream service and the calls that go to it. */
 export interface RouteOptions {
@@ -27,8 +22,8 @@ export interface RouteOptions {
   tls?: TlsOptions | boolean;
   /** `:authority` sent upstream. Default: the client's, unchanged. */
   upstreamAuthority?: string;
-  /** Options for the target's resolver. Default: none. */
-  resolverOptions?: Record<string, unknown>;
+  /** Options for the target's resolver, as for createChannel (DnsResolverOptions for `dns:`...). Default: none. */
+  resolverOptions?: ResolverOptions;
   /**
    * Passive outlier detection: endpoints whose calls keep failing (UNAVAILABLE,
    * INTERNAL, UNKNOWN, DATA_LOSS or a broken stream) are ejected for a while.
@@ -90,7 +85,7 @@ export const limitKeys = [
   "graceMs",
 ] as const;
 
-const routeKeys = new Set([
+const routeKeys = [
   "name",
   "authority",
   "service",
@@ -100,12 +95,14 @@ const routeKeys = new Set([
   "upstreamAuthority",
   "resolverOptions",
   "outlierDetection",
-]);
+];
+const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger"];
 
 /** Checks routes and limits; throws a TypeError that says where the problem is and what is accepted. */
 export function validateProxyOptions(options: ProxyOptions): void {
   if (typeof options !== "object" || options === null)
     throw new TypeError("proxy: expected an options object with routes");
+  assertKnownKeys(options, proxyKeys, "proxy");
   if (!Array.isArray(options.routes) || options.routes.length === 0) {
     throw new TypeError("proxy: routes must be a non-empty list of { target, authority?, service?, balancer? }");
   }
@@ -127,11 +124,7 @@ function validateRoute(route: RouteOptions, where: string): void {
   if (typeof route !== "object" || route === null || Array.isArray(route)) {
     throw new TypeError(`${where}: expected an object { target, authority?, service?, balancer? }`);
   }
-  for (const key of Object.keys(route)) {
-    if (!routeKeys.has(key)) {
-      throw new TypeError(`${where}: unknown key "${key}"; accepted: ${[...routeKeys].join(", ")}`);
-    }
-  }
+  assertKnownKeys(route, routeKeys, where);
   if (typeof route.target !== "string" || route.target === "") {
     throw new TypeError(
       `${where}.target: required, a target such as "dns:///orders:50051" or "static:///10.0.0.1:50051"`,
@@ -153,13 +146,8 @@ function validateRoute(route: RouteOptions, where: string): void {
       throw new TypeError(`${where}.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
     }
   }
-  if (route.outlierDetection !== undefined) {
-    try {
-      resolveOutlierDetection(route.outlierDetection);
-    } catch (e) {
-      throw new TypeError(`${where}.${(e as Error).message.replace(/^createChannel: /, "")}`);
-    }
-  }
+  if (route.outlierDetection !== undefined)
+    resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
   if (route.service?.includes("/")) {
     throw new TypeError(
       `${where}.service: a gRPC service name like "pkg.v1.Service", without slashes, got "${route.service}"`,

@@ -1,16 +1,8 @@
-import { getResolverFactory, type Logger } from "@meshlite/core";
-import {
-  createBalancer,
-  createEndpointPool,
-  createHttp2Connection,
-  type EndpointPool,
-  parseTarget,
-  resolveOutlierDetection,
-  type TlsOptions,
-} from "meshlite";
+import type { Logger } from "@meshlite/core";
+import { createPool, type EndpointPool } from "@meshlite/pool";
 import type { RouteOptions } from "./proxy-options.js";
 
-/** The endpoints of one route: the channel's balancing core, without Connect's message layer. */
+/** The endpoints of one route: the balancing core, without Connect's message layer. */
 export interface Upstream {
   readonly name: string;
   readonly route: RouteOptions;
@@ -24,29 +16,22 @@ export interface Upstream {
 export const http2Settings = { initialWindowSize: 4 * 1024 * 1024 } as const;
 export const maxSessionMemoryMb = 256;
 
-export function createUpstream(route: RouteOptions, logger: Logger): Upstream {
-  const target = parseTarget(route.target);
-  const name = route.name ?? route.target;
-  const tls: TlsOptions | undefined = route.tls === true ? {} : route.tls || undefined;
-  const origin = `${tls ? "https" : "http"}://${route.upstreamAuthority ?? target.authority}`;
-  const resolver = getResolverFactory(target)(target, { logger, options: route.resolverOptions ?? {} });
-  const pool = createEndpointPool({
-    target,
-    resolver,
-    balancer: createBalancer(route.balancer),
-    // Endpoints whose calls keep failing are ejected for a while, as in the channel.
-    outlierDetection: resolveOutlierDetection(route.outlierDetection),
+export function createUpstream(route: RouteOptions, index: number, waitForReadyMs: number, logger: Logger): Upstream {
+  const pool = createPool({
+    api: `proxy: routes[${index}]`,
+    target: route.target,
     logger,
-    createConnection: (endpoint) =>
-      createHttp2Connection({
-        origin,
-        address: endpoint,
-        ...(tls ? { tls } : {}),
-        sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
-      }),
+    waitForReadyMs,
+    ...(route.balancer ? { balancer: route.balancer } : {}),
+    ...(route.resolverOptions ? { resolverOptions: route.resolverOptions } : {}),
+    ...(route.tls !== undefined ? { tls: route.tls } : {}),
+    ...(route.upstreamAuthority ? { authority: route.upstreamAuthority } : {}),
+    // Endpoints whose calls keep failing are ejected for a while, as in the channel.
+    ...(route.outlierDetection !== undefined ? { outlierDetection: route.outlierDetection } : {}),
+    sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
   });
   return {
-    name,
+    name: route.name ?? route.target,
     route,
     pool,
     destroy: () => pool.destroy(),

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { detectProtocol, errorResponse, parseTimeout } from "../src/call-protocol.js";
+import { detectProtocol, errorResponse, parseTimeout, timeoutHeader } from "../src/call-protocol.js";
 import { createEnvelopeMeter } from "../src/envelope-meter.js";
 import { parseConfig } from "../src/load-config.js";
 import type { RouteOptions } from "../src/proxy-options.js";
+import { validateProxyOptions } from "../src/proxy-options.js";
 import { createRouter } from "../src/router.js";
 
 const entries = (routes: RouteOptions[]) => routes.map((route) => ({ route, name: route.name }));
@@ -66,6 +67,23 @@ describe("config", () => {
   });
 });
 
+describe("proxy options", () => {
+  const routes = [{ target: "static:///1.2.3.4:5" }];
+  it.each([
+    [{ routes, maxInflight: 5 }, 'proxy: unknown key "maxInflight" (did you mean "maxInFlight"?)'],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", balancr: "p2c" }] },
+      'routes[0]: unknown key "balancr" (did you mean "balancer"?)',
+    ],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", outlierDetection: { maxEjectionPercent: "half" } }] },
+      "routes[0].outlierDetection.maxEjectionPercent must be a non-negative number",
+    ],
+  ])("rejects %j naming the key and the nearest known one", (options, message) => {
+    expect(() => validateProxyOptions(options as never)).toThrow(message);
+  });
+});
+
 describe("protocol", () => {
   it("tells the protocols apart by content type", () => {
     expect(detectProtocol("POST", "application/grpc")).toBe("grpc");
@@ -83,6 +101,20 @@ describe("protocol", () => {
     expect(parseTimeout("grpc", { "grpc-timeout": "1x" })).toBeNaN();
     expect(parseTimeout("connect-unary", { "connect-timeout-ms": "250" })).toBe(250);
     expect(parseTimeout("connect-unary", {})).toBeUndefined();
+  });
+  it("passes long deadlines on as valid grpc-timeout headers (at most 8 digits)", () => {
+    const day = 24 * 3_600_000;
+    // Up to 99999999 ms (27.8 h) in milliseconds; beyond, in a coarser unit, rounded up.
+    expect(timeoutHeader("grpc", 99_999_999)).toEqual(["grpc-timeout", "99999999m"]);
+    expect(timeoutHeader("grpc", 2 * day)).toEqual(["grpc-timeout", "172800S"]);
+    expect(timeoutHeader("grpc-web", 400 * day)).toEqual(["grpc-timeout", "34560000S"]);
+    expect(timeoutHeader("grpc", 4000 * day)).toEqual(["grpc-timeout", "5760000M"]);
+    for (const ms of [1.5, 1000, 99_999_999, 2 * day, 400 * day, 1e15]) {
+      const [name, value] = timeoutHeader("grpc", ms);
+      expect(value).toMatch(/^\d{1,8}[HMSmun]$/);
+      expect(parseTimeout("grpc", { [name]: value })).toBeGreaterThanOrEqual(Math.min(ms, 99_999_999 * 3_600_000));
+    }
+    expect(timeoutHeader("connect-unary", 2 * day)).toEqual(["connect-timeout-ms", "172800000"]);
   });
   it("writes errors in each protocol", () => {
     const grpc = errorResponse("grpc", "application/grpc", { code: 14, message: "down 100%" });

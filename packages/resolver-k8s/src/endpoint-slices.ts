@@ -28,6 +28,8 @@ export interface SliceEndpoint {
   };
   readonly nodeName?: string | null;
   readonly zone?: string | null;
+  /** The object behind the endpoint, usually its Pod. */
+  readonly targetRef?: { readonly kind?: string; readonly name?: string; readonly namespace?: string } | null;
 }
 
 /** One port of an EndpointSlice (a target port, named after the Service port). */
@@ -104,6 +106,9 @@ export function mergeSlices(
         ...(state === "draining" ? { draining: true } : {}),
         ...(item.zone ? { zone: item.zone } : {}),
         ...(item.nodeName ? { nodeName: item.nodeName } : {}),
+        // The pod name outlives no restart, but it stays the same while the
+        // pod does: a stable key for hashing balancers.
+        ...(item.targetRef?.name ? { hashKey: item.targetRef.name } : {}),
       };
       const key = endpointKey(endpoint);
       const existing = merged.get(key);

@@ -75,3 +75,10 @@ export function parseKubernetesResolverOptions(
   }
   return resolved;
 }
+
+// `resolverOptions` of createChannel and the proxy's routes, typed per scheme.
+declare module "@meshlite/core" {
+  interface ResolverOptionsByScheme {
+    k8s: KubernetesResolverOptions;
+  }
+}

@@ -192,3 +192,12 @@ function describe(value: unknown): string {
   }
   return value === null ? "null" : typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
 }
+
+// `resolverOptions` of createChannel and the proxy's routes, typed per scheme.
+declare module "@meshlite/core" {
+  interface ResolverOptionsByScheme {
+    dns: DnsResolverOptions;
+    /** `static:` targets take no resolver options. */
+    static: Record<string, never>;
+  }
+}

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { contentTypeRegExp } from "@connectrpc/connect/protocol-grpc";
+import { contentTypeRegExp } from "./grpc-content-type.js";
 import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
 import { LeanEnvelopeReader, leanFlagCompressed } from "./lean-envelope.js";
 import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";

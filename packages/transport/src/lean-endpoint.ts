@@ -1,9 +1,10 @@
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { type Compression, type Serialization, validateReadWriteMaxBytes } from "@connectrpc/connect/protocol";
+import type { Compression } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, Http2SessionManager } from "@connectrpc/connect-node";
 import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
 import type { LeanNodeHeaders } from "./lean-metadata.js";
+import { type Serialization, validateReadWriteMaxBytes } from "./message-serialization.js";
 
 // gRPC's user-agent form is grpc-<language>-<implementation>/<version>.
 const userAgent = "grpc-node-meshlite-lean/0.1.0";

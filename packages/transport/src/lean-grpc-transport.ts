@@ -22,12 +22,13 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { type Compression, createMethodSerializationLookup, type Serialization } from "@connectrpc/connect/protocol";
+import type { Compression } from "@connectrpc/connect/protocol";
 import type { GrpcTransportOptions, Http2SessionOptions } from "@connectrpc/connect-node";
 import { type AnyMethod, type LeanMethod, leanResolveEndpoint } from "./lean-endpoint.js";
 import { callHeaders, composeInterceptors, interceptedHeaders, requestCommon } from "./lean-request.js";
 import { LeanStreamCall, normalizeIterable, startStream } from "./lean-stream-call.js";
 import { LeanUnaryCall, startUnary, unaryResponse } from "./lean-unary-call.js";
+import { createMethodSerializationLookup, type Serialization } from "./message-serialization.js";
 
 /** connect-node's HTTP/2 session seam: `{ authority, request(), notifyResponseByteRead() }`. */
 export type LeanSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;

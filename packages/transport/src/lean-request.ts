@@ -1,8 +1,8 @@
 import { type ContextValues, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { encodeGrpcTimeout } from "@meshlite/core";
 import type { LeanCall } from "./lean-call.js";
 import type { AnyMethod, LeanEndpoint } from "./lean-endpoint.js";
 import { type LeanNodeHeaders, leanAppendHeadersInit, leanNodeToWebHeaders } from "./lean-metadata.js";
-import { leanEncodeTimeout } from "./lean-status.js";
 
 export function composeInterceptors<T>(next: T, interceptors: Interceptor[]): T {
   let fn = next as unknown as Parameters<Interceptor>[0];
@@ -22,7 +22,7 @@ export function callHeaders(
   const ua = h["user-agent"];
   Object.assign(h, ep.baseHeaders);
   if (ua !== undefined) h["user-agent"] = ua;
-  if (timeoutMs !== undefined) h["grpc-timeout"] = leanEncodeTimeout(timeoutMs);
+  if (timeoutMs !== undefined) h["grpc-timeout"] = encodeGrpcTimeout(timeoutMs);
   return h;
 }
 

@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { findTrailerError } from "./grpc-trailer-error.js";
 import { leanNodeToWebHeaders } from "./lean-metadata.js";
 
 // HTTP/2 error codes (RFC 9113 section 7) by number, for messages.
@@ -139,17 +139,4 @@ export function leanStatusError(fields: http2.IncomingHttpHeaders): ConnectError
   if (fields["grpc-status"] === undefined && fields["grpc-status-details-bin"] === undefined) return undefined;
   if (leanIsOk(fields)) return undefined;
   return findTrailerError(leanNodeToWebHeaders(fields));
-}
-
-/**
- * Formats a grpc-timeout value: at most 8 digits with the finest unit that fits (gRPC HTTP/2 spec).
- */
-export function leanEncodeTimeout(timeoutMs: number): string {
-  const ms = Math.max(1, Math.ceil(timeoutMs));
-  if (ms < 1e8) return `${ms}m`;
-  const s = Math.ceil(ms / 1000);
-  if (s < 1e8) return `${s}S`;
-  const m = Math.ceil(s / 60);
-  if (m < 1e8) return `${m}M`;
-  return `${Math.min(99_999_999, Math.ceil(m / 60))}H`;
 }

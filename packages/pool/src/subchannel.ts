@@ -8,8 +8,7 @@ import {
   type PeakEwmaOptions,
   type PickCandidate,
 } from "@meshlite/core";
-import type { Http2Connection } from "@meshlite/transport";
-import { createOutlierState, type OutlierState } from "./outlier-detection.js";
+import type { Http2Connection } from "@meshlite/transport/connection";
 
 /** Health as reported by the endpoint's health service; "disabled" when not checked. */
 export type HealthStatus = "disabled" | "unknown" | "serving" | "not-serving";
@@ -26,18 +25,21 @@ export interface CallOutcome {
 }
 
 /**
- * One endpoint of a channel: its connection, the load measured on it, its
- * health and outlier state. The call path records every call here (`begin`,
- * `firstResponse`, `end`); balancers read `load`.
+ * One endpoint of a pool: its connection, the load measured on it, its
+ * health and effective weight. The call path records every call here
+ * (`begin`, `firstResponse`, `end`); balancers read `load` and `weight`.
  */
 export interface Subchannel extends PickCandidate {
   readonly connection: Http2Connection;
+  /** The endpoint's stable hash key (see PickCandidate), following the endpoint. */
+  hashKey: string;
   /** The endpoint as last reported by the resolver. */
   endpoint: Endpoint;
   /** Taking no new calls; closes once in-flight calls finish. */
   draining: boolean;
   health: HealthStatus;
-  readonly outlier: OutlierState;
+  /** The effective weight: the endpoint's, as endpoint policies last set it. */
+  weight: number;
   readonly stats: { calls: number; failures: number; retries: number };
   state(): ConnectivityState;
   /** A call starts; returns its start time. */
@@ -69,12 +71,13 @@ export function createSubchannel(
   };
   const subchannel: Subchannel = {
     key: endpointKey(endpoint),
+    hashKey: endpoint.hashKey ?? endpointKey(endpoint),
     endpoint,
     connection,
     load,
     draining: false,
     health: "disabled",
-    outlier: createOutlierState(),
+    weight: endpoint.weight ?? 1,
     stats: { calls: 0, failures: 0, retries: 0 },
     state: () => connection.state(),
     begin() {

@@ -1,0 +1,135 @@
+import type * as http2 from "node:http2";
+import { type BalancerName, createBalancer } from "@meshlite/balancers";
+import {
+  type BackoffOptions,
+  type Balancer,
+  consoleLogger,
+  getResolverFactory,
+  hasResolver,
+  type Logger,
+  type PeakEwmaOptions,
+  parseTarget,
+  type Resolver,
+  type ResolverOptions,
+  registerResolver,
+  type Target,
+} from "@meshlite/core";
+import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
+import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport/connection";
+import { createEndpointPool, type EndpointPool } from "./endpoint-pool.js";
+import type { HealthWatcher } from "./health-policy.js";
+import { type OutlierDetectionOptions, resolveOutlierDetection } from "./outlier-detection.js";
+import type { PoolEventHandler } from "./pool-event.js";
+
+/** Options of createPool: a target and how to connect to its endpoints. */
+export interface PoolOptions {
+  /**
+   * Where the service is: `dns:///host:port`, `host:port`, `static:///a:p,b:p`,
+   * `ipv4:a:p,...`, `ipv6:[a]:p,...` or `k8s:///service.namespace:port`, or
+   * a target parsed already.
+   */
+  target: string | Target;
+  /** Balancing policy, by name or as a Balancer object. Default "p2c". */
+  balancer?: BalancerName | Balancer;
+  /** A resolver to use instead of the one registered for the target's scheme. Default: the registered one. */
+  resolver?: Resolver;
+  /** Options for the target's resolver (see the resolver's documentation). Default: none. */
+  resolverOptions?: ResolverOptions;
+  /**
+   * TLS for every connection; `true` for TLS with Node's default roots.
+   * Default: cleartext HTTP/2 (h2c).
+   */
+  tls?: TlsOptions | boolean;
+  /**
+   * Host name (and port) that calls are addressed to (`:authority`, and the
+   * default TLS server name). Default: the target's host name.
+   */
+  authority?: string;
+  /** Give up on a connection attempt after this long. Default 20000 ms. */
+  connectTimeoutMs?: number;
+  /** Delay between connection attempts. Default: gRPC's (1 s, x1.6, jitter 0.2, 120 s max). */
+  backoff?: BackoffOptions;
+  /** Keepalive pings to detect dead connections. Default: none. */
+  keepalive?: KeepaliveOptions;
+  /** Passed to http2.connect for every connection (settings, maxSessionMemory...). Default: Node's. */
+  sessionOptions?: http2.ClientSessionOptions;
+  /** Latency measurement: peak-EWMA decay and the estimate of new endpoints. Default 10000 ms and 30 ms. */
+  loadOptions?: PeakEwmaOptions;
+  /**
+   * Passive outlier detection; `false` turns it off. Default: eject after 5
+   * failures in a row or as a failure-rate outlier, 30 s x ejections (max
+   * 300 s), at most 50% of the endpoints, panic mode below 50% left.
+   */
+  outlierDetection?: OutlierDetectionOptions | false;
+  /** Active health checking: watches each ready endpoint's health. Default: off. */
+  healthWatcher?: HealthWatcher;
+  /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
+  waitForReadyMs?: number;
+  /** Where warnings go (endpoints failing, resolver errors). Default: console, warnings and errors only. */
+  logger?: Logger;
+  /** Receives endpoint, ejection, health and resolver events. Default: none. */
+  onEvent?: PoolEventHandler;
+  /** The API the user called, to start validation messages with. Default "createPool". */
+  api?: string;
+}
+
+/**
+ * The balancing core for a target: parses it, creates its resolver and
+ * balancer, and dials one HTTP/2 connection per endpoint to the endpoint's
+ * address while `:authority` (and TLS SNI) stay the service's name. The
+ * channel and the proxy both start here.
+ */
+export function createPool(options: PoolOptions): EndpointPool {
+  const api = options.api ?? "createPool";
+  const target = typeof options.target === "string" ? parseTarget(options.target) : options.target;
+  const balancer = createBalancer(options.balancer, api);
+  const logger = options.logger ?? consoleLogger;
+  const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
+  const origin = originOf(tls, options.authority ?? target.authority, api);
+  const outlierDetection = resolveOutlierDetection(options.outlierDetection, `${api}: outlierDetection`);
+  registerBuiltInResolvers();
+  // Created last: everything above validates options, and a resolver starts working at once.
+  const resolver =
+    options.resolver ??
+    getResolverFactory(target)(target, {
+      logger,
+      options: (options.resolverOptions ?? {}) as Readonly<Record<string, unknown>>,
+    });
+  return createEndpointPool({
+    target,
+    resolver,
+    balancer,
+    logger,
+    outlierDetection,
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),
+    ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
+    ...(options.waitForReadyMs !== undefined ? { waitForReadyMs: options.waitForReadyMs } : {}),
+    createConnection: (endpoint) =>
+      createHttp2Connection({
+        origin,
+        address: endpoint,
+        ...(tls ? { tls } : {}),
+        ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+        ...(options.backoff ? { backoff: options.backoff } : {}),
+        ...(options.keepalive ? { keepalive: options.keepalive } : {}),
+        ...(options.sessionOptions ? { sessionOptions: options.sessionOptions } : {}),
+      }),
+  });
+}
+
+/** `static:` and `dns:` work out of the box; a resolver registered for them before stays in force. */
+function registerBuiltInResolvers() {
+  if (!hasResolver("static")) registerResolver("static", createStaticResolver);
+  if (!hasResolver("dns")) registerResolver("dns", createDnsResolver);
+}
+
+function originOf(tls: TlsOptions | undefined, authority: string, api: string): string {
+  const origin = `${tls ? "https" : "http"}://${authority}`;
+  try {
+    new URL(origin);
+  } catch {
+    throw new TypeError(`${api}: authority ${JSON.stringify(authority)} is not a valid host[:port]`);
+  }
+  return origin;
+}

@@ -1,0 +1,365 @@
+import {
+  type Balancer,
+  type Endpoint,
+  endpointKey,
+  type Logger,
+  type PeakEwmaOptions,
+  type PickCall,
+  type Resolver,
+  type Target,
+} from "@meshlite/core";
+import type { Http2Connection } from "@meshlite/transport/connection";
+import { createConnectionManager } from "./connection-manager.js";
+import { createDrainingPolicy } from "./draining-policy.js";
+import { createPolicyPipeline, type EndpointPolicy, type PolicyHooks } from "./endpoint-policy.js";
+import { createHealthPolicy, type HealthWatcher } from "./health-policy.js";
+import { NoEndpointError } from "./no-endpoint-error.js";
+import { createOutlierDetector, type OutlierDetector, type ResolvedOutlierDetection } from "./outlier-detection.js";
+import { createPanicPolicy } from "./panic-mode.js";
+import type { PoolEventHandler } from "./pool-event.js";
+import { createReadyPolicy } from "./ready-policy.js";
+import type { EndpointSnapshot, PoolSnapshot } from "./snapshot.js";
+import { type CallOutcome, createSubchannel, type Subchannel } from "./subchannel.js";
+
+/** Options of createEndpointPool: the parts, already built (createPool builds them from a target). */
+export interface EndpointPoolOptions {
+  /** The target, parsed: named in messages and snapshots. Required. */
+  readonly target: Target;
+  /** Where the endpoint set comes from; started at once, closed with the pool. Required. */
+  readonly resolver: Resolver;
+  /** Picks a candidate per call; its `connections` says which endpoints are kept connected. Required. */
+  readonly balancer: Balancer;
+  /** Makes the connection of a new endpoint (not yet connected). Required; tests pass fakes. */
+  createConnection(endpoint: Endpoint): Http2Connection;
+  /** Latency measurement (peak-EWMA). Default: decay 10000 ms, 30 ms for new endpoints. */
+  readonly loadOptions?: PeakEwmaOptions;
+  /** Passive outlier detection (with panic mode); false turns it off. */
+  readonly outlierDetection: ResolvedOutlierDetection | false;
+  /** Active health checking; undefined turns it off. */
+  readonly healthWatcher?: HealthWatcher;
+  /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
+  readonly waitForReadyMs?: number;
+  /** Where warnings go (endpoints failing, resolver errors). Required (createPool defaults it to the console). */
+  readonly logger: Logger;
+  /** Receives endpoint, ejection, health and resolver events. Default: none. */
+  readonly onEvent?: PoolEventHandler;
+}
+
+/**
+ * The balancing core, free of any message layer: follows the resolver's
+ * endpoint set, keeps a connection per endpoint (as the balancer's connection
+ * policy says), runs the endpoint policies (draining, ready, health, outlier
+ * ejection, panic mode) whenever something changes, and picks one of the
+ * candidates they leave per call with the balancer. The channel puts Connect
+ * calls on top; the proxy raw streams.
+ */
+export interface EndpointPool {
+  /**
+   * Picks a candidate now, preferring one other than `avoid`; undefined when
+   * there is none. `call` is passed to the balancer (default: no method, no headers).
+   * Allocation-free when endpoints are ready and nothing is avoided.
+   */
+  tryPick(avoid?: Subchannel, call?: PickCall): Subchannel | undefined;
+  /**
+   * Waits for a candidate until `deadline` (ms, performance.now() clock; when
+   * undefined, `waitForReadyMs` from now) or the signal aborts. Throws
+   * NoEndpointError with the status to fail the call with and a message that
+   * names the target and the last error.
+   */
+  waitForPick(
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    avoid?: Subchannel,
+    call?: PickCall,
+  ): Promise<Subchannel>;
+  /** Active endpoints in the resolver's order, then draining ones. */
+  subchannels(): Subchannel[];
+  /** The endpoints that may take calls now, as the endpoint policies left them. */
+  candidates(): readonly Subchannel[];
+  /** Endpoints, their state, load, ejection and health. */
+  snapshot(): PoolSnapshot;
+  /** The last resolver or connection error, for messages. */
+  lastError(): string | undefined;
+  /**
+   * Starts closing: stops resolving and fails the calls waiting for an
+   * endpoint. Calls that picked one, or pick one now, still go out.
+   */
+  beginClose(): void;
+  /** Closes every connection, resetting what is still in flight. */
+  destroy(): Promise<void>;
+}
+
+/** The call a pick is for when the caller says nothing about it. */
+const anyCall: PickCall = { method: "", header: () => undefined };
+
+export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
+  const { target, resolver, balancer, logger } = options;
+  const emit = options.onEvent ?? (() => {});
+  const waitForReadyMs = options.waitForReadyMs ?? 20_000;
+  const active = new Map<string, Subchannel>();
+  const draining = new Set<Subchannel>();
+  const cleanups = new Map<Subchannel, () => void>();
+  const connections = createConnectionManager(balancer.connections);
+  let candidateList: readonly Subchannel[] = [];
+  let dirty = true;
+  const waiters = new Set<() => void>();
+  let closed = false;
+  let resolved = false;
+  let resolverError: Error | undefined;
+  let connectionError: Error | undefined;
+
+  const hooks: PolicyHooks = {
+    target: target.raw,
+    logger,
+    emit,
+    changed,
+    endpoints: () => active.values(),
+  };
+  const outliers: OutlierDetector | undefined =
+    options.outlierDetection === false ? undefined : createOutlierDetector(options.outlierDetection, hooks);
+  const policies: EndpointPolicy[] = [createDrainingPolicy(), createReadyPolicy()];
+  if (options.healthWatcher) policies.push(createHealthPolicy(options.healthWatcher, hooks));
+  if (outliers && options.outlierDetection !== false) {
+    policies.push(outliers, createPanicPolicy(options.outlierDetection.panicThresholdPercent));
+  }
+  const pipeline = createPolicyPipeline(policies);
+
+  function changed() {
+    dirty = true;
+    connections.changed(active.values());
+    if (waiters.size > 0 && candidates().length > 0) wakeAll();
+  }
+
+  function wakeAll() {
+    for (const wake of [...waiters]) wake();
+  }
+
+  function candidates(): readonly Subchannel[] {
+    if (dirty) {
+      candidateList = pipeline.run(pool.subchannels());
+      dirty = false;
+    }
+    return candidateList;
+  }
+
+  function onCallEnd(sc: Subchannel, outcome: CallOutcome) {
+    if (!sc.draining) {
+      for (const policy of pipeline.policies) policy.onCallEnd?.(sc, outcome);
+    } else if (sc.load.inFlight === 0 && draining.has(sc)) {
+      retire(sc);
+    }
+  }
+
+  function retire(sc: Subchannel) {
+    draining.delete(sc);
+    cleanups.get(sc)?.();
+    cleanups.delete(sc);
+    void sc.connection.close();
+  }
+
+  function drain(sc: Subchannel) {
+    active.delete(sc.key);
+    sc.draining = true;
+    for (const policy of pipeline.policies) policy.onRemoved?.(sc);
+    draining.add(sc);
+    emit({ type: "endpoint-removed", address: sc.key });
+    if (sc.load.inFlight === 0) retire(sc);
+  }
+
+  // A new endpoint starts from the mean latency estimate of the endpoints
+  // already measured, not from the fixed default: otherwise p2c would keep a
+  // freshly scaled-up pod nearly idle until the default decays.
+  function seedLatency(): { defaultMs?: number } {
+    let sum = 0;
+    let n = 0;
+    for (const sc of active.values()) {
+      if (sc.stats.calls > 0) {
+        sum += sc.load.latencyMs();
+        n++;
+      }
+    }
+    return n > 0 ? { defaultMs: sum / n } : {};
+  }
+
+  function add(endpoint: Endpoint) {
+    const connection = options.createConnection(endpoint);
+    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd);
+    let failing = false;
+    const unsubscribe = connection.subscribe((event) => {
+      if (event.type === "state") {
+        emit({
+          type: "endpoint-state",
+          address: sc.key,
+          state: event.state,
+          ...(event.error ? { error: event.error } : {}),
+        });
+        if (event.state === "ready") failing = false;
+        for (const policy of pipeline.policies) policy.onState?.(sc, event.state);
+        if (event.state === "transient-failure") {
+          connectionError = event.error;
+          const message = `endpoint ${sc.key} of ${target.raw} failed to connect: ${event.error?.message ?? "unknown error"}`;
+          // Once per outage; the retries that follow go to debug.
+          if (failing) logger.debug(message);
+          else logger.warn(`${message} (retrying with backoff)`);
+          failing = true;
+          resolver.refresh();
+        }
+        if (!sc.draining) changed();
+      } else {
+        // A lost connection or GOAWAY often means the endpoint set is changing.
+        if (event.type === "lost" && event.error) connectionError = event.error;
+        resolver.refresh();
+      }
+    });
+    cleanups.set(sc, unsubscribe);
+    active.set(sc.key, sc);
+    emit({ type: "endpoint-added", address: sc.key });
+    connections.added(sc);
+  }
+
+  function update(endpoints: readonly Endpoint[]) {
+    if (closed) return;
+    resolved = true;
+    const wanted = new Map<string, Endpoint>();
+    for (const e of endpoints) {
+      if (!e.draining) wanted.set(endpointKey(e), e);
+    }
+    for (const sc of [...active.values()]) {
+      if (!wanted.has(sc.key)) drain(sc);
+    }
+    // Rebuild in the resolver's order (pick-first and round-robin rely on it).
+    const previous = new Map(active);
+    active.clear();
+    for (const [key, endpoint] of wanted) {
+      const sc = previous.get(key);
+      if (sc) {
+        sc.endpoint = endpoint;
+        sc.hashKey = endpoint.hashKey ?? key;
+        active.set(key, sc);
+      } else {
+        add(endpoint);
+      }
+    }
+    changed();
+  }
+
+  function describeFailure(): string {
+    if (!resolved) {
+      return resolverError
+        ? `"${target.raw}" did not resolve: ${resolverError.message}`
+        : `"${target.raw}" has not resolved yet`;
+    }
+    if (active.size === 0) {
+      return `"${target.raw}" resolved to no endpoints${resolverError ? `; last resolver error: ${resolverError.message}` : ""}`;
+    }
+    const states = new Map<string, number>();
+    for (const sc of active.values()) {
+      const healthy = sc.health === "serving" || sc.health === "disabled";
+      const state = healthy || sc.state() !== "ready" ? sc.state() : `ready but ${sc.health}`;
+      states.set(state, (states.get(state) ?? 0) + 1);
+    }
+    const summary = [...states].map(([s, n]) => `${n} ${s}`).join(", ");
+    const last = connectionError ?? resolverError;
+    return `no ready endpoint for "${target.raw}" (${summary})${last ? `; last error: ${last.message}` : ""}`;
+  }
+
+  function snapshotOf(sc: Subchannel, picked: ReadonlySet<Subchannel>): EndpointSnapshot {
+    const { endpoint } = sc;
+    return {
+      address: sc.key,
+      state: sc.state(),
+      draining: sc.draining,
+      candidate: picked.has(sc),
+      inFlight: sc.load.inFlight,
+      pending: sc.load.pending,
+      latencyMs: sc.load.latencyMs(),
+      calls: sc.stats.calls,
+      failures: sc.stats.failures,
+      retries: sc.stats.retries,
+      ejected: outliers?.isEjected(sc) ?? false,
+      ejections: outliers?.ejections(sc) ?? 0,
+      health: sc.health,
+      weight: endpoint.weight ?? 1,
+      effectiveWeight: sc.weight,
+      ...(endpoint.zone ? { zone: endpoint.zone } : {}),
+      ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
+      ...(endpoint.hashKey ? { hashKey: endpoint.hashKey } : {}),
+    };
+  }
+
+  const pool: EndpointPool = {
+    tryPick(avoid, call = anyCall) {
+      const list = candidates();
+      if (list.length === 0) return undefined;
+      if (avoid === undefined || list.length === 1) {
+        return balancer.pick(list, call) as Subchannel | undefined;
+      }
+      const others = list.filter((sc) => sc !== avoid);
+      return balancer.pick(others.length > 0 ? others : list, call) as Subchannel | undefined;
+    },
+    async waitForPick(deadline, signal, avoid, call) {
+      const until = deadline ?? performance.now() + waitForReadyMs;
+      for (;;) {
+        if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
+        const sc = pool.tryPick(avoid, call);
+        if (sc) return sc;
+        const left = until - performance.now();
+        if (left <= 0) throw new NoEndpointError(describeFailure(), deadline === undefined ? "wait-limit" : "deadline");
+        if (signal?.aborted) {
+          throw new NoEndpointError(`call canceled while waiting for an endpoint of "${target.raw}"`, "aborted");
+        }
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", wake);
+            waiters.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, left);
+          signal?.addEventListener("abort", wake);
+          waiters.add(wake);
+        });
+      }
+    },
+    subchannels: () => [...active.values(), ...draining],
+    candidates,
+    snapshot() {
+      const picked = new Set(candidates());
+      const lastError = pool.lastError();
+      return {
+        target: target.raw,
+        balancer: balancer.name,
+        ...(lastError ? { lastError } : {}),
+        endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
+      };
+    },
+    lastError: () => (connectionError ?? resolverError)?.message,
+    beginClose() {
+      if (closed) return;
+      closed = true;
+      resolver.close();
+      for (const policy of pipeline.policies) policy.close?.();
+      wakeAll();
+    },
+    async destroy() {
+      pool.beginClose();
+      const all = [...active.values(), ...draining];
+      active.clear();
+      draining.clear();
+      dirty = true;
+      for (const cleanup of cleanups.values()) cleanup();
+      cleanups.clear();
+      await Promise.all(all.map((sc) => sc.connection.close({ destroy: true })));
+    },
+  };
+
+  resolver.start({
+    onEndpoints: update,
+    onError(error) {
+      resolverError = error;
+      logger.warn(`resolving ${target.raw} failed, keeping the last good endpoints: ${error.message}`);
+      emit({ type: "resolver-error", error });
+    },
+  });
+  return pool;
+}

@@ -1,0 +1,48 @@
+import type { ConnectivityState } from "@meshlite/core";
+import type { HealthStatus } from "./subchannel.js";
+
+/** One endpoint in a snapshot. */
+export interface EndpointSnapshot {
+  /** `host:port` dialled. */
+  address: string;
+  state: ConnectivityState;
+  /** Left the set (or terminating): takes no new calls, finishing the ones in flight. */
+  draining: boolean;
+  /** Passed every endpoint policy: the balancer may pick it now. */
+  candidate: boolean;
+  /** Calls in flight. */
+  inFlight: number;
+  /** Calls waiting for their first response message. */
+  pending: number;
+  /** Peak-EWMA latency estimate in ms. */
+  latencyMs: number;
+  /** Calls sent to this endpoint. */
+  calls: number;
+  /** Calls that failed (any error, including ones retried elsewhere). */
+  failures: number;
+  /** Failed calls on this endpoint that were retried (elsewhere when possible). */
+  retries: number;
+  /** Ejected by outlier detection now. */
+  ejected: boolean;
+  /** Times ejected (decays while the endpoint behaves). */
+  ejections: number;
+  /** Health check status; "disabled" when health checking is off or unimplemented. */
+  health: HealthStatus;
+  /** The endpoint's weight, as the resolver reports it (default 1). */
+  weight: number;
+  /** The weight the balancer sees, as the endpoint policies set it. */
+  effectiveWeight: number;
+  zone?: string;
+  nodeName?: string;
+  /** The endpoint's stable hash key (the pod name), where the resolver knows it. */
+  hashKey?: string;
+}
+
+/** What `pool.snapshot()` returns. */
+export interface PoolSnapshot {
+  target: string;
+  balancer: string;
+  /** The last resolver or connection error. */
+  lastError?: string;
+  endpoints: EndpointSnapshot[];
+}

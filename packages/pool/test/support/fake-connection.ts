@@ -1,0 +1,71 @@
+import type { ConnectivityState, Endpoint, Resolver, ResolverListener } from "@meshlite/core";
+import { formatHostPort } from "@meshlite/core";
+import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/connection";
+
+/** An Http2Connection without a socket: a test moves its state by hand. */
+export interface FakeConnection extends Http2Connection {
+  set(state: ConnectivityState, error?: Error): void;
+  readonly connects: number;
+  readonly closed: boolean;
+}
+
+export function createFakeConnection(endpoint: Endpoint): FakeConnection {
+  let state: ConnectivityState = "idle";
+  let connects = 0;
+  let closed = false;
+  const listeners = new Set<(event: Http2ConnectionEvent) => void>();
+  const connection: FakeConnection = {
+    address: formatHostPort(endpoint.host, endpoint.port),
+    authority: "http://service.test",
+    state: () => state,
+    lostStreams: () => 0,
+    openStream() {
+      throw new Error("a fake connection opens no streams");
+    },
+    request() {
+      return Promise.reject(new Error("a fake connection opens no streams"));
+    },
+    notifyResponseByteRead() {},
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    connect() {
+      connects++;
+    },
+    async close() {
+      closed = true;
+    },
+    set(next, error) {
+      state = next;
+      for (const l of [...listeners]) l({ type: "state", state: next, ...(error ? { error } : {}) });
+    },
+    get connects() {
+      return connects;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+  return connection;
+}
+
+/** A resolver whose set a test changes by hand. */
+export interface FakeResolver extends Resolver {
+  set(endpoints: Endpoint[]): void;
+}
+
+export function createFakeResolver(initial: Endpoint[]): FakeResolver {
+  let listener: ResolverListener | undefined;
+  return {
+    start(l) {
+      listener = l;
+      l.onEndpoints(initial);
+    },
+    refresh() {},
+    close() {},
+    set(endpoints) {
+      listener?.onEndpoints(endpoints);
+    },
+  };
+}

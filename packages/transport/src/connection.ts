@@ -1,0 +1,13 @@
+// The HTTP/2 connection to one endpoint, without Connect: what the balancing
+// core (@meshlite/pool) and raw HTTP/2 users need. Importing this entry loads
+// no Connect code; the package's main entry adds the Connect transports.
+export { CallNotSentError, isCallNotSent, isConnectionLost } from "./call-not-sent-error.js";
+export type {
+  Http2Connection,
+  Http2ConnectionEvent,
+  Http2ConnectionOptions,
+  Http2SessionManager,
+  KeepaliveOptions,
+} from "./http2-connection.js";
+export { createHttp2Connection } from "./http2-connection.js";
+export type { TlsOptions } from "./tls-options.js";
