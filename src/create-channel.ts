@@ -16,6 +16,7 @@ import { createHealthWatcher } from "./health-check.js";
 import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
+import { withMessages } from "./stream-response.js";
 
 /**
  * A Connect transport that balances every call over the endpoints of a
@@ -150,7 +151,7 @@ export function createChannel(options: ChannelOptions): Channel {
         callEnded();
         throw e;
       }
-      return { ...response, message: onDone(response.message, callEnded) };
+      return withMessages(response, onDone(response.message, callEnded));
     },
 
     snapshot(): ChannelSnapshot {

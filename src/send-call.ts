@@ -14,6 +14,7 @@ import type { CallContext } from "./call-context.js";
 import { ConnectPickCall } from "./pick-call.js";
 import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
 import { isIdempotent, isRetryable, methodName, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
+import { withMessages } from "./stream-response.js";
 
 /** Messages of a request stream kept so the call can be replayed. */
 const maxReplayMessages = 128;
@@ -78,16 +79,11 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
         const response = await ctx
           .transportOf(sc)
           .stream(method, signal, timeoutMs, header, replay.iterable(), contextValues);
-        return { ...response, message: recordStream(response.message, sc, startedAt) };
+        return withMessages(response, recordStream(response.message, sc, startedAt));
       },
       replay,
     );
   const policy = ctx.policyOf(method);
-  if (policy === undefined) {
-    const response = await attempt();
-    replay.commit();
-    return response;
-  }
   // With a retry policy, an attempt lasts until the first response message:
   // a failure before it (trailers-only or right after the headers) is retried.
   const attemptToFirstMessage = async () => {
@@ -95,15 +91,24 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
     const messages = response.message[Symbol.asyncIterator]();
     try {
       const first = await messages.next();
-      return { ...response, message: prepend(first, messages) };
+      return withMessages(response, prepend(first, messages));
     } catch (e) {
       state.avoid = state.current;
       throw e;
     }
   };
-  const response = await withRetries(ctx, state, method, policy, attemptToFirstMessage, replay);
-  replay.commit();
-  return response;
+  try {
+    const response =
+      policy === undefined
+        ? await attempt()
+        : await withRetries(ctx, state, method, policy, attemptToFirstMessage, replay);
+    replay.commit();
+    return response;
+  } catch (e) {
+    // No attempt follows: the caller's request stream is released (its `finally` runs).
+    replay.release();
+    throw e;
+  }
 }
 
 async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterable<T> {

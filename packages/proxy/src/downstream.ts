@@ -31,6 +31,12 @@ export interface Downstream {
   reset(): void;
   /** Called once when the client goes away before the response ended. */
   onAbort(listener: () => void): void;
+  /**
+   * The response ended while the client still sends its request: tell it to
+   * stop (HTTP/2: RST_STREAM NO_ERROR once the response is out, as gRPC
+   * servers do; HTTP/1.1 has no way, the rest is read and dropped).
+   */
+  stopRequest(): void;
 }
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
@@ -46,7 +52,15 @@ function headerBytes(headers: http.IncomingHttpHeaders): number {
 }
 
 function sendPendingTrailers(this: Http2Downstream) {
-  if (!this.stream.destroyed) this.stream.sendTrailers(this.pendingTrailers ?? {});
+  if (this.stream.destroyed) return;
+  this.stream.sendTrailers(this.pendingTrailers ?? {});
+  this.trailersSent = true;
+  // Node sends the trailers after this callback returns: the reset waits for that.
+  if (this.stopAfterTrailers) setImmediate(closeNoError, this.stream);
+}
+
+function closeNoError(stream: http2.ServerHttp2Stream) {
+  if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
 }
 
 class Http2Downstream implements Downstream {
@@ -59,6 +73,9 @@ class Http2Downstream implements Downstream {
   readonly body: Readable;
   pendingTrailers: http2.OutgoingHttpHeaders | undefined;
   ended = false;
+  waitsForTrailers = false;
+  trailersSent = false;
+  stopAfterTrailers = false;
 
   constructor(
     readonly stream: http2.ServerHttp2Stream,
@@ -82,7 +99,10 @@ class Http2Downstream implements Downstream {
   }
   respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean, trailers: boolean) {
     if (endStream) this.ended = true;
-    if (trailers) this.stream.on("wantTrailers", sendPendingTrailers.bind(this));
+    if (trailers) {
+      this.waitsForTrailers = true;
+      this.stream.on("wantTrailers", sendPendingTrailers.bind(this));
+    }
     headers[":status"] = status;
     this.stream.respond(headers, { endStream, waitForTrailers: trailers });
   }
@@ -105,6 +125,13 @@ class Http2Downstream implements Downstream {
     this.stream.on("close", () => {
       if (!this.ended || this.stream.rstCode !== NGHTTP2_NO_ERROR) listener();
     });
+  }
+  stopRequest() {
+    const stream = this.stream;
+    if (stream.destroyed || stream.readableEnded) return;
+    // The reset must follow the response's last frame, not overtake it.
+    if (this.waitsForTrailers && !this.trailersSent) this.stopAfterTrailers = true;
+    else setImmediate(closeNoError, stream);
   }
 }
 
@@ -158,6 +185,7 @@ class Http1Downstream implements Downstream {
       if (!this.ended || !this.res.writableFinished) listener();
     });
   }
+  stopRequest() {}
 }
 
 export function http2Downstream(stream: http2.ServerHttp2Stream, raw: http2.IncomingHttpHeaders): Downstream {

@@ -165,6 +165,18 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     return true;
   }
 
+  /**
+   * The response is complete: a request the client is still sending is not
+   * needed any more. Its body is dropped, the client told to stop, and the
+   * upstream stream let go (so the call ends now, not when the client stops).
+   */
+  function stopRequest(u: http2.ClientHttp2Stream) {
+    if (requestEnded) return;
+    discardBody();
+    down.stopRequest();
+    if (!u.destroyed) u.close(NGHTTP2_NO_ERROR);
+  }
+
   function discardBody() {
     down.body.removeAllListeners("data");
     down.body.on("data", () => {});
@@ -399,7 +411,10 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       code = codeOf(protocol!, status, raw["grpc-status"]);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
-      if (endStream) ended = true;
+      if (endStream) {
+        ended = true;
+        stopRequest(stream);
+      }
     });
     stream.on("data", (chunk: Buffer) => {
       if (finished) return;
@@ -434,6 +449,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         };
       }
       down.end(trailers);
+      stopRequest(stream);
     });
     stream.on("close", () => {
       if (finished || stream !== upstream) return;

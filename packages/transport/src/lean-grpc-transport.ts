@@ -75,6 +75,8 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
   function methodInfo(method: AnyMethod): LeanMethod {
     let info = methods.get(method);
     if (info === undefined) {
+      // ep as the limits: serialize() fails a request over writeMaxBytes with RESOURCE_EXHAUSTED
+      // before it is framed (so it is never sent), and parse() one over readMaxBytes.
       const lookup = createMethodSerializationLookup(method, ep.binaryOptions, ep.jsonOptions, ep);
       const path = `${ep.basePath}/${method.parent.typeName}/${method.name}`;
       info = {

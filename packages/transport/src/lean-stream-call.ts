@@ -24,6 +24,9 @@ export class LeanStreamCall extends LeanCall {
   private finished = false;
   private inputIt: AsyncIterator<unknown> | undefined = undefined;
   private inputDone = false;
+  /** The response's trailer, once read; filled in at the end if it was read before the trailers came. */
+  trailer: Headers | undefined = undefined;
+  private trailerEarly = false;
   resolveResponse: (headers: http2.IncomingHttpHeaders) => void = noop;
   rejectResponse: (err: ConnectError) => void = noop;
 
@@ -100,7 +103,23 @@ export class LeanStreamCall extends LeanCall {
     }
   }
 
+  /** The response's trailer: one object, so a copy of it taken early (a spread of the response) sees the trailers too. */
+  responseTrailer(): Headers {
+    if (this.trailer === undefined) {
+      this.trailer = leanNodeToWebHeaders(this.trailers);
+      this.trailerEarly = this.trailers === undefined;
+    }
+    return this.trailer;
+  }
+
   protected onEnd(): void {
+    if (this.trailerEarly && this.trailers !== undefined) {
+      this.trailerEarly = false;
+      const trailer = this.trailer!;
+      leanNodeToWebHeaders(this.trailers).forEach((value, key) => {
+        trailer.append(key, value);
+      });
+    }
     // A trailers-only response had its status checked with the headers.
     this.endError =
       this.trailers === undefined && this.headers?.["grpc-status"] !== undefined ? undefined : this.trailerError();
@@ -231,7 +250,6 @@ export function startStream<I extends DescMessage, O extends DescMessage>(
   call.open(headers, undefined);
   return ready.then((responseHeaders) => {
     let h: Headers | undefined;
-    let t: Headers | undefined;
     return {
       stream: true,
       service: method.parent,
@@ -243,11 +261,7 @@ export function startStream<I extends DescMessage, O extends DescMessage>(
       },
       // Filled in when the stream ends: read it after the messages.
       get trailer() {
-        if (t === undefined) {
-          if (call.trailers === undefined) return new Headers();
-          t = leanNodeToWebHeaders(call.trailers);
-        }
-        return t;
+        return call.responseTrailer();
       },
     };
   });
