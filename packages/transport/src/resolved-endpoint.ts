@@ -2,15 +2,15 @@ import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageShape } 
 import type { Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, Http2SessionManager } from "@connectrpc/connect-node";
-import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
-import type { LeanNodeHeaders } from "./lean-metadata.js";
+import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
 import { type Serialization, validateReadWriteMaxBytes } from "./message-serialization.js";
+import type { NodeHeaders } from "./node-headers.js";
 
 // gRPC's user-agent form is grpc-<language>-<implementation>/<version>.
 const userAgent = "grpc-node-meshlite-lean/0.1.0";
 
 /** Everything about the endpoint that is computed once per transport. */
-export interface LeanEndpoint {
+export interface ResolvedEndpoint {
   readonly sm: LeanSessionManager;
   readonly baseUrl: string;
   readonly basePath: string;
@@ -22,13 +22,13 @@ export interface LeanEndpoint {
   readonly writeMaxBytes: number;
   readonly interceptors: Interceptor[];
   /** Request header fields of a call with no metadata and no deadline. Frozen: shared by calls. */
-  readonly baseHeaders: Readonly<LeanNodeHeaders>;
+  readonly baseHeaders: Readonly<NodeHeaders>;
   readonly jsonOptions: LeanGrpcTransportOptions["jsonOptions"];
   readonly binaryOptions: LeanGrpcTransportOptions["binaryOptions"];
 }
 
 /** Everything about a method that is computed once per method and transport. */
-export interface LeanMethod {
+export interface MethodInfo {
   readonly path: string;
   readonly url: string;
   readonly inputSchema: DescMessage;
@@ -39,7 +39,7 @@ export interface LeanMethod {
 export type AnyMethod = DescMethodUnary | DescMethodStreaming;
 
 /** Validates createLeanGrpcTransport's options; computes the endpoint (message size limits included). */
-export function leanResolveEndpoint(options: LeanGrpcTransportOptions): LeanEndpoint {
+export function resolveEndpoint(options: LeanGrpcTransportOptions): ResolvedEndpoint {
   let url: URL;
   try {
     url = new URL(options.baseUrl);
@@ -73,7 +73,7 @@ export function leanResolveEndpoint(options: LeanGrpcTransportOptions): LeanEndp
   const useBinaryFormat = options.useBinaryFormat ?? true;
   const sendCompression = options.sendCompression ?? null;
   const acceptCompression = options.acceptCompression ?? [compressionGzip, compressionBrotli];
-  const baseHeaders: LeanNodeHeaders = {
+  const baseHeaders: NodeHeaders = {
     "content-type": useBinaryFormat ? "application/grpc+proto" : "application/grpc+json",
     te: "trailers",
     "user-agent": userAgent,
