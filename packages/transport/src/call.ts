@@ -42,6 +42,14 @@ function onDeadline(call: Call) {
 }
 export function noop() {}
 
+/** A call's own header object (never the shared frozen one) with the pseudo-headers of its request added. */
+function withPseudoHeaders(headers: Readonly<NodeHeaders>, info: MethodInfo): NodeHeaders {
+  const h = headers as NodeHeaders;
+  h[":method"] = "POST";
+  h[":path"] = info.path;
+  return h;
+}
+
 /**
  * State shared by unary and streaming calls: the HTTP/2 stream, the deadline timer, the caller's
  * signal, and the lazily created signal handed to interceptors.
@@ -118,6 +126,21 @@ export abstract class Call {
   open(headers: Readonly<NodeHeaders>, body: Buffer | undefined): void {
     this.started = true;
     if (this.done) return;
+    const openStream = this.ep.openStream;
+    if (openStream !== undefined) {
+      let stream: http2.ClientHttp2Stream | undefined;
+      try {
+        stream = openStream(
+          headers === this.ep.baseHeaders ? this.info.headers : withPseudoHeaders(headers, this.info),
+        );
+      } catch {
+        // Not ready (CallNotSentError): request() below waits for the connection, or fails as it would have.
+      }
+      if (stream !== undefined) {
+        this.attach(stream as CallStream, body);
+        return;
+      }
+    }
     this.ep.sm.request("POST", this.info.path, headers as NodeHeaders, {}).then(
       (stream) => this.attach(stream as CallStream, body),
       (reason) => this.fail(errorFromNode(reason)),

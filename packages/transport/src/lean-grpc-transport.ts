@@ -41,6 +41,7 @@ export function createLeanGrpcTransport(options: LeanGrpcTransportOptions): Tran
       const path = `${ep.basePath}/${method.parent.typeName}/${method.name}`;
       info = {
         path,
+        headers: Object.freeze({ ...ep.baseHeaders, ":method": "POST", ":path": path }),
         url: ep.baseUrl + `/${method.parent.typeName}/${method.name}`,
         inputSchema: method.input,
         input: lookup.getI(ep.useBinaryFormat) as Serialization<MessageShape<DescMessage>>,

@@ -1,7 +1,9 @@
+import type * as http2 from "node:http2";
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, Http2SessionManager } from "@connectrpc/connect-node";
+import type { Http2Connection } from "./http2-connection.js";
 import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
 import { type Serialization, validateReadWriteMaxBytes } from "./message-serialization.js";
 import type { NodeHeaders } from "./node-headers.js";
@@ -12,6 +14,12 @@ const userAgent = "grpc-node-meshlite-lean/0.1.0";
 /** Everything about the endpoint that is computed once per transport. */
 export interface ResolvedEndpoint {
   readonly sm: LeanSessionManager;
+  /**
+   * Opens a stream at once on a ready connection (throws CallNotSentError when it is not ready):
+   * the session manager's openStream when it is meshlite's Http2Connection; undefined for
+   * connect-node's, which only has the promise-returning request().
+   */
+  readonly openStream: ((headers: http2.OutgoingHttpHeaders) => http2.ClientHttp2Stream) | undefined;
   readonly baseUrl: string;
   readonly basePath: string;
   readonly useBinaryFormat: boolean;
@@ -30,6 +38,8 @@ export interface ResolvedEndpoint {
 /** Everything about a method that is computed once per method and transport. */
 export interface MethodInfo {
   readonly path: string;
+  /** The endpoint's base header fields plus `:method` and `:path`: the header block of a call with no metadata and no deadline. Frozen. */
+  readonly headers: Readonly<NodeHeaders>;
   readonly url: string;
   readonly inputSchema: DescMessage;
   readonly input: Serialization<MessageShape<DescMessage>>;
@@ -81,8 +91,10 @@ export function resolveEndpoint(options: LeanGrpcTransportOptions): ResolvedEndp
   if (sendCompression !== null) baseHeaders["grpc-encoding"] = sendCompression.name;
   if (acceptCompression.length > 0)
     baseHeaders["grpc-accept-encoding"] = acceptCompression.map((c) => c.name).join(",");
+  const withOpenStream = sm as Partial<Pick<Http2Connection, "openStream">>;
   return {
     sm,
+    openStream: typeof withOpenStream.openStream === "function" ? withOpenStream.openStream.bind(sm) : undefined,
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     basePath: url.pathname.replace(/\/+$/, ""),
     useBinaryFormat,
