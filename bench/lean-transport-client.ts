@@ -3,7 +3,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { createLeanGrpcTransport } from "@meshlite/transport";
+import { createHttp2Connection, createLeanGrpcTransport } from "@meshlite/transport";
 import {
   EchoRequestSchema,
   type EchoResponse,
@@ -11,7 +11,7 @@ import {
   EchoService,
 } from "../gen/meshlite/echo/v1/echo_pb.js";
 
-type Kind = "lean" | "connect-node" | "grpc-js";
+type Kind = "lean" | "lean-conn" | "connect-node" | "grpc-js";
 const [kind, baseUrl] = process.argv.slice(2) as [Kind, string];
 const request = create(EchoRequestSchema, { message: "hello, benchmark" });
 
@@ -28,9 +28,25 @@ function makeCall(): () => Promise<unknown> {
         ),
       );
   }
-  const transport = kind === "lean" ? createLeanGrpcTransport({ baseUrl }) : createGrpcTransport({ baseUrl });
+  const transport =
+    kind === "lean"
+      ? createLeanGrpcTransport({ baseUrl })
+      : kind === "lean-conn"
+        ? leanOnConnection()
+        : createGrpcTransport({ baseUrl });
   const client = createClient(EchoService, transport);
   return () => client.echo(request);
+}
+
+/** The lean transport over meshlite's own connection, as the channel runs it (one per endpoint). */
+function leanOnConnection() {
+  const url = new URL(baseUrl);
+  const connection = createHttp2Connection({
+    origin: baseUrl,
+    address: { host: url.hostname, port: Number(url.port) },
+  });
+  connection.connect();
+  return createLeanGrpcTransport({ baseUrl: connection.authority, sessionManager: connection });
 }
 
 const call = makeCall();

@@ -1,8 +1,11 @@
 // The lean transport on meshlite's own per-endpoint connection (the seam the channel uses).
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createHttp2Connection, createLeanGrpcTransport, isCallNotSent } from "@meshlite/transport";
 import { afterEach, describe, expect, it } from "vitest";
-import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
+import { EchoResponseSchema, EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 
 describe("lean transport over createHttp2Connection", () => {
@@ -58,5 +61,50 @@ describe("lean transport over createHttp2Connection", () => {
     );
     expect(() => createLeanGrpcTransport({ baseUrl: "not a url" })).toThrow(/is not a URL/);
     await connection.close({ destroy: true });
+  });
+
+  it("sends each call's header block: the shared one, or the call's own with its metadata and deadline", async () => {
+    // A raw HTTP/2 server that records the request headers of every call.
+    const seen: http2.IncomingHttpHeaders[] = [];
+    const body = toBinary(EchoResponseSchema, create(EchoResponseSchema, { message: "raw" }));
+    const frame = Buffer.alloc(5 + body.byteLength);
+    frame.writeUInt32BE(body.byteLength, 1);
+    frame.set(body, 5);
+    const server = http2.createServer();
+    server.on("stream", (stream, headers) => {
+      seen.push(headers);
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.end(frame);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.3", resolve));
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    // Never connected: the first call finds no ready connection and connects it.
+    const connection = createHttp2Connection({
+      origin: `http://echo.test:${port}`,
+      address: { host: "127.0.0.3", port },
+    });
+    cleanup.push(() => connection.close({ destroy: true }));
+    const client = createClient(
+      EchoService,
+      createLeanGrpcTransport({ baseUrl: connection.authority, sessionManager: connection }),
+    );
+    expect((await client.echo({})).message).toBe("raw");
+    expect(connection.state()).toBe("ready");
+    await client.echo({});
+    await client.echo({}, { headers: { "x-tenant": "blue" }, timeoutMs: 5000 });
+    for await (const r of client.serverStream({}, { headers: { "x-tenant": "green" } })) expect(r.message).toBe("raw");
+    expect(seen.map((h) => [h[":method"], h[":path"], h[":authority"], h["content-type"], h["x-tenant"]])).toEqual([
+      ["POST", "/meshlite.echo.v1.EchoService/Echo", `echo.test:${port}`, "application/grpc+proto", undefined],
+      ["POST", "/meshlite.echo.v1.EchoService/Echo", `echo.test:${port}`, "application/grpc+proto", undefined],
+      ["POST", "/meshlite.echo.v1.EchoService/Echo", `echo.test:${port}`, "application/grpc+proto", "blue"],
+      ["POST", "/meshlite.echo.v1.EchoService/ServerStream", `echo.test:${port}`, "application/grpc+proto", "green"],
+    ]);
+    expect(seen[2]?.["grpc-timeout"]).toMatch(/^\d{1,8}[mu]$/);
+    expect(seen[1]?.["grpc-timeout"]).toBeUndefined();
   });
 });

@@ -1,6 +1,4 @@
-import type { Code } from "@connectrpc/connect";
 import { encodeGrpcTimeout } from "@meshlite/core";
-import { codeToHttpStatus, codeToString } from "./connect-codes.js";
 
 /** The wire protocol a client spoke, read from its content type. */
 export type CallProtocol = "grpc" | "grpc-web" | "connect-unary" | "connect-stream";
@@ -58,71 +56,6 @@ export function timeoutHeader(protocol: CallProtocol, ms: number): [string, stri
   return protocol === "grpc" || protocol === "grpc-web"
     ? ["grpc-timeout", encodeGrpcTimeout(ms)]
     : ["connect-timeout-ms", String(Math.max(1, Math.floor(ms)))];
-}
-
-/** An error the proxy itself answers with. */
-export interface ProxyError {
-  code: Code;
-  message: string;
-}
-
-/** What to send back for an error: status, headers, and an optional body. */
-export interface ErrorResponse {
-  status: number;
-  headers: Record<string, string>;
-  body?: Buffer;
-}
-
-/**
- * An error response in the client's protocol: a gRPC trailers-only
- * response, a Connect unary JSON error, or a Connect end-of-stream message.
- * `contentType` is the request's (gRPC and Connect streams echo it).
- */
-export function errorResponse(
-  protocol: CallProtocol | undefined,
-  contentType: string | undefined,
-  error: ProxyError,
-): ErrorResponse {
-  const name = codeToString(error.code);
-  switch (protocol) {
-    case "grpc":
-    case "grpc-web":
-      return {
-        status: 200,
-        headers: {
-          "content-type": contentType ?? (protocol === "grpc" ? "application/grpc" : "application/grpc-web+proto"),
-          "grpc-status": String(error.code),
-          "grpc-message": encodeGrpcMessage(error.message),
-        },
-      };
-    case "connect-stream": {
-      const json = Buffer.from(JSON.stringify({ error: { code: name, message: error.message } }));
-      const prefix = Buffer.alloc(5);
-      prefix[0] = 0b10; // end-of-stream flag
-      prefix.writeUInt32BE(json.length, 1);
-      return {
-        status: 200,
-        headers: { "content-type": contentType ?? "application/connect+proto" },
-        body: Buffer.concat([prefix, json]),
-      };
-    }
-    default:
-      return {
-        status: codeToHttpStatus(error.code),
-        headers: { "content-type": "application/json" },
-        body: Buffer.from(JSON.stringify({ code: name, message: error.message })),
-      };
-  }
-}
-
-/** gRPC's percent-encoding of grpc-message: printable ASCII except '%' stays. */
-export function encodeGrpcMessage(message: string): string {
-  let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    if (byte >= 0x20 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
 }
 
 /** The gRPC service of a path `/pkg.Service/Method`, or undefined. */

@@ -8,36 +8,21 @@ import {
   type Subchannel,
 } from "@meshlite/pool";
 import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
-import {
-  type CallProtocol,
-  detectProtocol,
-  encodeGrpcMessage,
-  errorResponse,
-  isEnveloped,
-  okCode,
-  parseTimeout,
-  serviceOf,
-  timeoutHeader,
-} from "./call-protocol.js";
+import { type AdmissionContext, admitCall } from "./admit-call.js";
+import { type CallProtocol, isEnveloped, okCode, timeoutHeader } from "./call-protocol.js";
 import type { Downstream } from "./downstream.js";
 import { createBodyMeter, createEnvelopeMeter, type EnvelopeMeter } from "./envelope-meter.js";
+import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
 import { downstreamPickCall } from "./pick-call.js";
-import type { Router } from "./router.js";
-import type { Upstream } from "./upstream.js";
+import { createReplayableBody, discardBody, type ReplayableBody } from "./replayable-body.js";
 
 /** What forwarding needs from the proxy. */
-export interface ForwardContext {
-  readonly router: Router<Upstream>;
+export interface ForwardContext extends AdmissionContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly accessLog: boolean;
-  readonly maxHeaderBytes: number;
   readonly maxMessageBytes: number;
-  readonly maxInFlight: number;
-  /** Counts calls in flight (for limits and draining). */
-  callStarted(): number;
-  callEnded(): void;
 }
 
 /** Request headers that belong to one connection and are never forwarded. */
@@ -54,9 +39,6 @@ const hopByHop = new Set([
   "connect-timeout-ms",
 ]);
 const responseHopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
-
-/** Bytes of request body kept for a resend until the upstream answers. */
-const maxReplayBytes = 1024 * 1024;
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -78,18 +60,25 @@ const statusCodes: Record<number, number> = {
   504: Code.DeadlineExceeded,
 };
 
-/** Forwards one call: route, pick an endpoint, stream both ways, answer errors in the client's protocol. */
+/** Forwards one call: admit and route it, pick an endpoint, stream both ways, answer errors in the client's protocol. */
 export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   const startedAt = performance.now();
   const contentType = down.headers["content-type"];
-  const protocol = detectProtocol(down.method, contentType);
+  const admission = admitCall(ctx, down);
+  if (!admission.admitted) {
+    discardBody(down.body);
+    answerError(down, admission.protocol, contentType, admission);
+    record(ctx, down, admission.protocol, admission.route, undefined, admission.code, startedAt, admission.message);
+    return;
+  }
+  const { protocol, upstream: up, timeoutMs } = admission;
+  const route = up.name;
+  const call = downstreamPickCall(down);
 
   let finished = false;
-  let route = "-";
   let sc: Subchannel | undefined;
   let scStartedAt = 0;
   let gotFirst = false;
-  let counted = false;
   let timer: NodeJS.Timeout | undefined;
   let abort: AbortController | undefined;
   let upstream: http2.ClientHttp2Stream | undefined;
@@ -99,23 +88,10 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     finished = true;
     if (timer) clearTimeout(timer);
     abort?.abort();
-    const ms = performance.now() - startedAt;
     const endpoint = sc?.key;
     if (sc) endAttempt(code === okCode, code);
-    if (counted) ctx.callEnded();
-    if (route !== "-") ctx.metrics.observeCall(route, endpoint, code, ms / 1000);
-    if (ctx.accessLog) {
-      ctx.logger.info("call", {
-        route,
-        path: down.path,
-        authority: down.authority,
-        protocol,
-        endpoint,
-        code,
-        ms: Math.round(ms * 100) / 100,
-        ...(message ? { error: message } : {}),
-      });
-    }
+    ctx.callEnded();
+    record(ctx, down, protocol, route, endpoint, code, startedAt, message);
   }
 
   function endAttempt(ok: boolean, code: number) {
@@ -128,32 +104,8 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   function fail(code: number, message: string) {
     if (finished) return;
     if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
-    discardBody();
-    if (!down.headersSent()) {
-      if (protocol === undefined) {
-        down.respond(
-          code === Code.Unimplemented ? 404 : 415,
-          { "content-type": "text/plain; charset=utf-8" },
-          false,
-          false,
-        );
-        down.write(Buffer.from(`${message}\n`));
-        down.end();
-      } else {
-        const r = errorResponse(protocol, contentType, { code, message });
-        down.respond(r.status, r.headers, r.body === undefined, false);
-        if (r.body) {
-          down.write(r.body);
-          down.end();
-        }
-      }
-    } else if (protocol === "grpc" && !down.http1) {
-      down.end({ "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) });
-    } else {
-      // Mid-stream in a protocol whose status travels in the body: without
-      // decoding messages the proxy cannot append one safely, so it resets.
-      down.reset();
-    }
+    body.discard();
+    answerError(down, protocol, contentType, { code, message });
     finish(code, message);
   }
 
@@ -161,8 +113,15 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   function overLimit(meter: EnvelopeMeter, chunk: Buffer, what: "request" | "response"): boolean {
     const big = meter.push(chunk);
     if (big < 0) return false;
-    fail(Code.ResourceExhausted, `${what} message of ${big} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`);
+    tooBig(what, big);
     return true;
+  }
+
+  function tooBig(what: "request" | "response", bytes: number) {
+    fail(
+      Code.ResourceExhausted,
+      `${what} message of ${bytes} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`,
+    );
   }
 
   /**
@@ -171,67 +130,10 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
    * upstream stream let go (so the call ends now, not when the client stops).
    */
   function stopRequest(u: http2.ClientHttp2Stream) {
-    if (requestEnded) return;
-    discardBody();
+    if (body.ended) return;
+    body.discard();
     down.stopRequest();
     if (!u.destroyed) u.close(NGHTTP2_NO_ERROR);
-  }
-
-  function discardBody() {
-    down.body.removeAllListeners("data");
-    down.body.on("data", () => {});
-    down.body.resume();
-  }
-
-  // --- validate and route ------------------------------------------------
-  if (protocol === undefined) {
-    fail(
-      Code.InvalidArgument,
-      `unsupported request: ${down.method} with content-type ${JSON.stringify(contentType ?? null)}; meshlite-proxy forwards ` +
-        "gRPC (application/grpc), gRPC-web (application/grpc-web) and Connect (application/proto, application/json, application/connect+*) calls",
-    );
-    return;
-  }
-  if (down.method !== "POST" && down.method !== "GET") {
-    fail(Code.Unimplemented, `method ${down.method} is not a gRPC or Connect call (expected POST, or GET for Connect)`);
-    return;
-  }
-  if (protocol === "grpc" && down.http1) {
-    fail(Code.Unimplemented, "gRPC needs HTTP/2; over HTTP/1.1 use gRPC-web or Connect");
-    return;
-  }
-  if (down.headerBytes > ctx.maxHeaderBytes) {
-    fail(
-      Code.ResourceExhausted,
-      `request headers are ${down.headerBytes} bytes, over the proxy's limit of ${ctx.maxHeaderBytes}`,
-    );
-    return;
-  }
-  const timeoutMs = parseTimeout(protocol, down.headers);
-  if (timeoutMs !== undefined && Number.isNaN(timeoutMs)) {
-    const [name] = timeoutHeader(protocol, 0);
-    fail(
-      Code.InvalidArgument,
-      `malformed ${name} header ${JSON.stringify(down.headers[name])}: expected ${name === "grpc-timeout" ? "1-8 digits and a unit H, M, S, m, u or n" : "milliseconds as digits"}`,
-    );
-    return;
-  }
-  const service = serviceOf(down.path.split("?")[0]);
-  const upstreamOf = ctx.router.match(down.authority, service);
-  if (upstreamOf === undefined) {
-    fail(
-      Code.Unimplemented,
-      `no route for authority "${down.authority ?? ""}" and service "${service ?? ""}"; configured routes: ${ctx.router.describe()}`,
-    );
-    return;
-  }
-  const up: Upstream = upstreamOf;
-  const call = downstreamPickCall(down);
-  route = up.name;
-  counted = true;
-  if (ctx.callStarted() > ctx.maxInFlight) {
-    fail(Code.ResourceExhausted, `the proxy has ${ctx.maxInFlight} calls in flight, its limit; try again later`);
-    return;
   }
 
   const deadline = timeoutMs !== undefined ? startedAt + timeoutMs : undefined;
@@ -248,55 +150,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     finish(Code.Canceled, "canceled by the client");
   });
 
-  // --- request body: pumped into the current upstream stream -------------
-  const requestMeter: EnvelopeMeter = isEnveloped(protocol)
-    ? createEnvelopeMeter(ctx.maxMessageBytes)
-    : createBodyMeter(ctx.maxMessageBytes);
-  let replay: Buffer[] | undefined = [];
-  let replayBytes = 0;
-  let requestEnded = false;
-  let committed = false;
-  // The newest request chunk waits for the end of the current I/O turn: when
-  // the request ends in the same turn (every unary call), chunk and end go
-  // upstream as one DATA frame with END_STREAM instead of two frames, which
-  // spares the backend and the proxy a frame per call.
-  let held: Buffer | undefined;
-  let flushScheduled = false;
-
-  function onRequestData(chunk: Buffer) {
-    if (overLimit(requestMeter, chunk, "request")) return;
-    if (replay) {
-      replayBytes += chunk.length;
-      if (replayBytes <= maxReplayBytes) replay.push(chunk);
-      else replay = undefined;
-    }
-    if (upstream === undefined) return; // the body is paused; send() writes the replay
-    if (held) writeUpstream(upstream, held);
-    held = chunk;
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushHeld);
-    }
-  }
-  function flushHeld() {
-    flushScheduled = false;
-    const chunk = held;
-    held = undefined;
-    if (chunk && upstream && !upstream.destroyed) writeUpstream(upstream, chunk);
-  }
-  function writeUpstream(u: http2.ClientHttp2Stream, chunk: Buffer) {
-    if (u.write(chunk)) return;
-    down.body.pause();
-    u.once("drain", () => {
-      if (u === upstream) down.body.resume();
-    });
-  }
-  function onRequestEnd() {
-    requestEnded = true;
-    const chunk = held;
-    held = undefined;
-    if (upstream && !upstream.destroyed) upstream.end(chunk);
-  }
+  const body: ReplayableBody = createReplayableBody(down.body, meterFor(protocol, ctx.maxMessageBytes), (bytes) =>
+    tooBig("request", bytes),
+  );
 
   // --- pick and send -------------------------------------------------------
   /** Picks an endpoint and sends the call there; synchronous unless it must wait for an endpoint or a connection. */
@@ -349,7 +205,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     if (up.route.upstreamAuthority === undefined && down.authority !== undefined)
       headers[":authority"] = down.authority;
     if (deadline !== undefined) {
-      const [name, value] = timeoutHeader(protocol!, deadline - performance.now());
+      const [name, value] = timeoutHeader(protocol, deadline - performance.now());
       headers[name] = value;
     }
     let stream: http2.ClientHttp2Stream;
@@ -363,24 +219,18 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       return;
     }
     upstream = stream;
-    held = undefined; // a held chunk is in the replay
     wireUpstream(stream, n);
-    if (replay) for (const chunk of replay) stream.write(chunk);
-    if (requestEnded) stream.end();
-    else down.body.resume();
+    body.sendTo(stream);
   }
 
   function retryOrFail(n: number, e: unknown, what: string) {
     if (finished) return;
     const failed = sc!;
     const notSent = isCallNotSent(e);
-    if (notSent && n < maxNotSentRetries && replay !== undefined && !committed) {
+    if (notSent && n < maxNotSentRetries && body.replayable) {
       endAttempt(false, Code.Unavailable);
       upstream = undefined;
-      // No body flows while no stream takes it: chunks would only go to the
-      // replay buffer, and one past its limit would be lost. attempt() resumes
-      // the body after writing the replay to the new stream.
-      down.body.pause();
+      body.detach();
       attempt(n + 1, failed);
       return;
     }
@@ -389,9 +239,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
 
   function wireUpstream(stream: http2.ClientHttp2Stream, n: number) {
-    const responseMeter = isEnveloped(protocol!)
-      ? createEnvelopeMeter(ctx.maxMessageBytes)
-      : createBodyMeter(ctx.maxMessageBytes);
+    const responseMeter = meterFor(protocol, ctx.maxMessageBytes);
     let code: number = okCode;
     let trailers: http2.OutgoingHttpHeaders | undefined;
     let ended = false;
@@ -401,14 +249,13 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     });
     stream.on("response", (raw, flags) => {
       if (finished) return;
-      committed = true;
-      replay = undefined;
+      body.commit();
       const status = Number(raw[":status"]);
       const headers: http2.OutgoingHttpHeaders = {};
       for (const name in raw) {
         if (name.charCodeAt(0) !== 58 && !responseHopByHop.has(name)) headers[name] = raw[name];
       }
-      code = codeOf(protocol!, status, raw["grpc-status"]);
+      code = codeOf(protocol, status, raw["grpc-status"]);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
       if (endStream) {
@@ -479,9 +326,6 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     });
   }
 
-  down.body.on("data", onRequestData);
-  down.body.on("end", onRequestEnd);
-  down.body.pause();
   attempt(0, undefined);
 }
 
@@ -489,4 +333,35 @@ function codeOf(protocol: CallProtocol, status: number, grpcStatus: unknown): nu
   if (grpcStatus !== undefined) return Number(grpcStatus);
   if (protocol === "connect-unary" || status !== 200) return statusCodes[status] ?? Code.Unknown;
   return okCode;
+}
+
+function meterFor(protocol: CallProtocol, maxMessageBytes: number): EnvelopeMeter {
+  return isEnveloped(protocol) ? createEnvelopeMeter(maxMessageBytes) : createBodyMeter(maxMessageBytes);
+}
+
+/** Counts a finished call in the metrics (once routed) and the access log. */
+function record(
+  ctx: ForwardContext,
+  down: Downstream,
+  protocol: CallProtocol | undefined,
+  route: string | undefined,
+  endpoint: string | undefined,
+  code: number,
+  startedAt: number,
+  message: string | undefined,
+): void {
+  const ms = performance.now() - startedAt;
+  if (route !== undefined) ctx.metrics.observeCall(route, endpoint, code, ms / 1000);
+  if (ctx.accessLog) {
+    ctx.logger.info("call", {
+      route: route ?? "-",
+      path: down.path,
+      authority: down.authority,
+      protocol,
+      endpoint,
+      code,
+      ms: Math.round(ms * 100) / 100,
+      ...(message ? { error: message } : {}),
+    });
+  }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { detectProtocol, errorResponse, parseTimeout, timeoutHeader } from "../src/call-protocol.js";
+import { detectProtocol, parseTimeout, timeoutHeader } from "../src/call-protocol.js";
 import { createEnvelopeMeter } from "../src/envelope-meter.js";
+import { errorResponse } from "../src/error-answer.js";
 import { parseConfig } from "../src/load-config.js";
 import type { RouteOptions } from "../src/proxy-options.js";
 import { validateProxyOptions } from "../src/proxy-options.js";

@@ -18,7 +18,7 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
-// lean gRPC transport (issue 7)
-export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport.js";
+// lean gRPC transport: createGrpcTransport of connect-node at a lower CPU cost per call
 export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
+export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
 export type { TlsOptions } from "./tls-options.js";

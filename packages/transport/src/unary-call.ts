@@ -1,10 +1,10 @@
 import type * as http2 from "node:http2";
 import type { DescMessage, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
-import { LeanCall, noop } from "./lean-call.js";
-import { frameMessage, type LeanFrame } from "./lean-envelope.js";
-import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
-import { leanStatusError } from "./lean-status.js";
+import { Call, noop } from "./call.js";
+import { type Frame, frameMessage } from "./envelope.js";
+import { statusError } from "./grpc-status.js";
+import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
 
 export interface UnaryResult {
   message: MessageShape<DescMessage>;
@@ -13,8 +13,8 @@ export interface UnaryResult {
 }
 
 /** A unary call: one framed request written with the end of stream, the response collected from chunks. */
-export class LeanUnaryCall extends LeanCall {
-  private frame: LeanFrame | undefined = undefined;
+export class UnaryCall extends Call {
+  private frame: Frame | undefined = undefined;
   resolve: (result: UnaryResult) => void = noop;
   reject: (err: ConnectError) => void = noop;
 
@@ -64,7 +64,7 @@ export class LeanUnaryCall extends LeanCall {
       return;
     }
     // A trailers-only response carries its status in the headers.
-    const headerErr = this.trailers === undefined ? leanStatusError(headers) : undefined;
+    const headerErr = this.trailers === undefined ? statusError(headers) : undefined;
     if (message === undefined) {
       this.fail(
         headerErr ??
@@ -92,11 +92,7 @@ export class LeanUnaryCall extends LeanCall {
   }
 }
 
-export function startUnary(
-  call: LeanUnaryCall,
-  headers: Readonly<LeanNodeHeaders>,
-  message: MessageShape<DescMessage>,
-) {
+export function startUnary(call: UnaryCall, headers: Readonly<NodeHeaders>, message: MessageShape<DescMessage>) {
   const done = new Promise<UnaryResult>((resolve, reject) => {
     call.resolve = resolve;
     call.reject = reject;
@@ -132,11 +128,11 @@ export function unaryResponse<I extends DescMessage, O extends DescMessage>(
     method,
     message: result.message as MessageShape<O>,
     get header() {
-      header ??= leanNodeToWebHeaders(result.headers);
+      header ??= nodeToWebHeaders(result.headers);
       return header;
     },
     get trailer() {
-      trailer ??= leanNodeToWebHeaders(result.trailers);
+      trailer ??= nodeToWebHeaders(result.trailers);
       return trailer;
     },
   };

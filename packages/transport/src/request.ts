@@ -1,8 +1,8 @@
 import { type ContextValues, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { encodeGrpcTimeout } from "@meshlite/core";
-import type { LeanCall } from "./lean-call.js";
-import type { AnyMethod, LeanEndpoint } from "./lean-endpoint.js";
-import { type LeanNodeHeaders, leanAppendHeadersInit, leanNodeToWebHeaders } from "./lean-metadata.js";
+import type { Call } from "./call.js";
+import { appendHeadersInit, type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
+import type { AnyMethod, ResolvedEndpoint } from "./resolved-endpoint.js";
 
 export function composeInterceptors<T>(next: T, interceptors: Interceptor[]): T {
   let fn = next as unknown as Parameters<Interceptor>[0];
@@ -12,13 +12,13 @@ export function composeInterceptors<T>(next: T, interceptors: Interceptor[]): T 
 
 /** Request header fields: the shared frozen set unless the call has metadata or a deadline. */
 export function callHeaders(
-  ep: LeanEndpoint,
+  ep: ResolvedEndpoint,
   init: HeadersInit | undefined,
   timeoutMs: number | undefined,
-): Readonly<LeanNodeHeaders> {
+): Readonly<NodeHeaders> {
   if (init === undefined && timeoutMs === undefined) return ep.baseHeaders;
-  const h: LeanNodeHeaders = {};
-  if (init !== undefined) leanAppendHeadersInit(h, init);
+  const h: NodeHeaders = {};
+  if (init !== undefined) appendHeadersInit(h, init);
   const ua = h["user-agent"];
   Object.assign(h, ep.baseHeaders);
   if (ua !== undefined) h["user-agent"] = ua;
@@ -26,16 +26,16 @@ export function callHeaders(
   return h;
 }
 
-export function toNodeHeaders(headers: Headers): LeanNodeHeaders {
-  const h: LeanNodeHeaders = {};
-  leanAppendHeadersInit(h, headers);
+export function toNodeHeaders(headers: Headers): NodeHeaders {
+  const h: NodeHeaders = {};
+  appendHeadersInit(h, headers);
   return h;
 }
 
 /** Request object for interceptors, with header, signal and contextValues made on first read. */
 export function requestCommon(
-  ep: LeanEndpoint,
-  call: LeanCall,
+  ep: ResolvedEndpoint,
+  call: Call,
   method: AnyMethod,
   init: HeadersInit | undefined,
   timeoutMs: number | undefined,
@@ -47,7 +47,7 @@ export function requestCommon(
     requestMethod: "POST",
     url: call.info.url,
     get header() {
-      header ??= leanNodeToWebHeaders(callHeaders(ep, init, timeoutMs));
+      header ??= nodeToWebHeaders(callHeaders(ep, init, timeoutMs));
       return header;
     },
     get contextValues() {
@@ -64,13 +64,13 @@ export function requestCommon(
 
 /** Header fields for a request that went through interceptors. */
 export function interceptedHeaders(
-  ep: LeanEndpoint,
-  call: LeanCall,
+  ep: ResolvedEndpoint,
+  call: Call,
   original: { headerRead(): boolean },
   req: { header: Headers; signal: AbortSignal },
   init: HeadersInit | undefined,
   timeoutMs: number | undefined,
-): Readonly<LeanNodeHeaders> {
+): Readonly<NodeHeaders> {
   if ((req as unknown) === original) {
     if (!original.headerRead()) return callHeaders(ep, init, timeoutMs);
     return toNodeHeaders(req.header);

@@ -2,19 +2,19 @@ import type * as http2 from "node:http2";
 import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
-import { type CallStream, LeanCall, noop } from "./lean-call.js";
-import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
-import { frameMessage, type LeanFrame } from "./lean-envelope.js";
-import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
-import { leanStatusError } from "./lean-status.js";
+import { Call, type CallStream, noop } from "./call.js";
+import { type Frame, frameMessage } from "./envelope.js";
+import { statusError } from "./grpc-status.js";
+import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
+import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 
 // Response messages buffered before the stream is paused, and the level it resumes at.
 const streamHighWater = 32;
 const streamLowWater = 8;
 
 /** A streaming call: request messages written as the input yields them, responses queued for the reader. */
-export class LeanStreamCall extends LeanCall {
-  private queue: (LeanFrame | undefined)[] = [];
+export class StreamCall extends Call {
+  private queue: (Frame | undefined)[] = [];
   private head = 0;
   private paused = false;
   /** The stream ended and its final status was read: endError is that status's error, if any. */
@@ -31,8 +31,8 @@ export class LeanStreamCall extends LeanCall {
   rejectResponse: (err: ConnectError) => void = noop;
 
   constructor(
-    ep: LeanEndpoint,
-    info: LeanMethod,
+    ep: ResolvedEndpoint,
+    info: MethodInfo,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     private input: AsyncIterable<unknown>,
@@ -56,7 +56,7 @@ export class LeanStreamCall extends LeanCall {
 
   onResponse(headers: http2.IncomingHttpHeaders): void {
     this.headers = headers;
-    const err = this.checkHeaders(headers) ?? leanStatusError(headers);
+    const err = this.checkHeaders(headers) ?? statusError(headers);
     if (err) {
       this.fail(err);
       return;
@@ -106,7 +106,7 @@ export class LeanStreamCall extends LeanCall {
   /** The response's trailer: one object, so a copy of it taken early (a spread of the response) sees the trailers too. */
   responseTrailer(): Headers {
     if (this.trailer === undefined) {
-      this.trailer = leanNodeToWebHeaders(this.trailers);
+      this.trailer = nodeToWebHeaders(this.trailers);
       this.trailerEarly = this.trailers === undefined;
     }
     return this.trailer;
@@ -116,7 +116,7 @@ export class LeanStreamCall extends LeanCall {
     if (this.trailerEarly && this.trailers !== undefined) {
       this.trailerEarly = false;
       const trailer = this.trailer!;
-      leanNodeToWebHeaders(this.trailers).forEach((value, key) => {
+      nodeToWebHeaders(this.trailers).forEach((value, key) => {
         trailer.append(key, value);
       });
     }
@@ -236,8 +236,8 @@ export class LeanStreamCall extends LeanCall {
 /** Opens a streaming call; resolves with the response once its headers arrived. */
 export function startStream<I extends DescMessage, O extends DescMessage>(
   method: DescMethodStreaming<I, O>,
-  call: LeanStreamCall,
-  headers: Readonly<LeanNodeHeaders>,
+  call: StreamCall,
+  headers: Readonly<NodeHeaders>,
 ): Promise<StreamResponse<I, O>> {
   const ready = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
     call.resolveResponse = resolve;
@@ -256,7 +256,7 @@ export function startStream<I extends DescMessage, O extends DescMessage>(
       method,
       message: call.messages() as AsyncIterable<MessageShape<O>>,
       get header() {
-        h ??= leanNodeToWebHeaders(responseHeaders);
+        h ??= nodeToWebHeaders(responseHeaders);
         return h;
       },
       // Filled in when the stream ends: read it after the messages.

@@ -1,7 +1,7 @@
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "./grpc-trailer-error.js";
-import { leanNodeToWebHeaders } from "./lean-metadata.js";
+import { nodeToWebHeaders } from "./node-headers.js";
 
 // HTTP/2 error codes (RFC 9113 section 7) by number, for messages.
 const h2CodeNames = [
@@ -22,7 +22,7 @@ const h2CodeNames = [
 ];
 
 /** RST_STREAM code a client sends when it gives up on a call (gRPC over HTTP/2: CANCEL). */
-export const leanRstCancel = 8;
+export const rstCancel = 8;
 
 function h2Name(code: number): string {
   return `${h2CodeNames[code] ?? "UNKNOWN"} (0x${code.toString(16)})`;
@@ -32,7 +32,7 @@ function h2Name(code: number): string {
  * The gRPC code for a stream reset by the peer, per the gRPC HTTP/2 mapping;
  * undefined for NO_ERROR and STREAM_CLOSED (the protocol decides those).
  */
-export function leanErrorFromRstCode(rstCode: number): ConnectError | undefined {
+export function errorFromRstCode(rstCode: number): ConnectError | undefined {
   let code: Code;
   switch (rstCode) {
     case 1:
@@ -64,7 +64,7 @@ export function leanErrorFromRstCode(rstCode: number): ConnectError | undefined 
 }
 
 /** A stream closed before any response header arrived. */
-export function leanErrorNoResponse(rstCode: number): ConnectError {
+export function errorNoResponse(rstCode: number): ConnectError {
   return new ConnectError(
     `http/2 stream closed with error code ${h2Name(rstCode)} before the response was received`,
     Code.Internal,
@@ -72,7 +72,7 @@ export function leanErrorNoResponse(rstCode: number): ConnectError {
 }
 
 /** Maps an error from node:http2 (stream or session) to a ConnectError, as connect-node does. */
-export function leanErrorFromNode(reason: unknown): ConnectError {
+export function errorFromNode(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   let code = Code.Internal;
   for (let e: unknown = reason, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
@@ -103,7 +103,7 @@ export function leanErrorFromNode(reason: unknown): ConnectError {
 }
 
 /** gRPC code for a non-200 HTTP status (gRPC's http-grpc-status-mapping). */
-export function leanCodeFromHttpStatus(status: number): Code {
+export function codeFromHttpStatus(status: number): Code {
   switch (status) {
     case 400:
       return Code.Internal;
@@ -127,7 +127,7 @@ export function leanCodeFromHttpStatus(status: number): Code {
  * True when these headers (or trailers) carry a plain OK status. This is the only check done on
  * the success path: no Headers object and no error is built for it.
  */
-export function leanIsOk(fields: http2.IncomingHttpHeaders): boolean {
+export function isOkStatus(fields: http2.IncomingHttpHeaders): boolean {
   return fields["grpc-status"] === "0" && fields["grpc-status-details-bin"] === undefined;
 }
 
@@ -135,8 +135,8 @@ export function leanIsOk(fields: http2.IncomingHttpHeaders): boolean {
  * The error a status carries (grpc-status, percent-decoded grpc-message, grpc-status-details-bin),
  * with the fields as the error's metadata; undefined for OK or no status. Same rules as Connect.
  */
-export function leanStatusError(fields: http2.IncomingHttpHeaders): ConnectError | undefined {
+export function statusError(fields: http2.IncomingHttpHeaders): ConnectError | undefined {
   if (fields["grpc-status"] === undefined && fields["grpc-status-details-bin"] === undefined) return undefined;
-  if (leanIsOk(fields)) return undefined;
-  return findTrailerError(leanNodeToWebHeaders(fields));
+  if (isOkStatus(fields)) return undefined;
+  return findTrailerError(nodeToWebHeaders(fields));
 }

@@ -2,24 +2,24 @@ import type * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
+import { EnvelopeReader, flagCompressed } from "./envelope.js";
 import { contentTypeRegExp } from "./grpc-content-type.js";
-import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
-import { LeanEnvelopeReader, leanFlagCompressed } from "./lean-envelope.js";
-import { type LeanNodeHeaders, leanNodeToWebHeaders } from "./lean-metadata.js";
 import {
-  leanCodeFromHttpStatus,
-  leanErrorFromNode,
-  leanErrorFromRstCode,
-  leanErrorNoResponse,
-  leanIsOk,
-  leanRstCancel,
-  leanStatusError,
-} from "./lean-status.js";
+  codeFromHttpStatus,
+  errorFromNode,
+  errorFromRstCode,
+  errorNoResponse,
+  isOkStatus,
+  rstCancel,
+  statusError,
+} from "./grpc-status.js";
+import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
+import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 
 // node:http2 stream events are routed to the call through this property, with module-level
 // listeners: no closures are allocated per call.
 const kCall = Symbol("meshlite.leanCall");
-export type CallStream = http2.ClientHttp2Stream & { [kCall]?: LeanCall };
+export type CallStream = http2.ClientHttp2Stream & { [kCall]?: Call };
 
 function onStreamResponse(this: CallStream, headers: http2.IncomingHttpHeaders) {
   this[kCall]?.onResponse(headers);
@@ -37,16 +37,24 @@ function onStreamError(this: CallStream, err: Error) {
 function onStreamClose(this: CallStream) {
   this[kCall]?.onClose(this);
 }
-function onDeadline(call: LeanCall) {
+function onDeadline(call: Call) {
   call.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
 }
 export function noop() {}
+
+/** A call's own header object (never the shared frozen one) with the pseudo-headers of its request added. */
+function withPseudoHeaders(headers: Readonly<NodeHeaders>, info: MethodInfo): NodeHeaders {
+  const h = headers as NodeHeaders;
+  h[":method"] = "POST";
+  h[":path"] = info.path;
+  return h;
+}
 
 /**
  * State shared by unary and streaming calls: the HTTP/2 stream, the deadline timer, the caller's
  * signal, and the lazily created signal handed to interceptors.
  */
-export abstract class LeanCall {
+export abstract class Call {
   stream: CallStream | undefined = undefined;
   headers: http2.IncomingHttpHeaders | undefined = undefined;
   trailers: http2.IncomingHttpHeaders | undefined = undefined;
@@ -57,19 +65,19 @@ export abstract class LeanCall {
   done = false;
   /** Set when the call failed; the error every reader gets. */
   error: ConnectError | undefined = undefined;
-  readonly reader: LeanEnvelopeReader;
+  readonly reader: EnvelopeReader;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   private userSignal: AbortSignal | undefined;
   private controller: AbortController | undefined = undefined;
   private extraSignal: AbortSignal | undefined = undefined;
 
   constructor(
-    readonly ep: LeanEndpoint,
-    readonly info: LeanMethod,
+    readonly ep: ResolvedEndpoint,
+    readonly info: MethodInfo,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
   ) {
-    this.reader = new LeanEnvelopeReader(ep.readMaxBytes, this);
+    this.reader = new EnvelopeReader(ep.readMaxBytes, this);
     this.userSignal = signal;
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -115,12 +123,27 @@ export abstract class LeanCall {
   protected abstract onFail(err: ConnectError): void;
 
   /** Opens the HTTP/2 stream; `body`, when given, is written with the end of the request. */
-  open(headers: Readonly<LeanNodeHeaders>, body: Buffer | undefined): void {
+  open(headers: Readonly<NodeHeaders>, body: Buffer | undefined): void {
     this.started = true;
     if (this.done) return;
-    this.ep.sm.request("POST", this.info.path, headers as LeanNodeHeaders, {}).then(
+    const openStream = this.ep.openStream;
+    if (openStream !== undefined) {
+      let stream: http2.ClientHttp2Stream | undefined;
+      try {
+        stream = openStream(
+          headers === this.ep.baseHeaders ? this.info.headers : withPseudoHeaders(headers, this.info),
+        );
+      } catch {
+        // Not ready (CallNotSentError): request() below waits for the connection, or fails as it would have.
+      }
+      if (stream !== undefined) {
+        this.attach(stream as CallStream, body);
+        return;
+      }
+    }
+    this.ep.sm.request("POST", this.info.path, headers as NodeHeaders, {}).then(
       (stream) => this.attach(stream as CallStream, body),
-      (reason) => this.fail(leanErrorFromNode(reason)),
+      (reason) => this.fail(errorFromNode(reason)),
     );
   }
 
@@ -128,7 +151,7 @@ export abstract class LeanCall {
     if (this.done) {
       // Failed (deadline, cancel) while the stream was being opened.
       stream.on("error", noop);
-      stream.close(leanRstCancel);
+      stream.close(rstCancel);
       return;
     }
     this.stream = stream;
@@ -157,21 +180,21 @@ export abstract class LeanCall {
     // A write racing the server's end of the call: the response decides the outcome.
     if (code === "ERR_STREAM_WRITE_AFTER_END" && stream.writableEnded) return;
     // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR; map it by its HTTP/2 code.
-    const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? leanErrorFromRstCode(stream.rstCode) : undefined;
+    const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? errorFromRstCode(stream.rstCode) : undefined;
     // Keep the Node error as the cause: the channel reads marks (not sent, connection lost) from it.
     if (fromRst) fromRst.cause = err;
-    this.fail(fromRst ?? leanErrorFromNode(err));
+    this.fail(fromRst ?? errorFromNode(err));
   }
 
   onClose(stream: CallStream): void {
     if (this.done) return;
-    const rstErr = leanErrorFromRstCode(stream.rstCode);
+    const rstErr = errorFromRstCode(stream.rstCode);
     if (rstErr) {
       this.fail(rstErr);
       return;
     }
     if (this.headers === undefined) {
-      this.fail(leanErrorNoResponse(stream.rstCode ?? 0));
+      this.fail(errorNoResponse(stream.rstCode ?? 0));
       return;
     }
     const incomplete = this.reader.end();
@@ -186,7 +209,7 @@ export abstract class LeanCall {
   protected checkHeaders(headers: http2.IncomingHttpHeaders): ConnectError | undefined {
     const status = headers[":status"] as number | undefined;
     if (status !== 200) {
-      return new ConnectError(`HTTP ${status}`, leanCodeFromHttpStatus(status ?? 0), leanNodeToWebHeaders(headers));
+      return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status ?? 0), nodeToWebHeaders(headers));
     }
     const contentType = headers["content-type"];
     if (contentType === undefined || !contentTypeRegExp.test(contentType)) {
@@ -202,7 +225,7 @@ export abstract class LeanCall {
         return new ConnectError(
           `unsupported response encoding "${encoding}"`,
           Code.Internal,
-          leanNodeToWebHeaders(headers),
+          nodeToWebHeaders(headers),
         );
       }
       this.compression = found;
@@ -212,7 +235,7 @@ export abstract class LeanCall {
 
   /** Decompresses a frame if flagged, then parses it with the method's output codec. */
   protected decode(flags: number, data: Uint8Array): MessageShape<DescMessage> | Promise<MessageShape<DescMessage>> {
-    if ((flags & leanFlagCompressed) === 0) return this.info.output.parse(data);
+    if ((flags & flagCompressed) === 0) return this.info.output.parse(data);
     const compression = this.compression;
     if (compression === null) {
       throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
@@ -223,10 +246,10 @@ export abstract class LeanCall {
   /** The error of the final status, with header and trailer fields as metadata (Connect's rules). */
   protected trailerError(): ConnectError | undefined {
     const trailers = this.trailers;
-    if (trailers !== undefined && leanIsOk(trailers)) return undefined;
-    const err = trailers === undefined ? undefined : leanStatusError(trailers);
+    if (trailers !== undefined && isOkStatus(trailers)) return undefined;
+    const err = trailers === undefined ? undefined : statusError(trailers);
     if (err) {
-      leanNodeToWebHeaders(this.headers).forEach((value, key) => {
+      nodeToWebHeaders(this.headers).forEach((value, key) => {
         err.metadata.append(key, value);
       });
       return err;
@@ -257,7 +280,7 @@ export abstract class LeanCall {
     this.settle();
     const stream = this.stream;
     if (stream !== undefined && !stream.closed) {
-      stream.close(leanRstCancel);
+      stream.close(rstCancel);
       // Node keeps a stream closed with unread data until it is read: let it go now.
       stream.destroy();
     }

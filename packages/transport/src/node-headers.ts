@@ -1,9 +1,9 @@
 import type * as http2 from "node:http2";
 
 /** Header fields as handed to node:http2 (lower-case names; repeated fields as arrays). */
-export type LeanNodeHeaders = Record<string, string | string[]>;
+export type NodeHeaders = Record<string, string | string[]>;
 
-function append(target: LeanNodeHeaders, key: string, value: string): void {
+function append(target: NodeHeaders, key: string, value: string): void {
   const name = key.toLowerCase();
   const existing = target[name];
   if (existing === undefined) {
@@ -20,7 +20,7 @@ function append(target: LeanNodeHeaders, key: string, value: string): void {
  * header fields. Repeated names stay repeated fields; `-bin` values are passed through as given
  * (base64, as Connect's encodeBinaryHeader produces).
  */
-export function leanAppendHeadersInit(target: LeanNodeHeaders, init: HeadersInit): void {
+export function appendHeadersInit(target: NodeHeaders, init: HeadersInit): void {
   if (Array.isArray(init)) {
     for (const [key, value] of init) append(target, key, value);
   } else if (typeof (init as Headers).forEach === "function") {
@@ -33,7 +33,7 @@ export function leanAppendHeadersInit(target: LeanNodeHeaders, init: HeadersInit
 }
 
 /** Web Headers from node:http2 header fields, pseudo-headers left out. Built only when asked for. */
-export function leanNodeToWebHeaders(fields: http2.IncomingHttpHeaders | undefined): Headers {
+export function nodeToWebHeaders(fields: http2.IncomingHttpHeaders | undefined): Headers {
   const headers = new Headers();
   if (fields === undefined) return headers;
   for (const key of Object.keys(fields)) {

@@ -1,22 +1,22 @@
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { LeanEnvelopeReader, leanEncodeEnvelope } from "../src/lean-envelope.js";
+import { EnvelopeReader, encodeEnvelope } from "../src/envelope.js";
 
 function collect(readMaxBytes = 0xffffffff) {
   const frames: { flags: number; data: number[] }[] = [];
-  const reader = new LeanEnvelopeReader(readMaxBytes, {
+  const reader = new EnvelopeReader(readMaxBytes, {
     onFrame: (flags, data) => frames.push({ flags, data: [...data] }),
   });
   return { frames, reader };
 }
 
 const wire = Buffer.concat([
-  leanEncodeEnvelope(0, new Uint8Array([1, 2, 3])),
-  leanEncodeEnvelope(1, new Uint8Array([])),
-  leanEncodeEnvelope(0, new Uint8Array(Array.from({ length: 300 }, (_, i) => i & 0xff))),
+  encodeEnvelope(0, new Uint8Array([1, 2, 3])),
+  encodeEnvelope(1, new Uint8Array([])),
+  encodeEnvelope(0, new Uint8Array(Array.from({ length: 300 }, (_, i) => i & 0xff))),
 ]);
 
-describe("LeanEnvelopeReader", () => {
+describe("EnvelopeReader", () => {
   it("parses envelopes cut at every possible point", () => {
     const expected = collect();
     expect(expected.reader.push(wire)).toBeUndefined();

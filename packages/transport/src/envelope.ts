@@ -1,18 +1,18 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { LeanEndpoint, LeanMethod } from "./lean-endpoint.js";
+import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 
 /** Flag bit of a gRPC envelope whose payload is compressed. */
-export const leanFlagCompressed = 0b00000001;
+export const flagCompressed = 0b00000001;
 
 /** One gRPC length-prefixed message as read from the wire. */
-export interface LeanFrame {
+export interface Frame {
   flags: number;
   data: Uint8Array;
 }
 
 /** Frames one message: 1 flag byte, 4 bytes big-endian length, the payload, in a single buffer. */
-export function leanEncodeEnvelope(flags: number, data: Uint8Array): Buffer {
+export function encodeEnvelope(flags: number, data: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(5 + data.byteLength);
   frame[0] = flags;
   frame.writeUInt32BE(data.byteLength, 1);
@@ -25,15 +25,15 @@ export function leanEncodeEnvelope(flags: number, data: Uint8Array): Buffer {
  * sends compressed messages and it is large enough; a promise only then.
  */
 export function frameMessage(
-  ep: LeanEndpoint,
-  info: LeanMethod,
+  ep: ResolvedEndpoint,
+  info: MethodInfo,
   message: MessageShape<DescMessage>,
 ): Buffer | Promise<Buffer> {
   const bytes = info.input.serialize(message);
   if (ep.sendCompression !== null && bytes.byteLength >= ep.compressMinBytes) {
-    return ep.sendCompression.compress(bytes).then((data) => leanEncodeEnvelope(leanFlagCompressed, data));
+    return ep.sendCompression.compress(bytes).then((data) => encodeEnvelope(flagCompressed, data));
   }
-  return leanEncodeEnvelope(0, bytes);
+  return encodeEnvelope(0, bytes);
 }
 
 // Payloads up to this size get a buffer of their announced size at once.
@@ -44,8 +44,8 @@ function plain(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Receives the envelopes a LeanEnvelopeReader parses. */
-export interface LeanFrameSink {
+/** Receives the envelopes a EnvelopeReader parses. */
+export interface FrameSink {
   onFrame(flags: number, data: Uint8Array): void;
 }
 
@@ -55,7 +55,7 @@ export interface LeanFrameSink {
  * are copied once into a buffer of their announced size (never re-concatenated).
  * A class rather than closures: one is made per call, on the hot path.
  */
-export class LeanEnvelopeReader {
+export class EnvelopeReader {
   // Header bytes of an envelope split across chunks (rare).
   private header: Buffer | undefined = undefined;
   private headerLength = 0;
@@ -67,7 +67,7 @@ export class LeanEnvelopeReader {
 
   constructor(
     private readonly readMaxBytes: number,
-    private readonly sink: LeanFrameSink,
+    private readonly sink: FrameSink,
   ) {}
 
   /** Parses a chunk; calls sink.onFrame for every complete envelope. Returns an error on a bad envelope. */
