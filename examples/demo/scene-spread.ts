@@ -75,7 +75,7 @@ export const spreadScene: Scene = {
       ...frame(variants, backends).lines,
       `  The plain client's connection landed on ${landed.host}: it gets every call.`,
       "  round-robin and least-request split evenly by count. p2c follows measured",
-      "  latency only where it tells backends apart (more than 1.5x): these four are",
+      "  latency only where it tells backends apart (more than 2x): these four are",
       "  equal, so it splits evenly too, and still leaves a slow one (next scene).",
       ...variants.filter((v) => v.record.errors > 0).map((v) => `  ${v.label}: first error: ${v.record.firstError}`),
     ];

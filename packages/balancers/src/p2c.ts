@@ -5,7 +5,7 @@ import { twoDistinctIndexes } from "./random.js";
 export interface P2cOptions {
   /**
    * Latency estimates that differ by no more than this fraction of the lower
-   * one count as equal. Default 0.5: up to 1.5x.
+   * one count as equal. Default 1: up to 2x.
    */
   tolerance?: number;
   /** Latency estimates that differ by no more than this many milliseconds count as equal. Default 1. */
@@ -21,7 +21,7 @@ export interface P2cOptions {
  * at random and send the call to the better one.
  *
  * - When their latency estimates differ clearly (by more than the tolerance,
- *   1.5x or 1 ms by default), the lower peak-EWMA cost wins: latency x (pending
+ *   2x or 1 ms by default), the lower peak-EWMA cost wins: latency x (pending
  *   calls + 1) / weight. A slow, failing or overloaded endpoint gets few calls
  *   within a few calls; the random pair keeps a little traffic on it so its
  *   recovery is noticed.
@@ -39,7 +39,7 @@ export interface P2cOptions {
 export function createP2cBalancer(options: P2cOptions = {}): Balancer {
   const random = options.random ?? Math.random;
   const clock = options.now ?? (() => performance.now());
-  const tolerance = options.tolerance ?? 0.5;
+  const tolerance = options.tolerance ?? 1;
   const toleranceMs = options.toleranceMs ?? 1;
   if (!(tolerance >= 0) || !(toleranceMs >= 0)) {
     throw new RangeError(

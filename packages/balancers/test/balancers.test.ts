@@ -182,13 +182,13 @@ describe("p2c", () => {
     expect(seen.size).toBe(4);
   });
 
-  it("counts latencies within 1.5x (or 1 ms) as equal: the endpoint with fewer calls in flight wins", () => {
+  it("counts latencies within 2x (or 1 ms) as equal: the endpoint with fewer calls in flight wins", () => {
     const b = createP2cBalancer();
-    const ready = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 7, inFlight: 0 }));
+    const ready = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 9, inFlight: 0 }));
     expect(counts(() => b.pick(ready), 100).get("10.0.0.1:80")).toBe(100);
     const close = candidates(2, (i) => (i === 0 ? { latency: 0.2, inFlight: 1 } : { latency: 1.1, inFlight: 0 }));
     expect(counts(() => b.pick(close), 100).get("10.0.0.1:80")).toBe(100);
-    const apart = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 8, inFlight: 0 }));
+    const apart = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 11, inFlight: 0 }));
     expect(counts(() => b.pick(apart), 100).get("10.0.0.0:80")).toBe(100);
   });
 
