@@ -92,12 +92,17 @@ export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = perfor
     observe(latencyMs, now = performance.now()) {
       const sample = Math.max(latencyMs, floorMs);
       const current = Math.max(decayed(now), floorMs);
+      const elapsed = Math.max(0, now - updatedAt);
+      const staleness = 1 - Math.exp(-elapsed / decayMs);
       const fastestOfThree = Math.min(sample, previous, beforePrevious);
       if (fastestOfThree > current) {
-        value = Math.min(fastestOfThree, peakFactor * current);
+        // An estimate left without samples for `decayMs` or more (an idle
+        // channel, an avoided endpoint) gives way to a higher sample too,
+        // beyond the cap; a shorter gap does not, or one hiccup would count.
+        const peak = Math.min(fastestOfThree, peakFactor * current);
+        value = elapsed >= decayMs ? Math.max(peak, current * (sample / current) ** staleness) : peak;
       } else {
-        const elapsed = Math.max(0, now - updatedAt);
-        const w = Math.max(sampleWeight, 1 / (samples + 2), 1 - Math.exp(-elapsed / decayMs));
+        const w = Math.max(sampleWeight, 1 / (samples + 2), staleness);
         value = current * (sample / current) ** w;
       }
       healthy = value;

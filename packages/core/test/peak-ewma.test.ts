@@ -53,6 +53,19 @@ describe("createPeakEwma", () => {
     expect(e.estimate(t)).toBeGreaterThan(30);
   });
 
+  it("after an idle spell, keeps a slow endpoint apart from the first sample on", () => {
+    // A channel idle for 4 s: every estimate decayed about 50x, the slow one's and its peers' alike.
+    const slow = createPeakEwma({ decayMs: 1000 }, 0);
+    const peer = createPeakEwma({ decayMs: 1000 }, 0);
+    const t = feed(slow, 35, 10, 40, 0);
+    feed(peer, 2, 10, 40, 0);
+    slow.observe(35, t + 4000);
+    peer.observe(2, t + 4000);
+    // Not the 4x climb per sample of a fresh estimate: the stale one gives way to what is measured now.
+    expect(slow.estimate(t + 4000)).toBeGreaterThan(25);
+    expect(peer.estimate(t + 4000)).toBeLessThan(3);
+  });
+
   it("decays towards zero while no sample arrives, so avoided endpoints get tried again", () => {
     const e = createPeakEwma({ decayMs: 1000 }, 0);
     feed(e, 35, 5, 40, 0);
