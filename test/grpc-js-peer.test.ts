@@ -25,10 +25,18 @@ describe("@grpc/grpc-js servers as backends", () => {
     );
     // Round-robin, so that "every backend keeps being used" does not depend on
     // how p2c reads latency on a noisy machine.
+    // Connection states over the run, shown when a backend serves too little (to tell why).
+    const states: string[] = [];
+    const t0 = performance.now();
     await using channel = createChannel({
       target: `static:///${backends.map((b) => b.address).join(",")}`,
       balancer: "round-robin",
       logger: silentLogger,
+      onEvent: (e) => {
+        if (e.type !== "endpoint-state") return;
+        const at = ((performance.now() - t0) / 1000).toFixed(2);
+        states.push(`${at}s ${e.address} ${e.state}${e.error ? ` (${e.error.message})` : ""}`);
+      },
     });
     const client = createClient(EchoService, channel);
     const load = startLoad(() => client.echo({ message: "x", delayMs: 5 }), { concurrency: 8, intervalMs: 5 });
@@ -38,7 +46,13 @@ describe("@grpc/grpc-js servers as backends", () => {
     expect(result.errors).toEqual([]);
     expect(result.ok).toBeGreaterThan(2000);
     // Each backend is out for a moment at every rotation, so shares swing; every one keeps serving.
-    for (const b of backends) expect(result.byServer.get(b.address)).toBeGreaterThan(result.ok / 10);
+    for (const b of backends) {
+      const log = states.filter((line) => line.includes(b.address)).slice(-30);
+      expect(
+        result.byServer.get(b.address),
+        `${b.address}; its last connection states:\n${log.join("\n")}`,
+      ).toBeGreaterThan(result.ok / 10);
+    }
   }, 60_000);
 
   it("health checking: NOT_SERVING takes an endpoint out within a second, SERVING brings it back", async () => {
