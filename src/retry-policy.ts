@@ -20,7 +20,11 @@ export interface RetryPolicy {
 
 /** Retry throttling: gRPC's token bucket, shared by all calls of a channel. */
 export interface RetryBudget {
-  /** Bucket size. A failed attempt takes a token; retries stop while half or fewer remain. Default 10. */
+  /**
+   * Bucket size. A failed attempt takes a token; retries stop while half or
+   * fewer remain. Default 50: a pod that crashes with a few dozen calls in
+   * flight does not empty it (at 10, five failures at once stopped retries).
+   */
   maxTokens?: number;
   /** Tokens a successful call puts back. Default 0.1. */
   tokenRatio?: number;
@@ -48,7 +52,7 @@ export interface RetryOptions {
    * you know retrying it is safe. `false` turns retries off for it.
    */
   methods?: Record<string, RetryPolicy | false>;
-  /** Retry throttling; `false` turns it off. Default { maxTokens: 10, tokenRatio: 0.1 }. */
+  /** Retry throttling; `false` turns it off. Default { maxTokens: 50, tokenRatio: 0.1 }. */
   budget?: RetryBudget | false;
   /** Hedging of idempotent unary calls. Default: off. */
   hedging?: HedgingPolicy;
@@ -155,7 +159,7 @@ export function createRetryThrottle(budget: RetryBudget | false | undefined): Re
   if (budget === false) {
     return { allowRetry: () => true, onFailure() {}, onSuccess() {} };
   }
-  const maxTokens = budget?.maxTokens ?? 10;
+  const maxTokens = budget?.maxTokens ?? 50;
   const tokenRatio = budget?.tokenRatio ?? 0.1;
   let tokens = maxTokens;
   return {
