@@ -153,7 +153,15 @@ async function sendAttempt<T>(
     } catch (raw) {
       const notSent = isCallNotSent(raw);
       const error = notSent ? notSentError(ctx, raw, sc) : classify(ctx, raw, sc, lostBefore, signal);
-      sc.end(startedAt, { ok: false, failure: endpointFailureCodes.has(error.code), pending: true, sample: !notSent });
+      // A call that never reached the server (GOAWAY race, REFUSED_STREAM, connection not ready) is
+      // resent elsewhere and is not the endpoint failing: a server that rotates its connections
+      // every second must not be ejected or penalized for it.
+      sc.end(startedAt, {
+        ok: false,
+        failure: !notSent && endpointFailureCodes.has(error.code),
+        pending: true,
+        sample: !notSent,
+      });
       state.avoid = sc;
       const canResend = notSent && resend < maxNotSentResends && !ctx.isClosing() && !signal?.aborted;
       if (!canResend || (replay !== undefined && !replay.canReplay())) throw error;

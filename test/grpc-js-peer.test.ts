@@ -33,9 +33,12 @@ describe("@grpc/grpc-js servers as backends", () => {
       balancer: "round-robin",
       logger: silentLogger,
       onEvent: (e) => {
-        if (e.type !== "endpoint-state") return;
         const at = ((performance.now() - t0) / 1000).toFixed(2);
-        states.push(`${at}s ${e.address} ${e.state}${e.error ? ` (${e.error.message})` : ""}`);
+        if (e.type === "endpoint-state") {
+          states.push(`${at}s ${e.address} ${e.state}${e.error ? ` (${e.error.message})` : ""}`);
+        } else if (e.type === "endpoint-ejected" || e.type === "endpoint-returned") {
+          states.push(`${at}s ${e.address} ${e.type}`);
+        }
       },
     });
     const client = createClient(EchoService, channel);
@@ -50,7 +53,7 @@ describe("@grpc/grpc-js servers as backends", () => {
       const log = states.filter((line) => line.includes(b.address)).slice(-30);
       expect(
         result.byServer.get(b.address),
-        `${b.address}; its last connection states:\n${log.join("\n")}`,
+        `${b.address}; its last connection states and ejections:\n${log.join("\n")}`,
       ).toBeGreaterThan(result.ok / 10);
     }
   }, 60_000);
