@@ -94,10 +94,12 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     record(ctx, down, protocol, route, endpoint, code, startedAt, message);
   }
 
-  function endAttempt(ok: boolean, code: number) {
+  /** `notSent`: the attempt never reached the server, which is not the endpoint failing (as in the channel). */
+  function endAttempt(ok: boolean, code: number, notSent = false) {
     const s = sc!;
     sc = undefined;
-    s.end(scStartedAt, { ok, failure: endpointFailureCodes.has(code), pending: !gotFirst, sample: !gotFirst && ok });
+    const failure = !notSent && endpointFailureCodes.has(code);
+    s.end(scStartedAt, { ok, failure, pending: !gotFirst, sample: !gotFirst && ok });
   }
 
   /** Answers the client with an error in its protocol and ends the call. */
@@ -228,7 +230,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const failed = sc!;
     const notSent = isCallNotSent(e);
     if (notSent && n < maxNotSentRetries && body.replayable) {
-      endAttempt(false, Code.Unavailable);
+      endAttempt(false, Code.Unavailable, true);
       upstream = undefined;
       body.detach();
       attempt(n + 1, failed);
