@@ -78,9 +78,11 @@ async function main() {
     }
     const p2c = results.get("p2c, 5 backends (1 slow)");
     if (p2c) {
-      const ratio = median(p2c.p99) / healthyP99;
+      // The goal of the fair-p2c work: p99 within 1.5x of the healthy-only p99 plus 2 ms.
+      const p99 = median(p2c.p99);
+      const bound = 1.5 * healthyP99 + 2;
       console.log(
-        `\ngoal: p2c p99 within 1.5x of healthy-only (${ratio.toFixed(2)}x: ${ratio <= 1.5 ? "met" : "NOT met"}), slow backend under 5% of calls (${(median(p2c.slowShare) * 100).toFixed(1)}%: ${median(p2c.slowShare) < 0.05 ? "met" : "NOT met"})`,
+        `\ngoal: p2c p99 within 1.5x of healthy-only + 2 ms (${p99.toFixed(2)} ms against ${bound.toFixed(2)} ms: ${p99 <= bound ? "met" : "NOT met"}), slow backend under 5% of calls (${(median(p2c.slowShare) * 100).toFixed(1)}%: ${median(p2c.slowShare) < 0.05 ? "met" : "NOT met"})`,
       );
     }
   } finally {
