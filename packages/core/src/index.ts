@@ -6,10 +6,14 @@ export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";
 export type { Endpoint } from "./endpoint.js";
 export { endpointKey, formatHostPort, sameEndpoints } from "./endpoint.js";
+export type { EventLoopStallStats, EventLoopStalls } from "./event-loop-stalls.js";
+export { acquireEventLoopStalls } from "./event-loop-stalls.js";
 export { encodeGrpcTimeout } from "./grpc-timeout.js";
 export { assertKnownKeys, nearestKey } from "./known-keys.js";
 export type { Logger } from "./logger.js";
 export { consoleLogger, silentLogger } from "./logger.js";
+export type { LoopTimeout } from "./loop-timeout.js";
+export { setLoopTimeout } from "./loop-timeout.js";
 export type { PeakEwma, PeakEwmaOptions } from "./peak-ewma.js";
 export { createPeakEwma, defaultPeakEwmaOptions } from "./peak-ewma.js";
 export type {

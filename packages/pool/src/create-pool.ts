@@ -53,7 +53,7 @@ export interface PoolOptions {
   keepalive?: KeepaliveOptions;
   /** Passed to http2.connect for every connection (settings, maxSessionMemory...). Default: Node's. */
   sessionOptions?: http2.ClientSessionOptions;
-  /** Latency measurement: peak-EWMA decay and the estimate of new endpoints. Default 10000 ms and 30 ms. */
+  /** Latency measurement: peak-EWMA decay and the estimate of new endpoints. Default: decay 1000 ms; a new endpoint starts from the measured ones' mean (1 ms when none is measured). */
   loadOptions?: PeakEwmaOptions;
   /**
    * Passive outlier detection; `false` turns it off. Default: eject after 5

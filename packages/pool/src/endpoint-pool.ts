@@ -1,4 +1,5 @@
 import {
+  acquireEventLoopStalls,
   type Balancer,
   type Endpoint,
   endpointKey,
@@ -31,7 +32,7 @@ export interface EndpointPoolOptions {
   readonly balancer: Balancer;
   /** Makes the connection of a new endpoint (not yet connected). Required; tests pass fakes. */
   createConnection(endpoint: Endpoint): Http2Connection;
-  /** Latency measurement (peak-EWMA). Default: decay 10000 ms, 30 ms for new endpoints. */
+  /** Latency measurement (peak-EWMA). Default: decay 1000 ms; a new endpoint starts from the measured ones' mean (1 ms when none is). */
   readonly loadOptions?: PeakEwmaOptions;
   /** Passive outlier detection (with panic mode); false turns it off. */
   readonly outlierDetection: ResolvedOutlierDetection | false;
@@ -107,6 +108,8 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   let resolved = false;
   let resolverError: Error | undefined;
   let connectionError: Error | undefined;
+  // The caller's own event-loop stalls, taken out of latency samples and failure verdicts.
+  const stalls = acquireEventLoopStalls();
 
   const hooks: PolicyHooks = {
     target: target.raw,
@@ -183,7 +186,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
 
   function add(endpoint: Endpoint) {
     const connection = options.createConnection(endpoint);
-    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd);
+    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd, stalls);
     let failing = false;
     const unsubscribe = connection.subscribe((event) => {
       if (event.type === "state") {
@@ -330,6 +333,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         target: target.raw,
         balancer: balancer.name,
         ...(lastError ? { lastError } : {}),
+        eventLoop: stalls.stats(),
         endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
       };
     },
@@ -337,6 +341,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     beginClose() {
       if (closed) return;
       closed = true;
+      stalls.release();
       resolver.close();
       for (const policy of pipeline.policies) policy.close?.();
       wakeAll();

@@ -1,4 +1,4 @@
-import type { ConnectivityState } from "@meshlite/core";
+import type { ConnectivityState, EventLoopStallStats } from "@meshlite/core";
 import type { HealthStatus } from "./subchannel.js";
 
 /** One endpoint in a snapshot. */
@@ -44,5 +44,10 @@ export interface PoolSnapshot {
   balancer: string;
   /** The last resolver or connection error. */
   lastError?: string;
+  /**
+   * Stalls of this process's event loop (ticks 50 ms or more late): their
+   * time is taken out of latency samples, keepalive and connect timeouts.
+   */
+  eventLoop: EventLoopStallStats;
   endpoints: EndpointSnapshot[];
 }

@@ -4,6 +4,7 @@ import {
   createPeakEwma,
   type Endpoint,
   type EndpointLoad,
+  type EventLoopStalls,
   endpointKey,
   type PeakEwmaOptions,
   type PickCandidate,
@@ -54,7 +55,10 @@ export function createSubchannel(
   connection: Http2Connection,
   loadOptions: PeakEwmaOptions | undefined,
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
+  /** The caller's event-loop stalls: calls that span one are no samples. Default: none watched. */
+  stalls?: EventLoopStalls,
 ): Subchannel {
+  const spannedStall = (since: number, now: number) => stalls?.spannedStall(since, now) ?? false;
   const ewma = createPeakEwma(loadOptions);
   const callRate = createCallRate();
   let inFlight = 0;
@@ -91,14 +95,19 @@ export function createSubchannel(
     firstResponse(startedAt) {
       pending--;
       const now = performance.now();
-      ewma.observe(now - startedAt, now);
+      if (!spannedStall(startedAt, now)) ewma.observe(now - startedAt, now);
     },
     end(startedAt, outcome) {
       inFlight--;
       if (outcome.pending) pending--;
       if (!outcome.ok) subchannel.stats.failures++;
-      if (outcome.sample) {
-        const now = performance.now();
+      const now = performance.now();
+      // A call that spanned a stall of the caller's own loop measured the
+      // caller, not the endpoint: it is no sample (subtracting the stall
+      // would make the endpoint look faster than it is), and its failure
+      // (often the verdict of a late timer) is not held against the endpoint.
+      const stalled = spannedStall(startedAt, now);
+      if (outcome.sample && !stalled) {
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
         // endpoint look cheap and draw more calls. It counts as a slow call,
@@ -106,7 +115,7 @@ export function createSubchannel(
         if (outcome.failure) ewma.observeFailure(now - startedAt, now);
         else ewma.observe(now - startedAt, now);
       }
-      onEnd(subchannel, outcome);
+      onEnd(subchannel, outcome.failure && stalled ? { ...outcome, failure: false } : outcome);
     },
   };
   return subchannel;

@@ -240,6 +240,7 @@ describe("endpoint pool", () => {
     expect(pool.snapshot()).toEqual({
       target: "static:///test",
       balancer: "first",
+      eventLoop: expect.objectContaining({ stalls: expect.any(Number), maxStallMs: expect.any(Number) }),
       endpoints: [
         {
           address: "10.0.0.1:50051",

@@ -2,11 +2,14 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import {
+  acquireEventLoopStalls,
   type BackoffOptions,
   type ConnectivityState,
   createBackoff,
+  type EventLoopStalls,
   formatHostPort,
   type HostPort,
+  setLoopTimeout,
 } from "@meshlite/core";
 import { CallNotSentError, markConnectionLost, markNotSent } from "./call-not-sent-error.js";
 import type { TlsOptions } from "./tls-options.js";
@@ -125,6 +128,9 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
   let lostStreams = 0;
   const sessions = new Set<http2.ClientHttp2Session>();
   let readyWaiters: Array<() => void> = [];
+  // Timeouts that condemn a connection do not count time the caller's own
+  // loop was stalled (see setLoopTimeout); taken while the connection is wanted.
+  let stalls: EventLoopStalls | undefined;
 
   function emit(event: Http2ConnectionEvent) {
     for (const listener of listeners) {
@@ -172,12 +178,14 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     session = s;
     s.unref();
     let established = false;
-    const timer = setTimeout(() => {
-      s.destroy(new Error(`connect timeout: no HTTP/2 connection to ${address} within ${connectTimeoutMs} ms`));
-    }, connectTimeoutMs);
-    timer.unref();
+    stalls ??= acquireEventLoopStalls();
+    const timer = setLoopTimeout(
+      () => s.destroy(new Error(`connect timeout: no HTTP/2 connection to ${address} within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+      stalls,
+    );
     s.once("remoteSettings", () => {
-      clearTimeout(timer);
+      timer.clear();
       if (session !== s) return;
       established = true;
       backoff.reset();
@@ -199,7 +207,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (session === s) error = e;
     });
     s.on("close", () => {
-      clearTimeout(timer);
+      timer.clear();
       stopKeepalive(s);
       sessions.delete(s);
       if (session !== s) return;
@@ -230,18 +238,19 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     const timeoutMs = keepalive.timeoutMs ?? 20_000;
     let outstanding = false;
     const timer = setInterval(() => {
-      if (outstanding || s.destroyed || (!keepalive.withoutCalls && active === 0)) return;
-      const deadline = setTimeout(() => {
-        s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`));
-      }, timeoutMs);
-      deadline.unref();
+      if (outstanding || s.destroyed || (!keepalive.withoutCalls && active === 0) || !stalls) return;
+      const deadline = setLoopTimeout(
+        () => s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`)),
+        timeoutMs,
+        stalls,
+      );
       const sent = s.ping((err) => {
         outstanding = false;
-        clearTimeout(deadline);
+        deadline.clear();
         if (err && !s.destroyed) s.destroy(err);
       });
       if (sent) outstanding = true;
-      else clearTimeout(deadline);
+      else deadline.clear();
     }, keepalive.intervalMs);
     timer.unref();
     keepaliveTimers.set(s, timer);
@@ -331,6 +340,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       const open = [...sessions];
       session = undefined;
       setState("shutdown");
+      stalls?.release();
       await Promise.all(
         open.map(
           (s) =>
