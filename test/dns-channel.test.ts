@@ -5,7 +5,7 @@ import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
-import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from "./support/dnsmasq.js";
+import { type Dnsmasq, skipDnsTests, startDnsmasq } from "./support/dnsmasq.js";
 import type { EchoBackend } from "./support/echo-backend.js";
 import { startLoad } from "./support/load.js";
 import { type SamePortBackends, startSamePortBackends } from "./support/same-port-backends.js";
@@ -33,7 +33,7 @@ async function backends(hosts: string[]): Promise<SamePortBackends> {
 
 const hostsOf = (list: readonly EchoBackend[]) => list.map((b) => b.host);
 
-describe.skipIf(!dnsmasqAvailable())("dns: target through a channel, against dnsmasq and real backends", () => {
+describe.skipIf(skipDnsTests())("dns: target through a channel, against dnsmasq and real backends", () => {
   it("follows a scale-up and a scale-down of a headless service (TTL 5 s, default options) with no failed call", async () => {
     const dns = await dnsServer(5);
     const group = await backends(["127.0.53.41", "127.0.53.42"]);

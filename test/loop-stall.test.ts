@@ -89,7 +89,8 @@ describe("the caller's own event loop stalls", () => {
     const snapshot = channel.snapshot();
     expect(snapshot.eventLoop.stalls).toBeGreaterThanOrEqual(3);
     expect(snapshot.eventLoop.maxStallMs).toBeGreaterThan(1000);
-    // The calls take ~50 ms; samples that spanned a 1.5 s stall left it out.
-    expect(maxEstimate).toBeLessThan(150);
+    // The calls take ~50 ms (more on a busy machine); without leaving out
+    // the samples that spanned a 1.5 s stall, estimates reach 600 ms and more.
+    expect(maxEstimate).toBeLessThan(400);
   }, 60_000);
 });

@@ -55,10 +55,11 @@ export function createSubchannel(
   connection: Http2Connection,
   loadOptions: PeakEwmaOptions | undefined,
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
-  /** The caller's event-loop stalls: calls that span one are no samples. Default: none watched. */
+  /** The caller's event-loop stalls: successful calls that span one are no samples. Default: none watched. */
   stalls?: EventLoopStalls,
 ): Subchannel {
   const spannedStall = (since: number, now: number) => stalls?.spannedStall(since, now) ?? false;
+  const stalledMs = (since: number, now: number) => stalls?.stalledMs(since, now) ?? 0;
   const ewma = createPeakEwma(loadOptions);
   const callRate = createCallRate();
   let inFlight = 0;
@@ -101,21 +102,20 @@ export function createSubchannel(
       inFlight--;
       if (outcome.pending) pending--;
       if (!outcome.ok) subchannel.stats.failures++;
-      const now = performance.now();
-      // A call that spanned a stall of the caller's own loop measured the
-      // caller, not the endpoint: it is no sample (subtracting the stall
-      // would make the endpoint look faster than it is), and its failure
-      // (often the verdict of a late timer) is not held against the endpoint.
-      const stalled = spannedStall(startedAt, now);
-      if (outcome.sample && !stalled) {
+      if (outcome.sample) {
+        const now = performance.now();
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
         // endpoint look cheap and draw more calls. It counts as a slow call,
-        // with a bounded penalty (see PeakEwma).
-        if (outcome.failure) ewma.observeFailure(now - startedAt, now);
-        else ewma.observe(now - startedAt, now);
+        // with a bounded penalty (see PeakEwma); a stall of the caller's own
+        // loop during it is not part of its duration.
+        if (outcome.failure) ewma.observeFailure(now - startedAt - stalledMs(startedAt, now), now);
+        // A success that spanned such a stall measured the caller, not the
+        // endpoint: it is no sample (subtracting the stall would make the
+        // endpoint look faster than it is).
+        else if (!spannedStall(startedAt, now)) ewma.observe(now - startedAt, now);
       }
-      onEnd(subchannel, outcome.failure && stalled ? { ...outcome, failure: false } : outcome);
+      onEnd(subchannel, outcome);
     },
   };
   return subchannel;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type DnsTarget, endpointKey, parseTarget, type Resolver, TargetError } from "@meshlite/core";
 import { createDnsResolver, DnsResolutionError, type DnsResolverOptions } from "@meshlite/resolvers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Dnsmasq, dnsmasqAvailable, startDnsmasq } from "../../../test/support/dnsmasq.js";
+import { type Dnsmasq, skipDnsTests, startDnsmasq } from "../../../test/support/dnsmasq.js";
 import { createRecorder } from "../../../test/support/resolver-recorder.js";
 import { waitFor } from "../../../test/support/wait-for.js";
 
@@ -29,7 +29,7 @@ function start(target: string, options: DnsResolverOptions = {}) {
   return { resolver, ...recorder };
 }
 
-describe.skipIf(!dnsmasqAvailable())("dns resolver against dnsmasq", () => {
+describe.skipIf(skipDnsTests())("dns resolver against dnsmasq", () => {
   let dns: Dnsmasq;
   beforeAll(async () => {
     dns = await startDnsmasq({ ttl: 1 });
