@@ -86,6 +86,7 @@ function readyConnection(endpoint: { host: string; port: number }): Http2Connect
     authority: "http://bench.test",
     state: () => "ready",
     lostStreams: () => 0,
+    connectionCount: () => 1,
     openStream: () => {
       throw new Error("no streams in the pick benchmark");
     },

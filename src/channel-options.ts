@@ -62,6 +62,22 @@ export interface ChannelOptions extends ConnectTransportOptions {
   keepalive?: KeepaliveOptions;
   /** How long close() waits for in-flight calls before it resets them. Default 10000 ms. */
   closeGraceMs?: number;
+  /**
+   * The most HTTP/2 connections to one endpoint: another is dialled when the
+   * calls on the open ones reach the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS
+   * (often 100–128 behind nginx or a cloud load balancer), instead of queueing
+   * calls behind the limit; extra ones close after 30 s without calls. Default 4.
+   */
+  maxConnectionsPerEndpoint?: number;
+  /**
+   * Connections kept open to each endpoint, calls spread over them: for a
+   * target that is a single address balancing per connection (a ClusterIP
+   * Service, an L4 load balancer). A headless Service balances per call and
+   * needs none of this. Default 1.
+   */
+  minConnectionsPerEndpoint?: number;
+  /** An extra connection (above minConnectionsPerEndpoint) closes after this long without calls. Default 30000 ms. */
+  extraConnectionIdleMs?: number;
   /** Latency measurement for p2c: peak-EWMA decay and the estimate of endpoints not measured yet. Default 1000 ms and 1 ms. */
   loadOptions?: PeakEwmaOptions;
   /**
@@ -108,6 +124,9 @@ const channelOptionKeys: readonly string[] = [
   "backoff",
   "keepalive",
   "closeGraceMs",
+  "maxConnectionsPerEndpoint",
+  "minConnectionsPerEndpoint",
+  "extraConnectionIdleMs",
   "loadOptions",
   "resolverOptions",
   "resolver",

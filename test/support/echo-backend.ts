@@ -16,6 +16,8 @@ export interface EchoBackendOptions {
   delayMs?: number;
   /** Serve TLS with this key and certificate. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  /** SETTINGS_MAX_CONCURRENT_STREAMS the server announces. Default: Node's (unlimited). */
+  maxConcurrentStreams?: number;
 }
 
 /** A real HTTP/2 server implementing EchoService for all three protocols. */
@@ -33,6 +35,8 @@ export interface EchoBackend {
   totalCalls(): number;
   /** Calls currently running. */
   inFlight(): number;
+  /** HTTP/2 connections open now. */
+  openConnections(): number;
   setDelay(ms: number): void;
   /** Makes every following call fail with this code (0 to stop). */
   setFailCode(code: Code | 0): void;
@@ -154,6 +158,8 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     });
 
   const handler = connectNodeAdapter({ routes });
+  const settings =
+    options.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: options.maxConcurrentStreams } : {};
   const server = options.tls
     ? http2.createSecureServer(
         {
@@ -163,10 +169,11 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
           requestCert: options.tls.requestCert ?? false,
           rejectUnauthorized: options.tls.requestCert ?? false,
           allowHTTP1: true,
+          settings,
         },
         handler,
       )
-    : http2.createServer({}, handler);
+    : http2.createServer({ settings }, handler);
   server.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -193,6 +200,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     server,
     totalCalls: () => [...calls.values()].reduce((a, b) => a + b, 0),
     inFlight: () => running,
+    openConnections: () => sessions.size,
     setDelay(ms) {
       delayMs = ms;
     },

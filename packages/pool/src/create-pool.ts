@@ -53,6 +53,20 @@ export interface PoolOptions {
   keepalive?: KeepaliveOptions;
   /** Passed to http2.connect for every connection (settings, maxSessionMemory...). Default: Node's. */
   sessionOptions?: http2.ClientSessionOptions;
+  /**
+   * The most HTTP/2 connections to one endpoint: another is dialled when the
+   * calls on the open ones reach the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS
+   * (extra ones close after 30 s without calls). Default 4.
+   */
+  maxConnectionsPerEndpoint?: number;
+  /**
+   * Connections kept open to each endpoint, with calls spread over them: for
+   * a target that is one address balancing per connection (a ClusterIP
+   * Service, an L4 load balancer). Default 1.
+   */
+  minConnectionsPerEndpoint?: number;
+  /** An extra connection (above minConnectionsPerEndpoint) closes after this long without calls. Default 30000 ms. */
+  extraConnectionIdleMs?: number;
   /** Latency measurement: peak-EWMA decay and the estimate of new endpoints. Default: decay 1000 ms; a new endpoint starts from the measured ones' mean (1 ms when none is measured). */
   loadOptions?: PeakEwmaOptions;
   /**
@@ -87,6 +101,7 @@ export function createPool(options: PoolOptions): EndpointPool {
   const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
   const origin = originOf(tls, options.authority ?? target.authority, api);
   const outlierDetection = resolveOutlierDetection(options.outlierDetection, `${api}: outlierDetection`);
+  const { min: minConnections, max: maxConnections } = connectionsPerEndpoint(options, api);
   registerBuiltInResolvers();
   // Created last: everything above validates options, and a resolver starts working at once.
   const resolver =
@@ -114,6 +129,9 @@ export function createPool(options: PoolOptions): EndpointPool {
         ...(options.backoff ? { backoff: options.backoff } : {}),
         ...(options.keepalive ? { keepalive: options.keepalive } : {}),
         ...(options.sessionOptions ? { sessionOptions: options.sessionOptions } : {}),
+        minConnections,
+        maxConnections,
+        ...(options.extraConnectionIdleMs !== undefined ? { extraIdleMs: options.extraConnectionIdleMs } : {}),
       }),
   });
 }
@@ -132,4 +150,27 @@ function originOf(tls: TlsOptions | undefined, authority: string, api: string): 
     throw new TypeError(`${api}: authority ${JSON.stringify(authority)} is not a valid host[:port]`);
   }
   return origin;
+}
+
+function connectionsPerEndpoint(options: PoolOptions, api: string): { min: number; max: number } {
+  const min = options.minConnectionsPerEndpoint ?? 1;
+  const max = options.maxConnectionsPerEndpoint ?? Math.max(4, min);
+  for (const [name, value] of [
+    ["minConnectionsPerEndpoint", min],
+    ["maxConnectionsPerEndpoint", max],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > 64) {
+      throw new TypeError(`${api}: ${name} must be a whole number from 1 to 64, got ${String(value)}`);
+    }
+  }
+  if (min > max) {
+    throw new TypeError(
+      `${api}: minConnectionsPerEndpoint (${min}) must not exceed maxConnectionsPerEndpoint (${max})`,
+    );
+  }
+  const idle = options.extraConnectionIdleMs;
+  if (idle !== undefined && !(Number.isFinite(idle) && idle >= 0)) {
+    throw new TypeError(`${api}: extraConnectionIdleMs must be a number of ms >= 0, got ${String(idle)}`);
+  }
+  return { min, max };
 }

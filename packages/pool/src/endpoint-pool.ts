@@ -275,6 +275,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       candidate: picked.has(sc),
       inFlight: sc.load.inFlight,
       pending: sc.load.pending,
+      connections: sc.connection.connectionCount(),
       latencyMs: sc.load.latencyMs(),
       calls: sc.stats.calls,
       failures: sc.stats.failures,

@@ -14,6 +14,8 @@ export interface EndpointSnapshot {
   inFlight: number;
   /** Calls waiting for their first response message. */
   pending: number;
+  /** HTTP/2 connections open or being dialled to it (more than one when its stream limit was reached). */
+  connections: number;
   /** Peak-EWMA latency estimate in ms. */
   latencyMs: number;
   /** Calls sent to this endpoint. */

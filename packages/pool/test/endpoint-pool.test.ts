@@ -249,6 +249,7 @@ describe("endpoint pool", () => {
           candidate: true,
           inFlight: 1,
           pending: 1,
+          connections: 1,
           latencyMs: expect.any(Number),
           calls: 1,
           failures: 0,

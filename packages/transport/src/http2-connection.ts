@@ -61,6 +61,20 @@ export interface Http2ConnectionOptions {
   keepalive?: KeepaliveOptions;
   /** Passed to http2.connect (settings, maxSessionMemory, ...). */
   sessionOptions?: http2.ClientSessionOptions;
+  /**
+   * The most HTTP/2 connections to the address: when the calls on the open
+   * ones reach the peer's SETTINGS_MAX_CONCURRENT_STREAMS, another one is
+   * dialled instead of queueing calls behind the limit. Default 4.
+   */
+  maxConnections?: number;
+  /**
+   * Connections kept open to the address, with calls spread over them: for a
+   * single address that balances per connection (a ClusterIP Service, an L4
+   * load balancer). Default 1.
+   */
+  minConnections?: number;
+  /** A connection above `minConnections` closes once it had no call for this long. Default 30000 ms. */
+  extraIdleMs?: number;
 }
 
 /** Why the connection changed state. */
@@ -97,6 +111,8 @@ export interface Http2Connection extends Http2SessionManager {
     headers: http2.OutgoingHttpHeaders,
     options?: Omit<http2.ClientSessionRequestOptions, "signal">,
   ): http2.ClientHttp2Stream;
+  /** HTTP/2 connections open or being dialled to the address now (extra ones included, old ones finishing after GOAWAY not). */
+  connectionCount(): number;
   /** Subscribes to state changes, GOAWAY and loss; returns an unsubscribe function. */
   subscribe(listener: (event: Http2ConnectionEvent) => void): () => void;
   /** Starts connecting and keeps the connection up until closed. */
@@ -124,8 +140,26 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
   let session: http2.ClientHttp2Session | undefined;
   let wanted = false;
   let retryTimer: NodeJS.Timeout | undefined;
-  let active = 0;
   let lostStreams = 0;
+  const maxConnections = options.maxConnections ?? 4;
+  const minConnections = options.minConnections ?? 1;
+  const extraIdleMs = options.extraIdleMs ?? 30_000;
+  if (
+    !(
+      Number.isInteger(minConnections) &&
+      minConnections >= 1 &&
+      Number.isInteger(maxConnections) &&
+      maxConnections >= minConnections
+    )
+  ) {
+    throw new RangeError(
+      `connection to ${address}: minConnections and maxConnections must be whole numbers with 1 <= minConnections <= maxConnections, got ${String(minConnections)} and ${String(maxConnections)}`,
+    );
+  }
+  // Streams open on each session and the peer's stream limit, read once per SETTINGS frame.
+  const infos = new Map<http2.ClientHttp2Session, SessionInfo>();
+  // Sessions dialled beside the main one (see maxConnections, minConnections), in dial order.
+  const extras: http2.ClientHttp2Session[] = [];
   const sessions = new Set<http2.ClientHttp2Session>();
   let readyWaiters: Array<() => void> = [];
   // Timeouts that condemn a connection do not count time the caller's own
@@ -173,10 +207,8 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     retryTimer = undefined;
     if (!wanted) return;
     setState("connecting");
-    const s = http2.connect(authority, { ...options.sessionOptions, createConnection: dialSocket });
-    sessions.add(s);
+    const s = openSession();
     session = s;
-    s.unref();
     let established = false;
     stalls ??= acquireEventLoopStalls();
     const timer = setLoopTimeout(
@@ -191,6 +223,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       backoff.reset();
       error = undefined;
       setState("ready");
+      while (extras.length < minConnections - 1) dialExtra();
     });
     s.on("goaway", (code) => {
       if (session !== s) return;
@@ -208,8 +241,6 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     });
     s.on("close", () => {
       timer.clear();
-      stopKeepalive(s);
-      sessions.delete(s);
       if (session !== s) return;
       session = undefined;
       const cause = error ?? new Error(`connection to ${address} closed`);
@@ -228,7 +259,89 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       retryTimer = setTimeout(dial, backoff.next());
       retryTimer.unref();
     });
+  }
+
+  /** A new session to the address, tracked until it closes; unref'd while it has no streams. */
+  function openSession(): http2.ClientHttp2Session {
+    const s = http2.connect(authority, { ...options.sessionOptions, createConnection: dialSocket });
+    sessions.add(s);
+    const info: SessionInfo = { streams: 0, limit: Number.POSITIVE_INFINITY, ready: false };
+    infos.set(s, info);
+    s.unref();
+    s.on("remoteSettings", (settings) => {
+      info.ready = true;
+      info.limit = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+    });
+    s.on("close", () => {
+      if (info.idleTimer) clearTimeout(info.idleTimer);
+      stopKeepalive(s);
+      sessions.delete(s);
+      infos.delete(s);
+      const i = extras.indexOf(s);
+      if (i >= 0) extras.splice(i, 1);
+    });
     startKeepalive(s);
+    return s;
+  }
+
+  /**
+   * Dials one more session beside the main one. It takes calls once ready;
+   * GOAWAY or a failure just removes it (the main session carries the
+   * connection's state, and a new extra is dialled when one is needed).
+   */
+  function dialExtra() {
+    const s = openSession();
+    extras.push(s);
+    const drop = () => {
+      const i = extras.indexOf(s);
+      if (i >= 0) extras.splice(i, 1);
+    };
+    s.on("goaway", drop);
+    s.on("error", () => {});
+    stalls ??= acquireEventLoopStalls();
+    const timer = setLoopTimeout(() => s.destroy(), connectTimeoutMs, stalls);
+    s.once("remoteSettings", () => timer.clear());
+    s.once("close", () => timer.clear());
+  }
+
+  /**
+   * The session for a new stream. The main one while it is under the peer's
+   * stream limit (and `minConnections` is 1); else the least busy ready
+   * session among the first `minConnections`, then any extra under its
+   * limit; when all are full, another session is dialled (up to
+   * `maxConnections`) and the stream waits on the least busy one meanwhile.
+   */
+  function sessionFor(main: http2.ClientHttp2Session): http2.ClientHttp2Session {
+    const mainInfo = infos.get(main) as SessionInfo;
+    if (extras.length === 0 && minConnections === 1) {
+      if (mainInfo.streams < mainInfo.limit || maxConnections === 1) return main;
+      dialExtra();
+      return main;
+    }
+    if (extras.length < minConnections - 1) dialExtra();
+    let best = main;
+    let bestInfo = mainInfo;
+    let spare: http2.ClientHttp2Session | undefined;
+    let dialling = false;
+    for (let i = 0; i < extras.length; i++) {
+      const s = extras[i] as http2.ClientHttp2Session;
+      const info = infos.get(s);
+      if (!info?.ready) dialling = true;
+      if (!info?.ready || s.closed || s.destroyed) continue;
+      if (i < minConnections - 1) {
+        if (info.streams < bestInfo.streams) {
+          best = s;
+          bestInfo = info;
+        }
+      } else if (spare === undefined && info.streams < info.limit) {
+        spare = s;
+      }
+    }
+    if (bestInfo.streams < bestInfo.limit) return best;
+    if (spare) return spare;
+    // One more at a time: a burst does not dial them all at once.
+    if (!dialling && extras.length + 1 < maxConnections) dialExtra();
+    return best;
   }
 
   const keepaliveTimers = new Map<http2.ClientHttp2Session, NodeJS.Timeout>();
@@ -238,7 +351,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     const timeoutMs = keepalive.timeoutMs ?? 20_000;
     let outstanding = false;
     const timer = setInterval(() => {
-      if (outstanding || s.destroyed || (!keepalive.withoutCalls && active === 0) || !stalls) return;
+      if (outstanding || s.destroyed || (!keepalive.withoutCalls && !infos.get(s)?.streams) || !stalls) return;
       const deadline = setLoopTimeout(
         () => s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`)),
         timeoutMs,
@@ -276,7 +389,12 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     } catch (e) {
       throw new CallNotSentError(`connection to ${address} cannot take new calls: ${String(e)}`, { cause: e });
     }
-    if (active++ === 0) s.ref();
+    const info = infos.get(s) as SessionInfo;
+    if (info.streams++ === 0) {
+      s.ref();
+      if (info.idleTimer) clearTimeout(info.idleTimer);
+      info.idleTimer = undefined;
+    }
     // Registered before the transport's own listener, so the mark is on the
     // error by the time the transport turns it into a ConnectError.
     stream.on("error", (e: Error) => {
@@ -288,7 +406,16 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       // event; Connect would report the user's code for cancellation. Counted
       // here (before the transport's listener runs) so the channel can tell.
       if (s.destroyed && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) lostStreams++;
-      if (--active === 0 && !s.destroyed) s.unref();
+      if (--info.streams === 0 && !s.destroyed) {
+        s.unref();
+        // An extra beyond minConnections closes when it is no longer needed.
+        if (extras.indexOf(s) >= minConnections - 1) {
+          info.idleTimer = setTimeout(() => {
+            if (info.streams === 0) s.close();
+          }, extraIdleMs);
+          info.idleTimer.unref();
+        }
+      }
     });
     return stream;
   }
@@ -302,7 +429,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
         cause: error,
       });
     }
-    return openOn(session, headers, requestOptions);
+    return openOn(sessionFor(session), headers, requestOptions);
   }
 
   return {
@@ -310,6 +437,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     address,
     state: () => state,
     lostStreams: () => lostStreams,
+    connectionCount: () => (session ? 1 : 0) + extras.length,
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -354,4 +482,16 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       );
     },
   };
+}
+
+/** What a connection knows of one of its sessions. */
+interface SessionInfo {
+  /** Streams open on it. */
+  streams: number;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until its SETTINGS arrive). */
+  limit: number;
+  /** Its SETTINGS arrived: it takes streams. */
+  ready: boolean;
+  /** Closes an idle extra session. */
+  idleTimer?: NodeJS.Timeout;
 }

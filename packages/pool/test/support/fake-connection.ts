@@ -19,6 +19,7 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
     authority: "http://service.test",
     state: () => state,
     lostStreams: () => 0,
+    connectionCount: () => 1,
     openStream() {
       throw new Error("a fake connection opens no streams");
     },
