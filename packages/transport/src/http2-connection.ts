@@ -475,7 +475,8 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
             new Promise<void>((resolve) => {
               if (s.destroyed) return resolve();
               s.once("close", () => resolve());
-              if (closeOptions?.destroy) s.destroy();
+              // A session still connecting has no streams to let finish.
+              if (closeOptions?.destroy || s.connecting) s.destroy();
               else s.close();
             }),
         ),
