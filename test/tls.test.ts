@@ -97,6 +97,47 @@ describe("TLS", () => {
     expect(error.rawMessage).toMatch(/altnames|Hostname\/IP does not match/);
   });
 
+  for (const [what, options, reason] of [
+    [
+      "an expired certificate",
+      {
+        serverAltNames: ["DNS:orders.shop.test"],
+        serverValidity: { notBefore: "20200101000000Z", notAfter: "20200102000000Z" },
+      },
+      /certificate has expired/,
+    ],
+    [
+      "a self-signed certificate",
+      { serverAltNames: ["DNS:orders.shop.test"], selfSignedServer: true },
+      /self[- ]signed/,
+    ],
+  ] as const) {
+    it(`refuses a server with ${what}, naming the endpoint and the reason`, async () => {
+      const bad = makeCerts(options);
+      const server = await startEchoBackend({
+        host: "127.0.0.54",
+        tls: { key: bad.serverKey, cert: bad.serverCert },
+      });
+      try {
+        await using channel = createChannel({
+          target: `static:///${server.address}`,
+          authority: "orders.shop.test",
+          tls: { ca: certs.ca },
+          logger: silentLogger,
+        });
+        const error = (await createClient(EchoService, channel)
+          .echo({ message: "x" }, { timeoutMs: 1000 })
+          .catch((e) => e)) as ConnectError;
+        expect(error.code).toBe(Code.DeadlineExceeded);
+        expect(error.rawMessage).toContain(server.address);
+        expect(error.rawMessage).toMatch(reason);
+        expect(server.totalCalls()).toBe(0);
+      } finally {
+        await server.kill();
+      }
+    });
+  }
+
   it("serverName overrides the name used for SNI and verification", async () => {
     seen.length = 0;
     await using channel = createChannel({
