@@ -4,7 +4,7 @@ import { silentLogger } from "@meshlite/core";
 import { createChannel } from "meshlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
-import { makeCerts, type TestCerts } from "./support/certs.js";
+import { makeCerts, type TestCerts, type TestCertsOptions } from "./support/certs.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 
 let certs: TestCerts;
@@ -111,7 +111,7 @@ describe("TLS", () => {
       { serverAltNames: ["DNS:orders.shop.test"], selfSignedServer: true },
       /self[- ]signed/,
     ],
-  ] as const) {
+  ] as Array<[string, TestCertsOptions, RegExp]>) {
     it(`refuses a server with ${what}, naming the endpoint and the reason`, async () => {
       const bad = makeCerts(options);
       const server = await startEchoBackend({
