@@ -80,7 +80,8 @@ async function oneCall(path: keyof typeof paths, idempotent: boolean) {
   } catch (e) {
     const error = ConnectError.from(e);
     record(`${path}\t${idempotent ? "idempotent" : "other"}\t${faults}\t${Code[error.code]}`);
-    if (failures.length < 10) failures.push(`${path} ${idempotent ? "idempotent" : "other"} (${faults}): ${error.message}`);
+    if (failures.length < 10)
+      failures.push(`${path} ${idempotent ? "idempotent" : "other"} (${faults}): ${error.message}`);
   } finally {
     inFlight--;
   }
