@@ -6,6 +6,10 @@
  * endpoint gets a call (and its call rate counts it), another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
+ * ring-hash and Maglev pick for calls whose x-hash-key header takes turns
+ * over 1024 keys; their tables are built on the first pick (the warm-up),
+ * as the channel builds them when the candidates change.
+ *
  * The last row is the pool's whole per-call path over ready endpoints:
  * tryPick (the candidates the endpoint policies left, cached until a change,
  * then p2c) and the call's begin and end on the endpoint.
@@ -16,7 +20,13 @@ import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
 import { createCallRate, createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
 import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
 import type { Http2Connection } from "@meshlite/transport";
-import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
+import {
+  createLeastRequestBalancer,
+  createMaglevBalancer,
+  createP2cBalancer,
+  createRingHashBalancer,
+  createRoundRobinBalancer,
+} from "../src/index.js";
 import { parseArgs } from "./support/args.js";
 import { median } from "./support/stats.js";
 
@@ -54,6 +64,20 @@ function createCandidate(index: number): Candidate {
 
 /** The call every pick is for: what the channel passes (method and headers, read only on demand). */
 const call: PickCall = { method: "meshlite.echo.v1.EchoService/Echo", header: () => undefined };
+
+/** Hash keys the affinity balancers' calls carry, taking turns. */
+const hashKeys = Array.from({ length: 1024 }, (_, i) => `user-${i}`);
+let nextKey = 0;
+/** A call with an `x-hash-key` header, another key each time (the header lookup is part of the figure). */
+const hashedCall: PickCall = {
+  method: call.method,
+  header: (name) => (name === "x-hash-key" ? hashKeys[nextKey++ & 1023] : undefined),
+};
+
+/** A balancer that hashes: picks for `hashedCall` (the name says which variant). */
+function hashing(name: string, balancer: Balancer): Balancer {
+  return { name, pick: (ready) => balancer.pick(ready, hashedCall) };
+}
 
 /** The loop without a balancer's work: returns the first candidate. */
 const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready[0] };
@@ -140,6 +164,10 @@ export function runPickCost(options: { runs: number; picks: number } = { runs: 7
     () => createRoundRobinBalancer(),
     () => createLeastRequestBalancer(),
     () => createP2cBalancer(),
+    () => hashing("ring-hash", createRingHashBalancer()),
+    () => hashing("ring-hash bounded 1.25", createRingHashBalancer({ hashBalanceFactor: 1.25 })),
+    () => hashing("maglev", createMaglevBalancer()),
+    () => hashing("maglev bounded 1.25", createMaglevBalancer({ hashBalanceFactor: 1.25 })),
   ];
   const results: PickCostResult[] = [];
   console.log(`pick cost: ns per balancer.pick, median of ${runs} runs of ${picks} picks`);

@@ -2,13 +2,22 @@
 // forwarders) find the balancing core in @meshlite/pool.
 
 // Balancers: the built-in ones, and what a custom one is written against
-export type { BalancerName, LeastRequestOptions, P2cOptions, RoundRobinOptions } from "@meshlite/balancers";
+export type {
+  BalancerName,
+  LeastRequestOptions,
+  MaglevOptions,
+  P2cOptions,
+  RingHashOptions,
+  RoundRobinOptions,
+} from "@meshlite/balancers";
 export {
   balancerNames,
   createBalancer,
   createLeastRequestBalancer,
+  createMaglevBalancer,
   createP2cBalancer,
   createPickFirstBalancer,
+  createRingHashBalancer,
   createRoundRobinBalancer,
 } from "@meshlite/balancers";
 export type {
