@@ -97,6 +97,7 @@ export function createChannel(options: ChannelOptions): Channel {
     throttle: createRetryThrottle(options.retry?.budget),
     hedging: options.retry?.hedging,
     emit,
+    logger,
   };
 
   function deadlineOf(timeoutMs: number | undefined): number | undefined {

@@ -31,6 +31,7 @@ export type {
   HostPort,
   KubernetesTarget,
   Logger,
+  OrcaLoadReport,
   PeakEwmaOptions,
   PickCall,
   PickCandidate,
@@ -40,11 +41,24 @@ export type {
   ResolverListener,
   ResolverOptions,
   ResolverOptionsByScheme,
+  ServerLoad,
   StaticTarget,
   Target,
   TargetScheme,
 } from "@meshlite/core";
-export { consoleLogger, parseTarget, registerResolver, silentLogger, TargetError } from "@meshlite/core";
+export {
+  consoleLogger,
+  decodeOrcaLoadReport,
+  encodeOrcaLoadReport,
+  orcaHeaderName,
+  orcaTrailerName,
+  parseOrcaHeader,
+  parseOrcaTrailer,
+  parseTarget,
+  registerResolver,
+  silentLogger,
+  TargetError,
+} from "@meshlite/core";
 export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";

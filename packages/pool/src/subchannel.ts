@@ -5,8 +5,10 @@ import {
   type Endpoint,
   type EndpointLoad,
   endpointKey,
+  type OrcaLoadReport,
   type PeakEwmaOptions,
   type PickCandidate,
+  type ServerLoad,
 } from "@meshlite/core";
 import type { Http2Connection } from "@meshlite/transport/connection";
 
@@ -47,6 +49,8 @@ export interface Subchannel extends PickCandidate {
   /** The first response message of a call arrived (streams): it stops counting as pending. */
   firstResponse(startedAt: number): void;
   end(startedAt: number, outcome: CallOutcome): void;
+  /** A load report (ORCA) from the endpoint arrived: it becomes `load.serverLoad`. */
+  recordLoadReport(report: OrcaLoadReport, now?: number): void;
 }
 
 export function createSubchannel(
@@ -59,6 +63,7 @@ export function createSubchannel(
   const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
+  let serverLoad: ServerLoad | undefined;
   const load: EndpointLoad = {
     get inFlight() {
       return inFlight;
@@ -68,6 +73,9 @@ export function createSubchannel(
     },
     latencyMs: (now) => ewma.estimate(now),
     callRate: (now) => callRate.rate(now),
+    get serverLoad() {
+      return serverLoad;
+    },
   };
   const subchannel: Subchannel = {
     key: endpointKey(endpoint),
@@ -107,6 +115,9 @@ export function createSubchannel(
         else ewma.observe(now - startedAt, now);
       }
       onEnd(subchannel, outcome);
+    },
+    recordLoadReport(report, now = performance.now()) {
+      serverLoad = { report, receivedAt: now };
     },
   };
   return subchannel;
