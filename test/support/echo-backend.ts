@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 
@@ -16,6 +16,8 @@ export interface EchoBackendOptions {
   delayMs?: number;
   /** Serve TLS with this key and certificate. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  /** Server interceptors (connect-node's). Default none. */
+  interceptors?: Interceptor[];
 }
 
 /** A real HTTP/2 server implementing EchoService for all three protocols. */
@@ -153,7 +155,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
         }),
     });
 
-  const handler = connectNodeAdapter({ routes });
+  const handler = connectNodeAdapter({ routes, interceptors: options.interceptors ?? [] });
   const server = options.tls
     ? http2.createSecureServer(
         {
