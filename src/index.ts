@@ -9,6 +9,7 @@ export type {
   P2cOptions,
   RingHashOptions,
   RoundRobinOptions,
+  WeightedRoundRobinOptions,
 } from "@meshlite/balancers";
 export {
   balancerNames,
@@ -19,6 +20,7 @@ export {
   createPickFirstBalancer,
   createRingHashBalancer,
   createRoundRobinBalancer,
+  createWeightedRoundRobinBalancer,
 } from "@meshlite/balancers";
 export type {
   BackoffOptions,

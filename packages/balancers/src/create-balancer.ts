@@ -5,14 +5,23 @@ import { createP2cBalancer } from "./p2c.js";
 import { createPickFirstBalancer } from "./pick-first.js";
 import { createRingHashBalancer } from "./ring-hash.js";
 import { createRoundRobinBalancer } from "./round-robin.js";
+import { createWeightedRoundRobinBalancer } from "./weighted-round-robin.js";
 
 /** The balancers that can be named in options. */
-export type BalancerName = "p2c" | "least-request" | "round-robin" | "pick-first" | "ring-hash" | "maglev";
+export type BalancerName =
+  | "p2c"
+  | "least-request"
+  | "round-robin"
+  | "weighted-round-robin"
+  | "pick-first"
+  | "ring-hash"
+  | "maglev";
 
 export const balancerNames: readonly BalancerName[] = [
   "p2c",
   "least-request",
   "round-robin",
+  "weighted-round-robin",
   "pick-first",
   "ring-hash",
   "maglev",
@@ -52,6 +61,8 @@ export function createBalancer(balancer: BalancerName | Balancer | undefined, ap
       return createRoundRobinBalancer();
     case "pick-first":
       return createPickFirstBalancer();
+    case "weighted-round-robin":
+      return createWeightedRoundRobinBalancer();
     case "ring-hash":
       return createRingHashBalancer();
     case "maglev":

@@ -12,3 +12,5 @@ export type { RingHashOptions } from "./ring-hash.js";
 export { createRingHashBalancer } from "./ring-hash.js";
 export type { RoundRobinOptions } from "./round-robin.js";
 export { createRoundRobinBalancer } from "./round-robin.js";
+export type { WeightedRoundRobinOptions } from "./weighted-round-robin.js";
+export { createWeightedRoundRobinBalancer, reportWeight } from "./weighted-round-robin.js";

@@ -19,11 +19,12 @@ export interface ServerLoadOptions {
    */
   applicationUtilization?: "event-loop" | "none";
   /**
-   * More to report, asked at each sample: named metrics, utilizations by
-   * resource, or any field to override (an application-defined utilization).
+   * More to report, asked at each sample with what was measured: named
+   * metrics, utilizations by resource, or any field to override (an
+   * application-defined utilization, such as queue length / capacity).
    * Default: none.
    */
-  metrics?: () => Partial<OrcaLoadReport>;
+  metrics?: (measured: Readonly<OrcaLoadReport>) => Partial<OrcaLoadReport>;
   /** The clock, ms. Default performance.now. */
   now?: () => number;
 }
@@ -91,7 +92,7 @@ export function createServerLoad(options: ServerLoadOptions = {}): ServerLoad {
     if (mode === "event-loop") report.applicationUtilization = performance.eventLoopUtilization(eluAt).utilization;
     report.rpsFractional = calls / seconds;
     report.eps = errors / seconds;
-    Object.assign(report, options.metrics?.());
+    if (options.metrics) Object.assign(report, options.metrics(report));
     current = report;
     base64 = undefined;
     text = undefined;
