@@ -6,6 +6,9 @@
  * endpoint gets a call (and its call rate counts it), another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
+ * Every endpoint carries a server load report (ORCA), for weighted round
+ * robin; its weights are recomputed once a second, inside the runs.
+ *
  * ring-hash and Maglev pick for calls whose x-hash-key header takes turns
  * over 1024 keys; their tables are built on the first pick (the warm-up),
  * as the channel builds them when the candidates change.
@@ -17,7 +20,7 @@
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
 import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
-import { createCallRate, createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
+import { createCallRate, createPeakEwma, emptyOrcaLoadReport, parseTarget, silentLogger } from "@meshlite/core";
 import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
 import type { Http2Connection } from "@meshlite/transport";
 import {
@@ -26,6 +29,7 @@ import {
   createP2cBalancer,
   createRingHashBalancer,
   createRoundRobinBalancer,
+  createWeightedRoundRobinBalancer,
 } from "../src/index.js";
 import { parseArgs } from "./support/args.js";
 import { median } from "./support/stats.js";
@@ -41,6 +45,9 @@ function createCandidate(index: number): Candidate {
   const ewma = createPeakEwma();
   ewma.observe(1 + Math.random() * 4);
   const rate = createCallRate();
+  // A server load report, as ORCA servers send (weighted round robin balances by it).
+  const report = { ...emptyOrcaLoadReport(), rpsFractional: 100, applicationUtilization: 0.2 + Math.random() * 0.6 };
+  const serverLoad = { report, receivedAt: performance.now() - 20_000 };
   const candidate: Candidate = {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
     hashKey: `10.0.${index >> 8}.${index & 255}:50051`,
@@ -56,6 +63,7 @@ function createCandidate(index: number): Candidate {
       },
       latencyMs: (now) => ewma.estimate(now),
       callRate: (now) => rate.rate(now),
+      serverLoad,
     },
     started: (at) => rate.record(at),
   };
@@ -164,6 +172,7 @@ export function runPickCost(options: { runs: number; picks: number } = { runs: 7
     () => createRoundRobinBalancer(),
     () => createLeastRequestBalancer(),
     () => createP2cBalancer(),
+    () => createWeightedRoundRobinBalancer({ blackoutPeriodMs: 0 }),
     () => hashing("ring-hash", createRingHashBalancer()),
     () => hashing("ring-hash bounded 1.25", createRingHashBalancer({ hashBalanceFactor: 1.25 })),
     () => hashing("maglev", createMaglevBalancer()),
