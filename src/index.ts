@@ -77,5 +77,6 @@ export type { ChannelOptions } from "./channel-options.js";
 export type { Channel } from "./create-channel.js";
 export { createChannel } from "./create-channel.js";
 export type { HealthCheckOptions } from "./health-check.js";
+export type { OutOfBandLoadReportOptions } from "./load-report-stream.js";
 export type { HedgingPolicy, RetryBudget, RetryOptions, RetryPolicy } from "./retry-policy.js";
 export type { ChannelSnapshot } from "./snapshot.js";

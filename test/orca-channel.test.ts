@@ -9,6 +9,7 @@ import {
   EchoService,
 } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { echoMethod } from "./support/grpc-js-backend.js";
+import { waitFor } from "./support/wait-for.js";
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -84,5 +85,44 @@ describe("ORCA load reports read by the channel", () => {
       utilization: { gpu: 0.1 },
     });
     expect(load?.receivedAt).toBeGreaterThan(before);
+  });
+
+  it("reads out-of-band reports from grpc-js's ServerMetricRecorder (StreamCoreMetrics) with outOfBandLoadReports", async () => {
+    const server = new grpc.Server();
+    const recorder = new grpc.ServerMetricRecorder();
+    recorder.setApplicationUtilizationMetric(0.35);
+    recorder.setQpsMetric(12);
+    recorder.putUtilizationMetric("disk", 0.5);
+    recorder.addToServer(server);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.16.32:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    closers.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+    const balancer = watching();
+    await using channel = createChannel({
+      target: `static:///127.0.16.32:${port}`,
+      balancer,
+      outOfBandLoadReports: { intervalMs: 100 },
+      logger: silentLogger,
+    });
+    // The stream opens when the endpoint is ready, without calls. A call's pick shows what arrived
+    // (the server has no EchoService: the call fails, after the pick).
+    const client = createClient(EchoService, channel);
+    const loadAtPick = async () => {
+      await client.echo({ message: "x" }).catch(() => {});
+      return balancer.seen.at(-1);
+    };
+    const first = await waitFor("an out-of-band report", loadAtPick);
+    expect(first.report).toMatchObject({ applicationUtilization: 0.35, rpsFractional: 12, utilization: { disk: 0.5 } });
+    recorder.setApplicationUtilizationMetric(0.8);
+    await waitFor("the next report", async () => (await loadAtPick())?.report.applicationUtilization === 0.8);
+  });
+
+  it("rejects an out-of-band interval below 100 ms", () => {
+    expect(() => createChannel({ target: "static:///127.0.0.1:1", outOfBandLoadReports: { intervalMs: 10 } })).toThrow(
+      "createChannel: outOfBandLoadReports.intervalMs must be a number >= 100, got 10",
+    );
   });
 });

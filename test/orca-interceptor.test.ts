@@ -12,7 +12,7 @@ import {
 } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
-import { OrcaLoadReportSchema } from "../gen/xds/data/orca/v3/orca_load_report_pb.js";
+import { OrcaLoadReportSchema } from "../src/gen/xds/data/orca/v3/orca_load_report_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 
 let backends: EchoBackend[] = [];

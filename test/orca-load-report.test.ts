@@ -7,7 +7,7 @@ import {
   parseOrcaTrailer,
 } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
-import { OrcaLoadReportSchema } from "../gen/xds/data/orca/v3/orca_load_report_pb.js";
+import { OrcaLoadReportSchema } from "../src/gen/xds/data/orca/v3/orca_load_report_pb.js";
 
 const full = {
   cpuUtilization: 0.42,
