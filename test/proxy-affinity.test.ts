@@ -1,5 +1,5 @@
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { silentLogger } from "@meshlite/core";
 import { createOrcaInterceptor } from "@meshlite/orca";
 import { createProxy, type Proxy as MeshliteProxy } from "@meshlite/proxy";
@@ -58,6 +58,27 @@ describe("the proxy with ring-hash and ORCA backends", () => {
     for (const endpoint of reported) {
       const n = Number(endpoint.address.split(":")[0]?.split(".")[3]);
       expect(endpoint.loadReport?.namedMetrics).toEqual({ pod: n });
+    }
+  });
+
+  it("reads the reports of Connect unary responses (trailer- headers) too", async () => {
+    const backend = await startEchoBackend({
+      host: "127.0.16.75",
+      interceptors: [createOrcaInterceptor({ loadOptions: { metrics: () => ({ namedMetrics: { connect: 1 } }) } })],
+    });
+    const connectProxy = createProxy({ logger: silentLogger, routes: [{ target: `static:///${backend.address}` }] });
+    try {
+      const url = `http://127.0.16.76:${(await connectProxy.listen("127.0.16.76:0")).port}`;
+      const admin = `http://127.0.16.76:${(await connectProxy.listenAdmin("127.0.16.76:0")).port}`;
+      const client = createClient(EchoService, createConnectTransport({ baseUrl: url, httpVersion: "2" }));
+      await client.echo({ message: "x" });
+      const routes = (await (await fetch(`${admin}/routes`)).json()) as Array<{
+        endpoints: Array<{ loadReport?: { namedMetrics: Record<string, number> } }>;
+      }>;
+      expect(routes[0]?.endpoints[0]?.loadReport?.namedMetrics).toEqual({ connect: 1 });
+    } finally {
+      await connectProxy.close(1000);
+      await backend.close();
     }
   });
 });

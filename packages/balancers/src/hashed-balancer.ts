@@ -115,6 +115,7 @@ export function createHashedBalancer(settings: HashedBalancerSettings): Balancer
   return {
     name: settings.name,
     pick(candidates, call) {
+      if (candidates.length === 1) return candidates[0];
       sync(candidates);
       const t = table as HashTable;
       const value = call.header(hashHeader);

@@ -26,6 +26,9 @@ export interface ForwardContext extends AdmissionContext {
   readonly maxMessageBytes: number;
 }
 
+/** The ORCA trailer as a Connect unary response sends it. */
+const connectTrailer = `trailer-${orcaTrailerName}`;
+
 /** Request headers that belong to one connection and are never forwarded. */
 const hopByHop = new Set([
   "connection",
@@ -259,7 +262,8 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         if (name.charCodeAt(0) !== 58 && !responseHopByHop.has(name)) headers[name] = raw[name];
       }
       code = codeOf(protocol, status, raw["grpc-status"]);
-      if (sc) recordLoadReport(sc, raw[orcaTrailerName], raw[orcaHeaderName], ctx.logger);
+      // Connect unary responses carry trailers as `trailer-` headers.
+      if (sc) recordLoadReport(sc, raw[orcaTrailerName] ?? raw[connectTrailer], raw[orcaHeaderName], ctx.logger);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
       if (endStream) {
