@@ -1,5 +1,6 @@
 import { createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { createServerLoad, recordOnGrpcJsCall } from "@meshlite/orca";
 import { type Balancer, createChannel, type PickCandidate, type ServerLoad, silentLogger } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -29,20 +30,29 @@ function watching(): Balancer & { seen: Array<ServerLoad | undefined> } {
   return b;
 }
 
+/** Fixed metrics, recorded with grpc-js's per-call recorder. */
+function recordFixed(recorder: ReturnType<grpc.ServerUnaryCall<EchoRequest, EchoResponse>["getMetricsRecorder"]>) {
+  recorder.recordCPUUtilizationMetric(0.25);
+  recorder.recordApplicationUtilizationMetric(0.6);
+  recorder.recordMemoryUtilizationMetric(0.3);
+  recorder.recordQpsMetric(40);
+  recorder.recordEpsMetric(2);
+  recorder.recordNamedMetric("queue", 3);
+  recorder.recordRequestCostMetric("db", 1.5);
+  recorder.recordUtilizationMetric("gpu", 0.1);
+}
+
 /** A grpc-js server whose Echo records ORCA metrics on each call with grpc-js's own per-call recorder. */
-async function startRecordingGrpcJs(host: string): Promise<string> {
+async function startRecordingGrpcJs(
+  host: string,
+  record: (
+    recorder: ReturnType<grpc.ServerUnaryCall<EchoRequest, EchoResponse>["getMetricsRecorder"]>,
+  ) => void = recordFixed,
+): Promise<string> {
   // grpc-js sends the recorded metrics only with this server option.
   const server = new grpc.Server({ "grpc.server_call_metric_recording": 1 });
   const handler: grpc.handleUnaryCall<EchoRequest, EchoResponse> = (call, callback) => {
-    const recorder = call.getMetricsRecorder();
-    recorder.recordCPUUtilizationMetric(0.25);
-    recorder.recordApplicationUtilizationMetric(0.6);
-    recorder.recordMemoryUtilizationMetric(0.3);
-    recorder.recordQpsMetric(40);
-    recorder.recordEpsMetric(2);
-    recorder.recordNamedMetric("queue", 3);
-    recorder.recordRequestCostMetric("db", 1.5);
-    recorder.recordUtilizationMetric("gpu", 0.1);
+    record(call.getMetricsRecorder());
     callback(null, {
       $typeName: EchoResponseSchema.typeName,
       message: call.request.message,
@@ -85,6 +95,23 @@ describe("ORCA load reports read by the channel", () => {
       utilization: { gpu: 0.1 },
     });
     expect(load?.receivedAt).toBeGreaterThan(before);
+  });
+
+  it("reads what @meshlite/orca's recordOnGrpcJsCall writes to a grpc-js call's recorder", async () => {
+    const load = createServerLoad({ metrics: () => ({ namedMetrics: { from: 1 } }) });
+    const address = await startRecordingGrpcJs("127.0.16.33", (recorder) => {
+      load.callEnded(true);
+      recordOnGrpcJsCall(load.report(), recorder);
+    });
+    const balancer = watching();
+    await using channel = createChannel({ target: `static:///${address}`, balancer, logger: silentLogger });
+    const client = createClient(EchoService, channel);
+    await client.echo({ message: "first" });
+    await client.echo({ message: "second" });
+    const report = balancer.seen[1]?.report;
+    expect(report?.namedMetrics).toEqual({ from: 1 });
+    expect(report?.memUtilization).toBeGreaterThan(0);
+    expect(report?.rpsFractional).toBeGreaterThan(0);
   });
 
   it("reads out-of-band reports from grpc-js's ServerMetricRecorder (StreamCoreMetrics) with outOfBandLoadReports", async () => {

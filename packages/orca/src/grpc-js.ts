@@ -9,6 +9,7 @@ export interface GrpcJsCallMetricsRecorder {
   recordEpsMetric(value: number): void;
   recordUtilizationMetric(name: string, value: number): void;
   recordNamedMetric(name: string, value: number): void;
+  recordRequestCostMetric(name: string, value: number): void;
 }
 
 /**
@@ -30,4 +31,5 @@ export function recordOnGrpcJsCall(report: OrcaLoadReport, recorder: GrpcJsCallM
   if (report.eps > 0) recorder.recordEpsMetric(report.eps);
   for (const [name, value] of Object.entries(report.utilization)) recorder.recordUtilizationMetric(name, value);
   for (const [name, value] of Object.entries(report.namedMetrics)) recorder.recordNamedMetric(name, value);
+  for (const [name, value] of Object.entries(report.requestCost)) recorder.recordRequestCostMetric(name, value);
 }
