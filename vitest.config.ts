@@ -15,6 +15,7 @@ export default defineConfig({
       "@meshlite/balancers": src("./packages/balancers/src/index.ts"),
       "@meshlite/pool": src("./packages/pool/src/index.ts"),
       "@meshlite/proxy": src("./packages/proxy/src/index.ts"),
+      "@meshlite/orca": src("./packages/orca/src/index.ts"),
       meshlite: src("./src/index.ts"),
     },
   },

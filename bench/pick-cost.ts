@@ -6,6 +6,13 @@
  * endpoint gets a call (and its call rate counts it), another one finishes one. Balancers take turns in every run;
  * the figure is the median of the runs.
  *
+ * Every endpoint carries a server load report (ORCA), for weighted round
+ * robin; its weights are recomputed once a second, inside the runs.
+ *
+ * ring-hash and Maglev pick for calls whose x-hash-key header takes turns
+ * over 1024 keys; their tables are built on the first pick (the warm-up),
+ * as the channel builds them when the candidates change.
+ *
  * The last row is the pool's whole per-call path over ready endpoints:
  * tryPick (the candidates the endpoint policies left, cached until a change,
  * then p2c) and the call's begin and end on the endpoint.
@@ -13,10 +20,17 @@
  *   pnpm bench:pick [--runs 7] [--picks 200000]
  */
 import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
-import { createCallRate, createPeakEwma, parseTarget, silentLogger } from "@meshlite/core";
+import { createCallRate, createPeakEwma, emptyOrcaLoadReport, parseTarget, silentLogger } from "@meshlite/core";
 import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
 import type { Http2Connection } from "@meshlite/transport";
-import { createLeastRequestBalancer, createP2cBalancer, createRoundRobinBalancer } from "../src/index.js";
+import {
+  createLeastRequestBalancer,
+  createMaglevBalancer,
+  createP2cBalancer,
+  createRingHashBalancer,
+  createRoundRobinBalancer,
+  createWeightedRoundRobinBalancer,
+} from "../src/index.js";
 import { parseArgs } from "./support/args.js";
 import { median } from "./support/stats.js";
 
@@ -31,6 +45,9 @@ function createCandidate(index: number): Candidate {
   const ewma = createPeakEwma();
   ewma.observe(1 + Math.random() * 4);
   const rate = createCallRate();
+  // A server load report, as ORCA servers send (weighted round robin balances by it).
+  const report = { ...emptyOrcaLoadReport(), rpsFractional: 100, applicationUtilization: 0.2 + Math.random() * 0.6 };
+  const serverLoad = { report, receivedAt: performance.now() - 20_000 };
   const candidate: Candidate = {
     key: `10.0.${index >> 8}.${index & 255}:50051`,
     hashKey: `10.0.${index >> 8}.${index & 255}:50051`,
@@ -46,6 +63,7 @@ function createCandidate(index: number): Candidate {
       },
       latencyMs: (now) => ewma.estimate(now),
       callRate: (now) => rate.rate(now),
+      serverLoad,
     },
     started: (at) => rate.record(at),
   };
@@ -54,6 +72,20 @@ function createCandidate(index: number): Candidate {
 
 /** The call every pick is for: what the channel passes (method and headers, read only on demand). */
 const call: PickCall = { method: "meshlite.echo.v1.EchoService/Echo", header: () => undefined };
+
+/** Hash keys the affinity balancers' calls carry, taking turns. */
+const hashKeys = Array.from({ length: 1024 }, (_, i) => `user-${i}`);
+let nextKey = 0;
+/** A call with an `x-hash-key` header, another key each time (the header lookup is part of the figure). */
+const hashedCall: PickCall = {
+  method: call.method,
+  header: (name) => (name === "x-hash-key" ? hashKeys[nextKey++ & 1023] : undefined),
+};
+
+/** A balancer that hashes: picks for `hashedCall` (the name says which variant). */
+function hashing(name: string, balancer: Balancer): Balancer {
+  return { name, pick: (ready) => balancer.pick(ready, hashedCall) };
+}
 
 /** The loop without a balancer's work: returns the first candidate. */
 const baseline: Balancer = { name: "baseline (ready[0])", pick: (ready) => ready[0] };
@@ -141,6 +173,11 @@ export function runPickCost(options: { runs: number; picks: number } = { runs: 7
     () => createRoundRobinBalancer(),
     () => createLeastRequestBalancer(),
     () => createP2cBalancer(),
+    () => createWeightedRoundRobinBalancer({ blackoutPeriodMs: 0 }),
+    () => hashing("ring-hash", createRingHashBalancer()),
+    () => hashing("ring-hash bounded 1.25", createRingHashBalancer({ hashBalanceFactor: 1.25 })),
+    () => hashing("maglev", createMaglevBalancer()),
+    () => hashing("maglev bounded 1.25", createMaglevBalancer({ hashBalanceFactor: 1.25 })),
   ];
   const results: PickCostResult[] = [];
   console.log(`pick cost: ns per balancer.pick, median of ${runs} runs of ${picks} picks`);

@@ -1,6 +1,6 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
-import type { PickCall } from "@meshlite/core";
+import type { Logger, PickCall } from "@meshlite/core";
 import type { Subchannel } from "@meshlite/pool";
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HedgingPolicy, ResolvedRetryPolicy, RetryThrottle } from "./retry-policy.js";
@@ -33,4 +33,6 @@ export interface CallContext {
   /** Hedging of idempotent unary calls, when configured. */
   readonly hedging: HedgingPolicy | undefined;
   readonly emit: ChannelEventHandler;
+  /** Where warnings about endpoints go (a load report that does not parse). */
+  readonly logger: Logger;
 }

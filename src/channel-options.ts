@@ -19,6 +19,7 @@ import {
 } from "@meshlite/transport";
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HealthCheckOptions } from "./health-check.js";
+import type { OutOfBandLoadReportOptions } from "./load-report-stream.js";
 import type { RetryOptions } from "./retry-policy.js";
 
 /** Options of createChannel. */
@@ -104,6 +105,13 @@ export interface ChannelOptions extends ConnectTransportOptions {
   outlierDetection?: OutlierDetectionOptions | false;
   /** Active health checking with grpc.health.v1.Health/Watch. Default: off. */
   healthCheck?: HealthCheckOptions;
+  /**
+   * Out-of-band ORCA load reports: a `xds.service.orca.v3.OpenRcaService/StreamCoreMetrics`
+   * stream to every ready endpoint, each report its `load.serverLoad` (as the
+   * per-call reports in response trailers, which are always read). For
+   * servers that report without per-call trailers (grpc-js's ServerMetricRecorder). Default: off.
+   */
+  outOfBandLoadReports?: OutOfBandLoadReportOptions;
   /** Receives endpoint, ejection, health, retry and resolver events. Default: none. */
   onEvent?: ChannelEventHandler;
 }
@@ -134,6 +142,7 @@ const channelOptionKeys: readonly string[] = [
   "retry",
   "outlierDetection",
   "healthCheck",
+  "outOfBandLoadReports",
   "onEvent",
   ...connectTransportOptionNames,
 ];
@@ -218,6 +227,7 @@ const nestedOptionKeys: ReadonlyArray<readonly [keyof ChannelOptions, readonly s
   ["keepalive", ["intervalMs", "timeoutMs", "withoutCalls"]],
   ["loadOptions", ["decayMs", "defaultMs"]],
   ["healthCheck", ["service", "backoff"]],
+  ["outOfBandLoadReports", ["intervalMs"]],
   ["retry", ["idempotent", "methods", "budget", "hedging"]],
 ];
 const retryOptionKeys: ReadonlyArray<readonly ["idempotent" | "budget" | "hedging", readonly string[]]> = [

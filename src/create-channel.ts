@@ -13,6 +13,7 @@ import { createEndpointTransport, type Protocol } from "@meshlite/transport";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
+import { createLoadReportStreams } from "./load-report-stream.js";
 import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
@@ -42,7 +43,21 @@ export function createChannel(options: ChannelOptions): Channel {
   const protocol: Protocol = options.protocol ?? "grpc";
   const transportOptions = connectTransportOptions(options);
   const policyOf = createRetryPolicyLookup(options.retry);
-  const emit = options.onEvent ?? (() => {});
+  const userEmit = options.onEvent ?? (() => {});
+  const loadReportStreams = options.outOfBandLoadReports
+    ? createLoadReportStreams(
+        options.outOfBandLoadReports,
+        (address) => pool.subchannels().find((sc) => sc.key === address),
+        transportOf,
+        logger,
+      )
+    : undefined;
+  const emit: typeof userEmit = loadReportStreams
+    ? (event) => {
+        loadReportStreams.onEvent(event);
+        userEmit(event);
+      }
+    : userEmit;
   const healthWatcher = options.healthCheck ? createHealthWatcher(options.healthCheck, transportOf, logger) : undefined;
   const transports = new WeakMap<Subchannel, Transport>();
   function transportOf(sc: Subchannel): Transport {
@@ -100,6 +115,7 @@ export function createChannel(options: ChannelOptions): Channel {
     throttle: createRetryThrottle(options.retry?.budget),
     hedging: options.retry?.hedging,
     emit,
+    logger,
   };
 
   function deadlineOf(timeoutMs: number | undefined): number | undefined {
@@ -116,6 +132,7 @@ export function createChannel(options: ChannelOptions): Channel {
   }
   const callEnded = () => calls.end();
   async function close(): Promise<void> {
+    loadReportStreams?.close();
     pool.beginClose();
     await calls.settled(closeGraceMs);
     await pool.destroy();

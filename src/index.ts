@@ -2,14 +2,25 @@
 // forwarders) find the balancing core in @meshlite/pool.
 
 // Balancers: the built-in ones, and what a custom one is written against
-export type { BalancerName, LeastRequestOptions, P2cOptions, RoundRobinOptions } from "@meshlite/balancers";
+export type {
+  BalancerName,
+  LeastRequestOptions,
+  MaglevOptions,
+  P2cOptions,
+  RingHashOptions,
+  RoundRobinOptions,
+  WeightedRoundRobinOptions,
+} from "@meshlite/balancers";
 export {
   balancerNames,
   createBalancer,
   createLeastRequestBalancer,
+  createMaglevBalancer,
   createP2cBalancer,
   createPickFirstBalancer,
+  createRingHashBalancer,
   createRoundRobinBalancer,
+  createWeightedRoundRobinBalancer,
 } from "@meshlite/balancers";
 export type {
   BackoffOptions,
@@ -22,6 +33,7 @@ export type {
   HostPort,
   KubernetesTarget,
   Logger,
+  OrcaLoadReport,
   PeakEwmaOptions,
   PickCall,
   PickCandidate,
@@ -31,11 +43,24 @@ export type {
   ResolverListener,
   ResolverOptions,
   ResolverOptionsByScheme,
+  ServerLoad,
   StaticTarget,
   Target,
   TargetScheme,
 } from "@meshlite/core";
-export { consoleLogger, parseTarget, registerResolver, silentLogger, TargetError } from "@meshlite/core";
+export {
+  consoleLogger,
+  decodeOrcaLoadReport,
+  encodeOrcaLoadReport,
+  orcaHeaderName,
+  orcaTrailerName,
+  parseOrcaHeader,
+  parseOrcaTrailer,
+  parseTarget,
+  registerResolver,
+  silentLogger,
+  TargetError,
+} from "@meshlite/core";
 export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";
@@ -52,5 +77,6 @@ export type { ChannelOptions } from "./channel-options.js";
 export type { Channel } from "./create-channel.js";
 export { createChannel } from "./create-channel.js";
 export type { HealthCheckOptions } from "./health-check.js";
+export type { OutOfBandLoadReportOptions } from "./load-report-stream.js";
 export type { HedgingPolicy, RetryBudget, RetryOptions, RetryPolicy } from "./retry-policy.js";
 export type { ChannelSnapshot } from "./snapshot.js";

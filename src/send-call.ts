@@ -4,11 +4,12 @@ import type {
   DescMethodStreaming,
   DescMethodUnary,
   MessageInitShape,
+  MessageShape,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import type { PickCall } from "@meshlite/core";
-import { endpointFailureCodes, maxNotSentResends, type Subchannel } from "@meshlite/pool";
-import { isCallNotSent, isConnectionLost } from "@meshlite/transport";
+import { orcaHeaderName, orcaTrailerName, type PickCall } from "@meshlite/core";
+import { endpointFailureCodes, maxNotSentResends, recordLoadReport, type Subchannel } from "@meshlite/pool";
+import { isCallNotSent, isConnectionLost, responseField } from "@meshlite/transport";
 import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
 import { ConnectPickCall } from "./pick-call.js";
@@ -79,7 +80,7 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
         const response = await ctx
           .transportOf(sc)
           .stream(method, signal, timeoutMs, header, replay.iterable(), contextValues);
-        return withMessages(response, recordStream(response.message, sc, startedAt));
+        return withMessages(response, recordStream(ctx, response, sc, startedAt));
       },
       replay,
     );
@@ -148,11 +149,18 @@ async function sendAttempt<T>(
     const lostBefore = sc.connection.lostStreams();
     try {
       const result = await send(sc, timeoutMs, startedAt);
-      if (!streaming) sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
+      if (!streaming) {
+        recordResponseLoad(ctx, sc, result as UnaryResponse);
+        sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
+      }
       return result;
     } catch (raw) {
       const notSent = isCallNotSent(raw);
       const error = notSent ? notSentError(ctx, raw, sc) : classify(ctx, raw, sc, lostBefore, signal);
+      // A failing server's report counts too (its errors per second matter to weighted round robin).
+      if (!notSent) {
+        recordLoadReport(sc, error.metadata.get(orcaTrailerName), error.metadata.get(orcaHeaderName), ctx.logger);
+      }
       // A call that never reached the server (GOAWAY race, REFUSED_STREAM, connection not ready) is
       // resent elsewhere and is not the endpoint failing: a server that rotates its connections
       // every second must not be ejected or penalized for it.
@@ -369,7 +377,20 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   });
 }
 
-async function* recordStream<T>(messages: AsyncIterable<T>, sc: Subchannel, startedAt: number): AsyncIterable<T> {
+/** The load report (ORCA) a response carries, recorded on its endpoint; read without building the lean transport's Headers. */
+function recordResponseLoad(ctx: CallContext, sc: Subchannel, response: UnaryResponse | StreamResponse): void {
+  const trailer = responseField(response, "trailer", orcaTrailerName);
+  const header = trailer === undefined ? responseField(response, "header", orcaHeaderName) : undefined;
+  recordLoadReport(sc, trailer, header, ctx.logger);
+}
+
+async function* recordStream<I extends DescMessage, O extends DescMessage>(
+  ctx: CallContext,
+  response: StreamResponse<I, O>,
+  sc: Subchannel,
+  startedAt: number,
+): AsyncIterable<MessageShape<O>> {
+  const messages = response.message;
   let first = true;
   let ok = false;
   let failure = false;
@@ -384,8 +405,12 @@ async function* recordStream<T>(messages: AsyncIterable<T>, sc: Subchannel, star
     ok = true;
   } catch (e) {
     failure = e instanceof ConnectError && endpointFailureCodes.has(e.code);
+    if (e instanceof ConnectError) {
+      recordLoadReport(sc, e.metadata.get(orcaTrailerName), e.metadata.get(orcaHeaderName), ctx.logger);
+    }
     throw e;
   } finally {
+    if (ok) recordResponseLoad(ctx, sc, response);
     sc.end(startedAt, { ok, failure, pending: first, sample: first && ok });
   }
 }

@@ -14,6 +14,8 @@ const allowed: Record<string, string[]> = {
   "@meshlite/pool": ["@meshlite/core", "@meshlite/transport", "@meshlite/resolvers", "@meshlite/balancers"],
   meshlite: ["@meshlite/core", "@meshlite/transport", "@meshlite/resolvers", "@meshlite/balancers", "@meshlite/pool"],
   "@meshlite/proxy": ["@meshlite/core", "@meshlite/transport", "@meshlite/balancers", "@meshlite/pool"],
+  // Server side: load reports written by servers.
+  "@meshlite/orca": ["@meshlite/core"],
 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));

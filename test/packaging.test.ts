@@ -9,7 +9,7 @@ import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 // Packs every package as npm would publish it, installs the tarballs into a
 // fresh project, and makes balanced calls from ESM and CommonJS.
 const root = fileURLToPath(new URL("..", import.meta.url));
-const packages = ["core", "transport", "resolvers", "balancers", "pool", "resolver-k8s"];
+const packages = ["core", "transport", "resolvers", "balancers", "pool", "resolver-k8s", "orca"];
 let project: string;
 let backends: EchoBackend[];
 

@@ -40,7 +40,7 @@ describe("meshlite-proxy CLI", () => {
     const balancer = run("--target", target, "--balancer", "fastest");
     expect(balancer.status).toBe(2);
     expect(balancer.stderr).toContain(
-      'unknown balancer "fastest"; expected one of p2c, least-request, round-robin, pick-first',
+      'unknown balancer "fastest"; expected one of p2c, least-request, round-robin, weighted-round-robin, pick-first, ring-hash, maglev',
     );
     const neither = run("--listen", "127.0.0.1:0");
     expect(neither.status).toBe(2);

@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { EchoService } from "../../gen/meshlite/echo/v1/echo_pb.js";
 
@@ -18,6 +18,8 @@ export interface EchoBackendOptions {
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
   /** SETTINGS_MAX_CONCURRENT_STREAMS the server announces. Default: Node's (unlimited). */
   maxConcurrentStreams?: number;
+  /** Server interceptors (connect-node's). Default none. */
+  interceptors?: Interceptor[];
 }
 
 /** A real HTTP/2 server implementing EchoService for all three protocols. */
@@ -157,9 +159,9 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
         }),
     });
 
-  const handler = connectNodeAdapter({ routes });
   const settings =
     options.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: options.maxConcurrentStreams } : {};
+  const handler = connectNodeAdapter({ routes, interceptors: options.interceptors ?? [] });
   const server = options.tls
     ? http2.createSecureServer(
         {

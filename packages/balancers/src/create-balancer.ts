@@ -1,13 +1,31 @@
 import type { Balancer } from "@meshlite/core";
 import { createLeastRequestBalancer } from "./least-request.js";
+import { createMaglevBalancer } from "./maglev.js";
 import { createP2cBalancer } from "./p2c.js";
 import { createPickFirstBalancer } from "./pick-first.js";
+import { createRingHashBalancer } from "./ring-hash.js";
 import { createRoundRobinBalancer } from "./round-robin.js";
+import { createWeightedRoundRobinBalancer } from "./weighted-round-robin.js";
 
 /** The balancers that can be named in options. */
-export type BalancerName = "p2c" | "least-request" | "round-robin" | "pick-first";
+export type BalancerName =
+  | "p2c"
+  | "least-request"
+  | "round-robin"
+  | "weighted-round-robin"
+  | "pick-first"
+  | "ring-hash"
+  | "maglev";
 
-export const balancerNames: readonly BalancerName[] = ["p2c", "least-request", "round-robin", "pick-first"];
+export const balancerNames: readonly BalancerName[] = [
+  "p2c",
+  "least-request",
+  "round-robin",
+  "weighted-round-robin",
+  "pick-first",
+  "ring-hash",
+  "maglev",
+];
 
 const connectionPolicies = ["all", "first-reachable"];
 
@@ -43,6 +61,12 @@ export function createBalancer(balancer: BalancerName | Balancer | undefined, ap
       return createRoundRobinBalancer();
     case "pick-first":
       return createPickFirstBalancer();
+    case "weighted-round-robin":
+      return createWeightedRoundRobinBalancer();
+    case "ring-hash":
+      return createRingHashBalancer();
+    case "maglev":
+      return createMaglevBalancer();
   }
   throw new TypeError(
     `${api}: unknown balancer ${JSON.stringify(balancer)}: expected one of ${balancerNames.map((n) => `"${n}"`).join(", ")} or a Balancer object`,

@@ -1,9 +1,16 @@
 export type { BalancerName } from "./create-balancer.js";
 export { balancerNames, createBalancer } from "./create-balancer.js";
+export { defaultHashHeader } from "./hashed-balancer.js";
 export type { LeastRequestOptions } from "./least-request.js";
 export { createLeastRequestBalancer } from "./least-request.js";
+export type { MaglevOptions } from "./maglev.js";
+export { createMaglevBalancer } from "./maglev.js";
 export type { P2cOptions } from "./p2c.js";
 export { createP2cBalancer } from "./p2c.js";
 export { createPickFirstBalancer } from "./pick-first.js";
+export type { RingHashOptions } from "./ring-hash.js";
+export { createRingHashBalancer } from "./ring-hash.js";
 export type { RoundRobinOptions } from "./round-robin.js";
 export { createRoundRobinBalancer } from "./round-robin.js";
+export type { WeightedRoundRobinOptions } from "./weighted-round-robin.js";
+export { createWeightedRoundRobinBalancer, reportWeight } from "./weighted-round-robin.js";

@@ -10,6 +10,14 @@ export interface P2cOptions {
   tolerance?: number;
   /** Latency estimates that differ by no more than this many milliseconds count as equal. Default 1. */
   toleranceMs?: number;
+  /**
+   * Between endpoints whose latencies count as equal and that both report
+   * their utilization (ORCA), a utilization lower by more than this wins
+   * before calls in flight are compared. Default 0.1 (10 points); Infinity turns it off.
+   */
+  utilizationTolerance?: number;
+  /** A load report older than this is not used. Default 10000 ms. */
+  reportMaxAgeMs?: number;
   /** Source of randomness. Default Math.random. */
   random?: () => number;
   /** The clock the loads are read at, in ms. Default performance.now. */
@@ -31,7 +39,10 @@ export interface P2cOptions {
  *   fewer calls in flight wins, then the one with the lower recent call rate
  *   (both per weight), so equal endpoints get equal shares at any load, a new
  *   one takes its share as soon as it is ready, and one that was passed over
- *   for a moment catches up.
+ *   for a moment catches up. Before that, when both report their load
+ *   (ORCA, within the last 10 s), the one whose utilization
+ *   (`application_utilization`, else `cpu_utilization`) is lower by more
+ *   than 0.1 wins: a pod that answers as fast but is busier is spared.
  *
  * The load itself (latency estimate, failure penalty, call rate) is measured
  * by the channel: see `loadOptions` of createChannel.
@@ -41,6 +52,20 @@ export function createP2cBalancer(options: P2cOptions = {}): Balancer {
   const clock = options.now ?? (() => performance.now());
   const tolerance = options.tolerance ?? 1;
   const toleranceMs = options.toleranceMs ?? 1;
+  const utilizationTolerance = options.utilizationTolerance ?? 0.1;
+  const reportMaxAgeMs = options.reportMaxAgeMs ?? 10_000;
+  if (!(utilizationTolerance >= 0) || !(reportMaxAgeMs >= 0)) {
+    throw new RangeError(
+      `p2c: utilizationTolerance and reportMaxAgeMs must be numbers >= 0, got ${String(utilizationTolerance)} and ${String(reportMaxAgeMs)}`,
+    );
+  }
+  /** The endpoint's reported utilization, -1 without a recent report that has one. */
+  function utilization(c: PickCandidate, now: number): number {
+    const load = c.load.serverLoad;
+    if (load === undefined || now - load.receivedAt > reportMaxAgeMs) return -1;
+    const { applicationUtilization: app, cpuUtilization: cpu } = load.report;
+    return app > 0 ? app : cpu > 0 ? cpu : -1;
+  }
   if (!(tolerance >= 0) || !(toleranceMs >= 0)) {
     throw new RangeError(
       `p2c: tolerance and toleranceMs must be numbers >= 0, got ${String(tolerance)} and ${String(toleranceMs)}`,
@@ -56,6 +81,11 @@ export function createP2cBalancer(options: P2cOptions = {}): Balancer {
     const gap = Math.abs(la - lb);
     if (gap > Math.min(la, lb) * tolerance && gap > toleranceMs) {
       return (lb * (b.load.pending + 1)) / wb < (la * (a.load.pending + 1)) / wa ? b : a;
+    }
+    if (utilizationTolerance !== Number.POSITIVE_INFINITY) {
+      const ua = utilization(a, now);
+      const ub = utilization(b, now);
+      if (ua >= 0 && ub >= 0 && Math.abs(ua - ub) > utilizationTolerance) return ub < ua ? b : a;
     }
     const fa = a.load.inFlight / wa;
     const fb = b.load.inFlight / wb;

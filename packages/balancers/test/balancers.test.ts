@@ -257,7 +257,15 @@ describe("p2c", () => {
 describe("createBalancer", () => {
   it("makes each named balancer, p2c by default, and accepts a Balancer object", () => {
     expect(createBalancer(undefined).name).toBe("p2c");
-    for (const name of ["p2c", "least-request", "round-robin", "pick-first"] as const) {
+    for (const name of [
+      "p2c",
+      "least-request",
+      "round-robin",
+      "weighted-round-robin",
+      "pick-first",
+      "ring-hash",
+      "maglev",
+    ] as const) {
       expect(createBalancer(name).name).toBe(name);
     }
     const custom = { name: "mine", pick: (r: readonly PickCandidate[]) => r[0] };
@@ -266,7 +274,7 @@ describe("createBalancer", () => {
 
   it("rejects an unknown name with the accepted ones", () => {
     expect(() => createBalancer("random" as never)).toThrow(
-      'unknown balancer "random": expected one of "p2c", "least-request", "round-robin", "pick-first" or a Balancer object',
+      'unknown balancer "random": expected one of "p2c", "least-request", "round-robin", "weighted-round-robin", "pick-first", "ring-hash", "maglev" or a Balancer object',
     );
   });
 });

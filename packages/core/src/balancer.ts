@@ -1,4 +1,13 @@
 import type { Endpoint } from "./endpoint.js";
+import type { OrcaLoadReport } from "./orca-load-report.js";
+
+/** The load an endpoint reports about itself (ORCA), as last received. */
+export interface ServerLoad {
+  /** The last report. */
+  readonly report: OrcaLoadReport;
+  /** When it arrived, `performance.now()` ms. */
+  readonly receivedAt: number;
+}
 
 /**
  * The load of one endpoint as the channel measures it; balancers read it to
@@ -21,6 +30,13 @@ export interface EndpointLoad {
    * the others), at `now` (`performance.now()` by default).
    */
   callRate(now?: number): number;
+  /**
+   * The endpoint's own report of its load (ORCA: the `endpoint-load-metrics-bin`
+   * trailer or `endpoint-load-metrics` header of its responses), the last one
+   * received; undefined while it has sent none. Optional for load objects of
+   * custom pools.
+   */
+  readonly serverLoad?: ServerLoad;
 }
 
 /** One endpoint a balancer may pick: it passed every endpoint policy (draining, health, ejection...). */

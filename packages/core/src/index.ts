@@ -1,6 +1,6 @@
 export type { Backoff, BackoffOptions } from "./backoff.js";
 export { createBackoff, defaultBackoffOptions } from "./backoff.js";
-export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate } from "./balancer.js";
+export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate, ServerLoad } from "./balancer.js";
 export type { CallRate, CallRateOptions } from "./call-rate.js";
 export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";
@@ -14,6 +14,16 @@ export type { Logger } from "./logger.js";
 export { consoleLogger, silentLogger } from "./logger.js";
 export type { LoopTimeout } from "./loop-timeout.js";
 export { setLoopTimeout } from "./loop-timeout.js";
+export type { OrcaLoadReport } from "./orca-load-report.js";
+export {
+  decodeOrcaLoadReport,
+  emptyOrcaLoadReport,
+  encodeOrcaLoadReport,
+  orcaHeaderName,
+  orcaTrailerName,
+  parseOrcaHeader,
+  parseOrcaTrailer,
+} from "./orca-load-report.js";
 export type { PeakEwma, PeakEwmaOptions } from "./peak-ewma.js";
 export { createPeakEwma, defaultPeakEwmaOptions } from "./peak-ewma.js";
 export type {

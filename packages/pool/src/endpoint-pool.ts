@@ -268,6 +268,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
 
   function snapshotOf(sc: Subchannel, picked: ReadonlySet<Subchannel>): EndpointSnapshot {
     const { endpoint } = sc;
+    const serverLoad = sc.load.serverLoad;
     return {
       address: sc.key,
       state: sc.state(),
@@ -288,6 +289,9 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       ...(endpoint.zone ? { zone: endpoint.zone } : {}),
       ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
       ...(endpoint.hashKey ? { hashKey: endpoint.hashKey } : {}),
+      ...(serverLoad
+        ? { loadReport: serverLoad.report, loadReportAgeMs: performance.now() - serverLoad.receivedAt }
+        : {}),
     };
   }
 

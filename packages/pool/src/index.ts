@@ -22,6 +22,7 @@ export type { HealthWatcher } from "./health-policy.js";
 export { createHealthPolicy } from "./health-policy.js";
 export type { InFlightCalls } from "./in-flight-calls.js";
 export { createInFlightCalls } from "./in-flight-calls.js";
+export { recordLoadReport } from "./load-reports.js";
 export type { NoEndpointReason } from "./no-endpoint-error.js";
 export { NoEndpointError, noEndpointStatus } from "./no-endpoint-error.js";
 export { maxNotSentResends } from "./not-sent-resends.js";

@@ -1,4 +1,4 @@
-import type { ConnectivityState, EventLoopStallStats } from "@meshlite/core";
+import type { ConnectivityState, EventLoopStallStats, OrcaLoadReport } from "@meshlite/core";
 import type { HealthStatus } from "./subchannel.js";
 
 /** One endpoint in a snapshot. */
@@ -38,6 +38,10 @@ export interface EndpointSnapshot {
   nodeName?: string;
   /** The endpoint's stable hash key (the pod name), where the resolver knows it. */
   hashKey?: string;
+  /** The endpoint's last ORCA load report, where it sent one. */
+  loadReport?: OrcaLoadReport;
+  /** How long ago that report arrived, ms. */
+  loadReportAgeMs?: number;
 }
 
 /** What `pool.snapshot()` returns. */

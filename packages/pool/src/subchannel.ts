@@ -6,8 +6,10 @@ import {
   type EndpointLoad,
   type EventLoopStalls,
   endpointKey,
+  type OrcaLoadReport,
   type PeakEwmaOptions,
   type PickCandidate,
+  type ServerLoad,
 } from "@meshlite/core";
 import type { Http2Connection } from "@meshlite/transport/connection";
 
@@ -48,6 +50,8 @@ export interface Subchannel extends PickCandidate {
   /** The first response message of a call arrived (streams): it stops counting as pending. */
   firstResponse(startedAt: number): void;
   end(startedAt: number, outcome: CallOutcome): void;
+  /** A load report (ORCA) from the endpoint arrived: it becomes `load.serverLoad`. */
+  recordLoadReport(report: OrcaLoadReport, now?: number): void;
 }
 
 export function createSubchannel(
@@ -64,6 +68,7 @@ export function createSubchannel(
   const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
+  let serverLoad: ServerLoad | undefined;
   const load: EndpointLoad = {
     get inFlight() {
       return inFlight;
@@ -73,6 +78,9 @@ export function createSubchannel(
     },
     latencyMs: (now) => ewma.estimate(now),
     callRate: (now) => callRate.rate(now),
+    get serverLoad() {
+      return serverLoad;
+    },
   };
   const subchannel: Subchannel = {
     key: endpointKey(endpoint),
@@ -116,6 +124,9 @@ export function createSubchannel(
         else if (!spannedStall(startedAt, now)) ewma.observe(now - startedAt, now);
       }
       onEnd(subchannel, outcome);
+    },
+    recordLoadReport(report, now = performance.now()) {
+      serverLoad = { report, receivedAt: now };
     },
   };
   return subchannel;

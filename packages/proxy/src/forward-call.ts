@@ -1,10 +1,11 @@
 import * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
-import type { Logger } from "@meshlite/core";
+import { type Logger, orcaHeaderName, orcaTrailerName } from "@meshlite/core";
 import {
   endpointFailureCodes,
   maxNotSentResends as maxNotSentRetries,
   NoEndpointError,
+  recordLoadReport,
   type Subchannel,
 } from "@meshlite/pool";
 import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
@@ -24,6 +25,9 @@ export interface ForwardContext extends AdmissionContext {
   readonly accessLog: boolean;
   readonly maxMessageBytes: number;
 }
+
+/** The ORCA trailer as a Connect unary response sends it. */
+const connectTrailer = `trailer-${orcaTrailerName}`;
 
 /** Request headers that belong to one connection and are never forwarded. */
 const hopByHop = new Set([
@@ -258,6 +262,8 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         if (name.charCodeAt(0) !== 58 && !responseHopByHop.has(name)) headers[name] = raw[name];
       }
       code = codeOf(protocol, status, raw["grpc-status"]);
+      // Connect unary responses carry trailers as `trailer-` headers.
+      if (sc) recordLoadReport(sc, raw[orcaTrailerName] ?? raw[connectTrailer], raw[orcaHeaderName], ctx.logger);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
       if (endStream) {
@@ -283,6 +289,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         if (name.charCodeAt(0) !== 58) trailers[name] = raw[name];
       }
       if (raw["grpc-status"] !== undefined) code = Number(raw["grpc-status"]);
+      if (sc) recordLoadReport(sc, raw[orcaTrailerName], raw[orcaHeaderName], ctx.logger);
     });
     stream.on("end", () => {
       if (finished || ended) return;

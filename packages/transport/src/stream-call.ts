@@ -7,6 +7,7 @@ import { type Frame, frameMessage } from "./envelope.js";
 import { statusError } from "./grpc-status.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
 import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
+import { rawFields } from "./response-field.js";
 
 // Response messages buffered before the stream is paused, and the level it resumes at.
 const streamHighWater = 32;
@@ -255,6 +256,12 @@ export function startStream<I extends DescMessage, O extends DescMessage>(
       service: method.parent,
       method,
       message: call.messages() as AsyncIterable<MessageShape<O>>,
+      [rawFields]: {
+        headers: responseHeaders,
+        get trailers() {
+          return call.trailers;
+        },
+      },
       get header() {
         h ??= nodeToWebHeaders(responseHeaders);
         return h;

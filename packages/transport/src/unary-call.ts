@@ -5,6 +5,7 @@ import { Call, noop } from "./call.js";
 import { type Frame, frameMessage } from "./envelope.js";
 import { statusError } from "./grpc-status.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
+import { rawFields } from "./response-field.js";
 
 export interface UnaryResult {
   message: MessageShape<DescMessage>;
@@ -122,11 +123,12 @@ export function unaryResponse<I extends DescMessage, O extends DescMessage>(
 ): UnaryResponse<I, O> {
   let header: Headers | undefined;
   let trailer: Headers | undefined;
-  return {
-    stream: false,
+  const response = {
+    stream: false as const,
     service: method.parent,
     method,
     message: result.message as MessageShape<O>,
+    [rawFields]: result,
     get header() {
       header ??= nodeToWebHeaders(result.headers);
       return header;
@@ -136,4 +138,5 @@ export function unaryResponse<I extends DescMessage, O extends DescMessage>(
       return trailer;
     },
   };
+  return response;
 }
