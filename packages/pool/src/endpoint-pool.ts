@@ -13,6 +13,8 @@ import { createConnectionManager } from "./connection-manager.js";
 import { createDrainingPolicy } from "./draining-policy.js";
 import { createPolicyPipeline, type EndpointPolicy, type PolicyHooks } from "./endpoint-policy.js";
 import { createHealthPolicy, type HealthWatcher } from "./health-policy.js";
+import type { ResolvedLocality } from "./locality-options.js";
+import { createLocalityPolicy, type LocalityPolicy } from "./locality-policy.js";
 import { NoEndpointError } from "./no-endpoint-error.js";
 import { createOutlierDetector, type OutlierDetector, type ResolvedOutlierDetection } from "./outlier-detection.js";
 import { createPanicPolicy } from "./panic-mode.js";
@@ -37,6 +39,8 @@ export interface EndpointPoolOptions {
   readonly outlierDetection: ResolvedOutlierDetection | false;
   /** Active health checking; undefined turns it off. */
   readonly healthWatcher?: HealthWatcher;
+  /** Zone- and node-aware routing (resolveLocality); undefined or false turns it off. */
+  readonly locality?: ResolvedLocality | false;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   readonly waitForReadyMs?: number;
   /** Where warnings go (endpoints failing, resolver errors). Required (createPool defaults it to the console). */
@@ -122,6 +126,10 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   if (outliers && options.outlierDetection !== false) {
     policies.push(outliers, createPanicPolicy(options.outlierDetection.panicThresholdPercent));
   }
+  const locality: LocalityPolicy | undefined = options.locality
+    ? createLocalityPolicy(options.locality, hooks, resolver.zoneOfNode?.bind(resolver))
+    : undefined;
+  if (locality) policies.push(locality);
   const pipeline = createPolicyPipeline(policies);
 
   function changed() {
@@ -330,6 +338,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         target: target.raw,
         balancer: balancer.name,
         ...(lastError ? { lastError } : {}),
+        ...(locality ? { locality: locality.snapshot() } : {}),
         endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
       };
     },

@@ -1,4 +1,5 @@
 import type { ConnectivityState } from "@meshlite/core";
+import type { LocalitySnapshot } from "./locality-policy.js";
 import type { HealthStatus } from "./subchannel.js";
 
 /** One endpoint in a snapshot. */
@@ -44,5 +45,7 @@ export interface PoolSnapshot {
   balancer: string;
   /** The last resolver or connection error. */
   lastError?: string;
+  /** Where the client is and what the locality policy does; absent with `locality: false`. */
+  locality?: LocalitySnapshot;
   endpoints: EndpointSnapshot[];
 }
