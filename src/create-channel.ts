@@ -75,6 +75,7 @@ export function createChannel(options: ChannelOptions): Channel {
       "keepalive",
       "loadOptions",
       "outlierDetection",
+      "locality",
       "waitForReadyMs",
     ]),
     ...(healthWatcher ? { healthWatcher } : {}),

@@ -18,6 +18,7 @@ export type {
   ConnectivityState,
   DnsTarget,
   Endpoint,
+  EndpointHints,
   EndpointLoad,
   HostPort,
   KubernetesTarget,
@@ -36,7 +37,16 @@ export type {
   TargetScheme,
 } from "@meshlite/core";
 export { consoleLogger, parseTarget, registerResolver, silentLogger, TargetError } from "@meshlite/core";
-export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
+export type {
+  EndpointSnapshot,
+  HealthStatus,
+  LocalityBand,
+  LocalityOptions,
+  LocalityPreference,
+  LocalitySnapshot,
+  LocalityState,
+  OutlierDetectionOptions,
+} from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";
 export type {

@@ -90,6 +90,10 @@ export function createLocalityPolicy(
   let rings: Subchannel[][] = [];
   let ringZones: string[] = [];
   let spill = 0;
+  // While spilling: the local endpoints left out for being slow (one slow one stays in as a probe).
+  let benched = new Set<Subchannel>();
+  let probe: Subchannel | undefined;
+  let spillReference = 0;
   let spilledAt = Number.NEGATIVE_INFINITY;
   let spillReason = "";
   let hold = options.holdMs;
@@ -181,6 +185,7 @@ export function createLocalityPolicy(
     zones = [];
     rings = [];
     spill = 0;
+    benched = new Set();
     over = 0;
     under = 0;
     stopTimer();
@@ -235,8 +240,8 @@ export function createLocalityPolicy(
     if (rings.length > 1) startTimer();
     else stopTimer();
     report();
-    if (spill === rings.length - 1) return candidates;
-    return candidates.filter((sc) => (inRing.get(sc) ?? 0) <= spill);
+    if (spill === rings.length - 1 && benched.size === 0) return candidates;
+    return candidates.filter((sc) => (inRing.get(sc) ?? 0) <= spill && !benched.has(sc));
   }
 
   function report() {
@@ -280,6 +285,7 @@ export function createLocalityPolicy(
   function check() {
     if (state === "off" || rings.length < 2) return;
     const now = performance.now();
+    if (spill > 0) benchSlow(latencyOf(spill, spill, false, now) ?? spillReference);
     if (now - Math.max(spilledAt, returnedAt) < settleMs) return;
     const current = latencyOf(0, spill, true, now);
     if (current !== undefined) baseline = Math.min(baseline, current);
@@ -300,6 +306,7 @@ export function createLocalityPolicy(
       if (under >= returnChecks) {
         spill--;
         returnedAt = now;
+        if (spill === 0) benched = new Set();
         resetChecks();
         hooks.changed();
       }
@@ -318,8 +325,32 @@ export function createLocalityPolicy(
     hold = now - returnedAt < respillWindowMs ? Math.min(hold * 2, maxHoldMs) : options.holdMs;
     spill++;
     spilledAt = now;
+    spillReference = reference;
+    benchSlow(reference);
     spillReason = `local latency ${ms(current)} ms, above ${options.spillAt.ratio}x and +${options.spillAt.ms} ms of ${ms(reference)} ms`;
     resetChecks();
+    hooks.changed();
+  }
+
+  /**
+   * While spilling, the inner endpoints slower than the zone spilled to (by
+   * the return band) are left out but one, which stays in as a probe: a
+   * balancer that picks two at random (p2c) would otherwise be left with two
+   * slow ones for a sixth of the calls. Each one is back in once the probe
+   * before it measures fine; coming back needs them all fine.
+   */
+  function benchSlow(outside: number) {
+    const slow: Subchannel[] = [];
+    for (let r = 0; r < spill; r++) {
+      for (const sc of rings[r] ?? []) {
+        const m = measured.get(sc);
+        if (m !== undefined && m.samples >= minSamples && above(m.held, outside, options.returnAt)) slow.push(sc);
+      }
+    }
+    if (probe === undefined || !slow.includes(probe)) probe = slow[0];
+    const next = new Set(slow.filter((sc) => sc !== probe));
+    if (next.size === benched.size && [...next].every((sc) => benched.has(sc))) return;
+    benched = next;
     hooks.changed();
   }
 
@@ -371,6 +402,7 @@ export function createLocalityPolicy(
     },
     onRemoved(sc) {
       measured.delete(sc);
+      benched.delete(sc);
     },
     close() {
       closed = true;

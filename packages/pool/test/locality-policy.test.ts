@@ -183,6 +183,8 @@ describe("the locality policy", () => {
     expect(now()).toMatchObject({ state: "spilling", zones: ["a", "c"] });
     expect(policy.snapshot().reason).toMatch(/^local latency 40\.\d ms, above 2x and \+5 ms of 2\.\d ms$/);
     expect(zonesOf(run())).toEqual(["a", "c"]);
+    // Of the two slow local endpoints one stays in as a probe: p2c is never left with two slow ones.
+    expect(run().map((sc) => sc.key)).toEqual(["10.0.1.1:80", "10.0.3.1:80", "10.0.3.2:80"]);
 
     // Still slow (the balancer sends it a call now and then): it stays spilled, also after the hold time.
     for (let i = 0; i < 20; i++) {
