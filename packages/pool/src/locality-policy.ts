@@ -373,6 +373,8 @@ export function createLocalityPolicy(
   return {
     name: "locality",
     select(candidates, context) {
+      // Nothing can take calls (yet): nothing to prefer, and no state worth reporting.
+      if (candidates.length === 0) return candidates;
       const all = context.inputOf("draining") ?? candidates;
       const found = tiers(all);
       if (typeof found === "string") return goOff(found, candidates);
