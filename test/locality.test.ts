@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type BackendProcess, startBackendGroup } from "./support/backend-process.js";
 import { createManualResolver } from "./support/manual-resolver.js";
-import { quantile, shareOf, startTimedLoad } from "./support/timed-load.js";
+import { quantile, shareOf, startTimedLoad, type TimedLoad, type TimedWindow } from "./support/timed-load.js";
 import { waitFor } from "./support/wait-for.js";
 
 // Three zones, two pods each: a = .171/.172, b = .173/.174, c = .175/.176 (one process: equal by construction).
@@ -39,7 +39,7 @@ function open(options: Partial<ChannelOptions> & { target: string }) {
   return { channel, load, localityEvents };
 }
 
-async function callsFor(load: { mark(): void; window(): { latencies: number[] } }, ms: number) {
+async function callsFor(load: TimedLoad, ms: number): Promise<TimedWindow> {
   load.mark();
   await new Promise((r) => setTimeout(r, ms));
   return load.window();

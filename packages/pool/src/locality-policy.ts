@@ -213,9 +213,9 @@ export function createLocalityPolicy(
     for (const sc of candidates) {
       if (inRing.has(sc)) continue;
       const z = zoneOf(sc);
-      let group = byZone.get(z);
-      if (group === undefined) byZone.set(z, (group = []));
-      group.push(sc);
+      const group = byZone.get(z);
+      if (group === undefined) byZone.set(z, [sc]);
+      else group.push(sc);
     }
     const rank = (z: string) => {
       const i = zoneOrder.indexOf(z);
