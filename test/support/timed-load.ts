@@ -1,3 +1,5 @@
+export { quantile } from "../../bench/support/stats.js";
+
 /** A window of a timed load: calls by server, their latencies and the failures. */
 export interface TimedWindow {
   byServer: Map<string, number>;
@@ -65,13 +67,6 @@ export function startTimedLoad(
       return all;
     },
   };
-}
-
-/** The q-quantile (0..1) of `values`. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
 /** The share (0..1) of a window's calls served by `servers`. */

@@ -49,8 +49,9 @@ export interface LocalityOptions {
   panicThresholdPercent?: number;
   /**
    * Spill over to the nearest other zone when the local latency is above
-   * both `ratio` x and `ms` + the reference (the other zone's last measured
-   * latency, else the lowest the local zone showed), two checks in a row.
+   * both `ratio` x and `ms` + the reference (the nearest other zone's
+   * latency if measured in the last 10 s, else the lowest the local zone
+   * showed), two checks in a row.
    * Default { ratio: 2, ms: 5 }.
    */
   spillAt?: LocalityBand;

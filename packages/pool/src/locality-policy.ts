@@ -32,6 +32,8 @@ export interface LocalityPolicy extends EndpointPolicy {
 interface Measured {
   held: number;
   samples: number;
+  /** When the last sample was taken (performance.now()). */
+  at: number;
 }
 
 /** A local tier: the endpoints that count as local, and how many must take calls for it to be used. */
@@ -44,6 +46,8 @@ interface Tier {
 
 /** An endpoint counts in load comparisons once it has this many latency samples. */
 const minSamples = 5;
+/** A ring not measured for this long is no reference for spilling: it may have changed since. */
+const referenceMaxAgeMs = 10_000;
 /** Checks in a row above the spill band before spilling, and within the return band before coming back. */
 const spillChecks = 2;
 const returnChecks = 4;
@@ -256,13 +260,19 @@ export function createLocalityPolicy(
   }
 
   /** The latency of rings[from..to]: held estimates of measured endpoints, weighted by call rate or plain. */
-  function latencyOf(from: number, to: number, weighted: boolean, now: number): number | undefined {
+  function latencyOf(
+    from: number,
+    to: number,
+    weighted: boolean,
+    now: number,
+    maxAgeMs = Number.POSITIVE_INFINITY,
+  ): number | undefined {
     let sum = 0;
     let weight = 0;
     for (let r = from; r <= to; r++) {
       for (const sc of rings[r] ?? []) {
         const m = measured.get(sc);
-        if (m === undefined || m.samples < minSamples) continue;
+        if (m === undefined || m.samples < minSamples || now - m.at > maxAgeMs) continue;
         const w = weighted ? sc.load.callRate(now) + 1e-3 : 1;
         sum += w * m.held;
         weight += w;
@@ -274,7 +284,7 @@ export function createLocalityPolicy(
   function nearestLatency(now: number): number | undefined {
     let best: number | undefined;
     for (let r = 1; r < rings.length; r++) {
-      const l = latencyOf(r, r, false, now);
+      const l = latencyOf(r, r, false, now, referenceMaxAgeMs);
       if (l !== undefined && (best === undefined || l < best)) best = l;
     }
     return best;
@@ -291,7 +301,7 @@ export function createLocalityPolicy(
     if (current !== undefined) baseline = Math.min(baseline, current);
     if (spill < rings.length - 1 && current !== undefined) {
       // The next ring: from the local tier, the nearest other zone (the lowest measured latency).
-      const reference = (spill === 0 ? nearestLatency(now) : latencyOf(spill + 1, spill + 1, false, now)) ?? baseline;
+      const reference = (spill === 0 ? nearestLatency(now) : latencyOf(spill + 1, spill + 1, false, now, referenceMaxAgeMs)) ?? baseline;
       over = above(current, reference, options.spillAt) ? over + 1 : 0;
       if (over >= spillChecks) {
         spillOut(current, reference, now);
@@ -396,10 +406,11 @@ export function createLocalityPolicy(
       if (!outcome.sample) return;
       let m = measured.get(sc);
       if (m === undefined) {
-        m = { held: 0, samples: 0 };
+        m = { held: 0, samples: 0, at: 0 };
         measured.set(sc, m);
       }
-      m.held = sc.load.latencyMs();
+      m.at = performance.now();
+      m.held = sc.load.latencyMs(m.at);
       m.samples++;
     },
     onRemoved(sc) {
