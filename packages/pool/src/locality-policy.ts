@@ -301,7 +301,9 @@ export function createLocalityPolicy(
     if (current !== undefined) baseline = Math.min(baseline, current);
     if (spill < rings.length - 1 && current !== undefined) {
       // The next ring: from the local tier, the nearest other zone (the lowest measured latency).
-      const reference = (spill === 0 ? nearestLatency(now) : latencyOf(spill + 1, spill + 1, false, now, referenceMaxAgeMs)) ?? baseline;
+      const reference =
+        (spill === 0 ? nearestLatency(now) : latencyOf(spill + 1, spill + 1, false, now, referenceMaxAgeMs)) ??
+        baseline;
       over = above(current, reference, options.spillAt) ? over + 1 : 0;
       if (over >= spillChecks) {
         spillOut(current, reference, now);
