@@ -76,7 +76,8 @@ describe("zone-aware routing in a channel (static target, zones by address)", ()
     const peer = open({ target: staticTarget([...inZone("b"), ...inZone("c")]), locality: false });
     try {
       await waitFor("calls", () => on.load.total().latencies.length > 200 && peer.load.total().latencies.length > 200);
-      expect(on.channel.snapshot().locality?.state).toBe("preferring");
+      // (A busy machine can make the healthy local zone look slow for a moment: then it spills and comes back.)
+      await waitFor("preferring zone a", () => on.channel.snapshot().locality?.state === "preferring");
 
       await Promise.all(local.map((p) => p.setDelay(30)));
       const slowedAt = performance.now();
