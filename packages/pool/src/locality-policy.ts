@@ -104,7 +104,10 @@ export function createLocalityPolicy(
   let returnedAt = Number.NEGATIVE_INFINITY;
   let over = 0;
   let under = 0;
-  let baseline = Number.POSITIVE_INFINITY;
+  // Per level: the lowest latency the handed-over rings showed while at that
+  // level. Kept when spilling out and coming back, so a zone that slows down
+  // right after traffic returned to it is still measured against its old self.
+  let baselines: number[] = [];
   // The other zones, nearest first, as ranked when the policy last spilled.
   let zoneOrder: readonly string[] = [];
   let state: LocalityState = "off";
@@ -189,6 +192,7 @@ export function createLocalityPolicy(
     zones = [];
     rings = [];
     spill = 0;
+    baselines = [];
     benched = new Set();
     over = 0;
     under = 0;
@@ -298,7 +302,8 @@ export function createLocalityPolicy(
     if (spill > 0) benchSlow(latencyOf(spill, spill, false, now) ?? spillReference);
     if (now - Math.max(spilledAt, returnedAt) < settleMs) return;
     const current = latencyOf(0, spill, true, now);
-    if (current !== undefined) baseline = Math.min(baseline, current);
+    if (current !== undefined) baselines[spill] = Math.min(baselines[spill] ?? Number.POSITIVE_INFINITY, current);
+    const baseline = baselines[spill] ?? Number.POSITIVE_INFINITY;
     if (spill < rings.length - 1 && current !== undefined) {
       // The next ring: from the local tier, the nearest other zone (the lowest measured latency).
       const reference =
@@ -336,6 +341,7 @@ export function createLocalityPolicy(
     }
     hold = now - returnedAt < respillWindowMs ? Math.min(hold * 2, maxHoldMs) : options.holdMs;
     spill++;
+    baselines[spill] = Number.POSITIVE_INFINITY;
     spilledAt = now;
     spillReference = reference;
     benchSlow(reference);
@@ -369,7 +375,6 @@ export function createLocalityPolicy(
   function resetChecks() {
     over = 0;
     under = 0;
-    baseline = Number.POSITIVE_INFINITY;
   }
 
   function startTimer() {
