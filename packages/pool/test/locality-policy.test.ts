@@ -264,6 +264,37 @@ describe("the locality policy", () => {
     policy.close?.();
   });
 
+  it("still spills for a zone that slows down right after traffic came back, once the other zones' figures are old", () => {
+    const { now, inZone, callsOn, policy } = setUp(threeZones(), {
+      zone: "a",
+      prefer: "zone",
+      intervalMs: 100,
+      holdMs: 1000,
+    });
+    now();
+    callsOn(inZone("a"), 10, 2);
+    vi.advanceTimersByTime(1000);
+    // Slow (the other zones unmeasured: against the 2 ms zone a showed) and spilled to b, which is no faster.
+    for (let t = 0; now().state !== "spilling" && t < 3000; t += 100) {
+      callsOn(inZone("a"), 3, 40);
+      vi.advanceTimersByTime(100);
+    }
+    expect(now().state).toBe("spilling");
+    for (let t = 0; now().state === "spilling" && t < 10_000; t += 100) {
+      callsOn(inZone("a"), 3, 40);
+      callsOn(inZone("b"), 3, 40);
+      vi.advanceTimersByTime(100);
+    }
+    expect(now().state).toBe("preferring");
+    // Slow right after coming back: once b's 40 ms are over 10 s old, zone a's own 2 ms is the reference again.
+    for (let t = 0; now().state !== "spilling" && t < 15_000; t += 100) {
+      callsOn(inZone("a"), 3, 40);
+      vi.advanceTimersByTime(100);
+    }
+    expect(now().state).toBe("spilling");
+    policy.close?.();
+  });
+
   it("asks the resolver for the zone of the client's node when neither options nor the environment name it", async () => {
     const asked: string[] = [];
     const { run, now, zonesOf, policy, changes } = setUp(
