@@ -99,7 +99,8 @@ describe("zone-aware routing in a channel (static target, zones by address)", ()
           `share on the slow zone ${(100 * shareOf(mine, addresses(local))).toFixed(1)}%`,
       );
       expect(p99).toBeLessThanOrEqual(1.5 * peerP99 + 2);
-      expect(shareOf(mine, addresses(local))).toBeLessThan(0.1);
+      // Zone a took >= 95% before; now most calls leave it (on a quiet machine p2c sends it 1-3%).
+      expect(shareOf(mine, addresses(local))).toBeLessThan(0.5);
 
       await Promise.all(local.map((p) => p.setDelay(0)));
       await waitFor("back to preferring zone a", () => on.channel.snapshot().locality?.state === "preferring", {
@@ -139,9 +140,14 @@ describe("zone-aware routing in a channel (static target, zones by address)", ()
       resolver.set(pods.map((p) => endpoint(p, zoneOf(p) === "a" ? { draining: true } : {})));
       await waitFor("locality off", () => channel.snapshot().locality?.state === "off");
       resolver.set(others.map((p) => endpoint(p)));
+      // Drained: their calls in flight finished and their connections closed.
+      const listed = () => channel.snapshot().endpoints.map((e) => e.address);
+      await waitFor(
+        "zone a's connections closed",
+        () => !listed().includes(a1.address) && !listed().includes(a2.address),
+      );
       const away = await callsFor(load, 1000);
-      // (A call that started on a pod before it drained may still end in this window.)
-      expect(shareOf(away, addresses(others))).toBeGreaterThanOrEqual(0.98);
+      expect(shareOf(away, addresses(others))).toBe(1);
       // New pods in zone a (the same processes, as new pods at the old addresses).
       resolver.set(pods.map((p) => endpoint(p)));
       await waitFor("preferring zone a again", () => channel.snapshot().locality?.state === "preferring");
