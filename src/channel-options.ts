@@ -8,7 +8,7 @@ import {
   type Resolver,
   type ResolverOptions,
 } from "@meshlite/core";
-import type { OutlierDetectionOptions } from "@meshlite/pool";
+import { type LocalityOptions, type OutlierDetectionOptions, resolveLocality } from "@meshlite/pool";
 import {
   type ConnectTransportOptions,
   connectTransportOptionNames,
@@ -112,6 +112,14 @@ export interface ChannelOptions extends ConnectTransportOptions {
    * servers that report without per-call trailers (grpc-js's ServerMetricRecorder). Default: off.
    */
   outOfBandLoadReports?: OutOfBandLoadReportOptions;
+  /**
+   * Zone- and node-aware routing that spills over under load (see
+   * LocalityOptions); `false` turns it off. Default: on, following the
+   * endpoints' topology hints (a k8s Service's `trafficDistribution`), the
+   * client's zone from MESHLITE_ZONE or its node's label; no preference
+   * without hints or `prefer`.
+   */
+  locality?: LocalityOptions | false;
   /** Receives endpoint, ejection, health, retry and resolver events. Default: none. */
   onEvent?: ChannelEventHandler;
 }
@@ -143,6 +151,7 @@ const channelOptionKeys: readonly string[] = [
   "outlierDetection",
   "healthCheck",
   "outOfBandLoadReports",
+  "locality",
   "onEvent",
   ...connectTransportOptionNames,
 ];
@@ -193,6 +202,7 @@ export function validateChannelOptions(options: ChannelOptions): void {
   if (options.keepalive !== undefined && !(options.keepalive.intervalMs > 0)) {
     throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
   }
+  resolveLocality(options.locality, "createChannel: locality");
   for (const [name, keys] of nestedOptionKeys) {
     const value = options[name];
     if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: ${name}`);

@@ -93,6 +93,7 @@ export function createChannel(options: ChannelOptions): Channel {
       "extraConnectionIdleMs",
       "loadOptions",
       "outlierDetection",
+      "locality",
       "waitForReadyMs",
     ]),
     ...(healthWatcher ? { healthWatcher } : {}),

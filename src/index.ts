@@ -29,6 +29,7 @@ export type {
   ConnectivityState,
   DnsTarget,
   Endpoint,
+  EndpointHints,
   EndpointLoad,
   HostPort,
   KubernetesTarget,
@@ -61,7 +62,16 @@ export {
   silentLogger,
   TargetError,
 } from "@meshlite/core";
-export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
+export type {
+  EndpointSnapshot,
+  HealthStatus,
+  LocalityBand,
+  LocalityOptions,
+  LocalityPreference,
+  LocalitySnapshot,
+  LocalityState,
+  OutlierDetectionOptions,
+} from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";
 export type {

@@ -52,6 +52,12 @@ export interface FakeKubeApiServer {
   stallWatches(): number;
   /** Answers every request with 403 Forbidden while on. */
   forbid(on: boolean): void;
+  /** Answers requests for one resource with 403 Forbidden while on (RBAC without that verb). */
+  forbidResource(resource: "services" | "nodes", on: boolean): void;
+  /** Creates or replaces a core/v1 Service (only what the resolver reads: spec.trafficDistribution). */
+  applyService(namespace: string, service: { name: string; trafficDistribution?: string }): void;
+  /** Creates or replaces a core/v1 Node with these labels. */
+  applyNode(node: { name: string; labels: Record<string, string> }): void;
   /** Closes the listener and every connection; state is kept (etcd survives). */
   stop(): Promise<void>;
   /** Listens again on the same port. */
@@ -70,7 +76,10 @@ export interface FakeKubeApiServer {
 }
 
 export interface RequestRecord {
-  readonly kind: "list" | "watch" | "other";
+  /** "get" is a GET of one Service or Node. */
+  readonly kind: "list" | "watch" | "get" | "other";
+  /** For "get": "services" or "nodes". */
+  readonly resource?: string;
   readonly namespace?: string;
   readonly resourceVersion?: string;
   readonly status: number;
@@ -85,6 +94,8 @@ export interface EndpointInput {
   terminating?: boolean | null;
   zone?: string;
   nodeName?: string;
+  /** EndpointSlice hints, as the EndpointSlice controller writes them for trafficDistribution or topology-mode Auto. */
+  hints?: { forZones?: string[]; forNodes?: string[] };
 }
 
 /** A test slice: which service, which endpoints, which ports. */
@@ -178,6 +189,14 @@ function endpointSlice(input: SliceInput): Record<string, unknown> {
         conditions,
         ...(e.zone ? { zone: e.zone } : {}),
         ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+        ...(e.hints
+          ? {
+              hints: {
+                ...(e.hints.forZones ? { forZones: e.hints.forZones.map((name) => ({ name })) } : {}),
+                ...(e.hints.forNodes ? { forNodes: e.hints.forNodes.map((name) => ({ name })) } : {}),
+              },
+            }
+          : {}),
       };
     }),
     ports:
@@ -197,6 +216,8 @@ function status(code: number, reason: string, message: string) {
 }
 
 const collection = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([a-z0-9-]+)\/endpointslices$/;
+const servicePath = /^\/api\/v1\/namespaces\/([a-z0-9-]+)\/services\/([a-z0-9.-]+)$/;
+const nodePath = /^\/api\/v1\/nodes\/([a-z0-9.-]+)$/;
 
 export async function startFakeKubeApiServer(options: { token?: string } = {}): Promise<FakeKubeApiServer> {
   const { caPath, ca, key, cert, dir } = makeCertificates();
@@ -206,6 +227,9 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
   let rv = 1000;
   let compactedBelow = 0; // watching from rv < this is 410
   let forbidden = false;
+  const forbiddenResources = new Set<string>();
+  const services = new Map<string, Record<string, unknown>>(); // namespace/name
+  const nodes = new Map<string, Record<string, unknown>>();
   const watches = new Set<Watch>();
   const sockets = new Set<{ destroy(): void }>();
   const requests: RequestRecord[] = [];
@@ -277,6 +301,32 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     if (req.headers.authorization !== `Bearer ${server_.token}` && certificateUser !== "meshlite-client") {
       log(401);
       return json(res, 401, status(401, "Unauthorized", "Unauthorized"));
+    }
+    const serviceMatch = servicePath.exec(url.pathname);
+    const nodeMatch = nodePath.exec(url.pathname);
+    if (req.method === "GET" && (serviceMatch || nodeMatch)) {
+      const resource = serviceMatch ? "services" : "nodes";
+      const name = (serviceMatch ? serviceMatch[2] : nodeMatch?.[1]) as string;
+      const ns = serviceMatch?.[1];
+      const code = forbidden || forbiddenResources.has(resource) ? 403 : 200;
+      const found = code === 200 ? (serviceMatch ? services.get(`${ns}/${name}`) : nodes.get(name)) : undefined;
+      const final = code === 403 ? 403 : found ? 200 : 404;
+      changed();
+      requests.push({ kind: "get", resource, ...(ns ? { namespace: ns } : {}), status: final });
+      if (final === 403) {
+        return json(
+          res,
+          403,
+          status(
+            403,
+            "Forbidden",
+            `${resource} "${name}" is forbidden: User "system:serviceaccount:${ns ?? "default"}:client" cannot get resource "${resource}" in API group "" ` +
+              (ns ? `in the namespace "${ns}"` : "at the cluster scope"),
+          ),
+        );
+      }
+      if (final === 404) return json(res, 404, status(404, "NotFound", `${resource} "${name}" not found`));
+      return json(res, 200, found);
     }
     if (req.method !== "GET" || !match || namespace === undefined) {
       log(404);
@@ -509,6 +559,32 @@ export async function startFakeKubeApiServer(options: { token?: string } = {}): 
     },
     forbid(on) {
       forbidden = on;
+    },
+    forbidResource(resource, on) {
+      if (on) forbiddenResources.add(resource);
+      else forbiddenResources.delete(resource);
+    },
+    applyService(namespace, service) {
+      rv++;
+      services.set(`${namespace}/${service.name}`, {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: service.name, namespace, resourceVersion: String(rv) },
+        spec: {
+          type: "ClusterIP",
+          ports: [{ name: "grpc", port: 50051, protocol: "TCP" }],
+          selector: { app: service.name },
+          ...(service.trafficDistribution ? { trafficDistribution: service.trafficDistribution } : {}),
+        },
+      });
+    },
+    applyNode(node) {
+      rv++;
+      nodes.set(node.name, {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: node.name, labels: node.labels, resourceVersion: String(rv) },
+      });
     },
     stop,
     start: listen,

@@ -26,6 +26,20 @@ export interface Endpoint {
   readonly hashKey?: string;
   /** Free-form labels the resolver knows (or a custom resolver sets). Default: none. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Where the server side asks this endpoint's traffic to come from
+   * (Kubernetes EndpointSlice `hints`): clients in `forZones` / on `forNodes`
+   * should prefer it. The locality policy follows them by default. Default: none.
+   */
+  readonly hints?: EndpointHints;
+}
+
+/** Topology hints of an endpoint (EndpointSlice `hints.forZones` / `hints.forNodes`). */
+export interface EndpointHints {
+  /** Zones whose clients should use this endpoint. */
+  readonly forZones?: readonly string[];
+  /** Nodes whose clients should use this endpoint. */
+  readonly forNodes?: readonly string[];
 }
 
 /**
@@ -59,7 +73,8 @@ export function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): b
       other.zone !== e.zone ||
       other.nodeName !== e.nodeName ||
       other.hashKey !== e.hashKey ||
-      !sameLabels(other.labels, e.labels)
+      !sameLabels(other.labels, e.labels) ||
+      !sameHints(other.hints, e.hints)
     ) {
       return false;
     }
@@ -72,4 +87,13 @@ function sameLabels(a: Endpoint["labels"], b: Endpoint["labels"]): boolean {
   const ka = Object.keys(a ?? {});
   if (ka.length !== Object.keys(b ?? {}).length) return false;
   return ka.every((k) => a?.[k] === b?.[k]);
+}
+
+function sameHints(a: EndpointHints | undefined, b: EndpointHints | undefined): boolean {
+  return sameList(a?.forZones, b?.forZones) && sameList(a?.forNodes, b?.forNodes);
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if ((a?.length ?? 0) !== (b?.length ?? 0)) return false;
+  return (a ?? []).every((x, i) => x === b?.[i]);
 }

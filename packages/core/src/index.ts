@@ -4,7 +4,7 @@ export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate,
 export type { CallRate, CallRateOptions } from "./call-rate.js";
 export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";
-export type { Endpoint } from "./endpoint.js";
+export type { Endpoint, EndpointHints } from "./endpoint.js";
 export { endpointKey, formatHostPort, sameEndpoints } from "./endpoint.js";
 export type { EventLoopStallStats, EventLoopStalls } from "./event-loop-stalls.js";
 export { acquireEventLoopStalls } from "./event-loop-stalls.js";

@@ -27,6 +27,14 @@ export interface Resolver {
   refresh(): void;
   /** Stops resolving and releases timers, sockets and watches. */
   close(): void;
+  /**
+   * The zone of the node named `nodeName` (where the client runs), as the
+   * resolver's source knows it: the Kubernetes resolver reads the Node's
+   * `topology.kubernetes.io/zone` label. Resolves to undefined when unknown
+   * (and says why once). Optional: the locality policy asks it only when
+   * neither options nor the environment name the client's zone.
+   */
+  zoneOfNode?(nodeName: string): Promise<string | undefined>;
 }
 
 /** What a resolver factory gets besides the target. */

@@ -17,7 +17,9 @@ import {
 import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
 import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport/connection";
 import { createEndpointPool, type EndpointPool } from "./endpoint-pool.js";
+import { withEndpointZones } from "./endpoint-zones.js";
 import type { HealthWatcher } from "./health-policy.js";
+import { type LocalityOptions, resolveLocality } from "./locality-options.js";
 import { type OutlierDetectionOptions, resolveOutlierDetection } from "./outlier-detection.js";
 import type { PoolEventHandler } from "./pool-event.js";
 
@@ -75,6 +77,13 @@ export interface PoolOptions {
    * 300 s), at most 50% of the endpoints, panic mode below 50% left.
    */
   outlierDetection?: OutlierDetectionOptions | false;
+  /**
+   * Zone- and node-aware routing with spill-over under load; `false` turns it
+   * off. Default: on, following the endpoints' topology hints (k8s targets
+   * whose Service sets `trafficDistribution`), with the client's zone from
+   * MESHLITE_ZONE / NODE_NAME; no preference without hints or `prefer`.
+   */
+  locality?: LocalityOptions | false;
   /** Active health checking: watches each ready endpoint's health. Default: off. */
   healthWatcher?: HealthWatcher;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
@@ -102,20 +111,23 @@ export function createPool(options: PoolOptions): EndpointPool {
   const origin = originOf(tls, options.authority ?? target.authority, api);
   const outlierDetection = resolveOutlierDetection(options.outlierDetection, `${api}: outlierDetection`);
   const { min: minConnections, max: maxConnections } = connectionsPerEndpoint(options, api);
+  const locality = resolveLocality(options.locality, `${api}: locality`);
   registerBuiltInResolvers();
   // Created last: everything above validates options, and a resolver starts working at once.
-  const resolver =
+  const resolved =
     options.resolver ??
     getResolverFactory(target)(target, {
       logger,
       options: (options.resolverOptions ?? {}) as Readonly<Record<string, unknown>>,
     });
+  const resolver = locality ? withEndpointZones(resolved, locality.endpointZones) : resolved;
   return createEndpointPool({
     target,
     resolver,
     balancer,
     logger,
     outlierDetection,
+    locality,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),

@@ -11,9 +11,11 @@ import type { CallOutcome, Subchannel } from "./subchannel.js";
  * 3. `health`: with active health checking, only endpoints that report SERVING.
  * 4. `outlier-ejection`: passive outlier detection leaves out ejected endpoints.
  * 5. `panic`: when ejection left too few, ejections are ignored.
- * 6. `locality`, 7. `subset`, 8. `slow-start`, 9. `overload`: reserved for the
- *    policies that come next (zones and spill-over, aperture subsetting, weight
- *    ramp-up of new endpoints, server-load penalties), at these places.
+ * 6. `locality`: the client's node or zone only, with guardrails, and the
+ *    nearest other zones added while the local ones are slow (spill-over).
+ * 7. `subset`, 8. `slow-start`, 9. `overload`: reserved for the policies that
+ *    come next (aperture subsetting, weight ramp-up of new endpoints,
+ *    server-load penalties), at these places.
  *
  * What is left goes to the balancer as its candidates.
  */

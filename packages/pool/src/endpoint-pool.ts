@@ -14,6 +14,8 @@ import { createConnectionManager } from "./connection-manager.js";
 import { createDrainingPolicy } from "./draining-policy.js";
 import { createPolicyPipeline, type EndpointPolicy, type PolicyHooks } from "./endpoint-policy.js";
 import { createHealthPolicy, type HealthWatcher } from "./health-policy.js";
+import type { ResolvedLocality } from "./locality-options.js";
+import { createLocalityPolicy, type LocalityPolicy } from "./locality-policy.js";
 import { NoEndpointError } from "./no-endpoint-error.js";
 import { createOutlierDetector, type OutlierDetector, type ResolvedOutlierDetection } from "./outlier-detection.js";
 import { createPanicPolicy } from "./panic-mode.js";
@@ -38,6 +40,8 @@ export interface EndpointPoolOptions {
   readonly outlierDetection: ResolvedOutlierDetection | false;
   /** Active health checking; undefined turns it off. */
   readonly healthWatcher?: HealthWatcher;
+  /** Zone- and node-aware routing (resolveLocality); undefined or false turns it off. */
+  readonly locality?: ResolvedLocality | false;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   readonly waitForReadyMs?: number;
   /** Where warnings go (endpoints failing, resolver errors). Required (createPool defaults it to the console). */
@@ -125,6 +129,10 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   if (outliers && options.outlierDetection !== false) {
     policies.push(outliers, createPanicPolicy(options.outlierDetection.panicThresholdPercent));
   }
+  const locality: LocalityPolicy | undefined = options.locality
+    ? createLocalityPolicy(options.locality, hooks, resolver.zoneOfNode?.bind(resolver))
+    : undefined;
+  if (locality) policies.push(locality);
   const pipeline = createPolicyPipeline(policies);
 
   function changed() {
@@ -339,6 +347,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         balancer: balancer.name,
         ...(lastError ? { lastError } : {}),
         eventLoop: stalls.stats(),
+        ...(locality ? { locality: locality.snapshot() } : {}),
         endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
       };
     },

@@ -1,6 +1,8 @@
 // The balancing core without Connect's message layer: endpoint set from a
 // resolver, one HTTP/2 connection per endpoint, endpoint policies, load
 // accounting and the pick. The channel (meshlite) and the proxy build on it.
+export type { ClientLocality } from "./client-locality.js";
+export { clientLocalityOf, nodeNameEnv, zoneEnv } from "./client-locality.js";
 export type { ConnectionManager } from "./connection-manager.js";
 export { createConnectionManager } from "./connection-manager.js";
 export type { PoolOptions } from "./create-pool.js";
@@ -17,12 +19,17 @@ export type {
 export { createPolicyPipeline, endpointPolicyOrder } from "./endpoint-policy.js";
 export type { EndpointPool, EndpointPoolOptions } from "./endpoint-pool.js";
 export { createEndpointPool } from "./endpoint-pool.js";
+export { withEndpointZones } from "./endpoint-zones.js";
 export { grpcStatus } from "./grpc-status.js";
 export type { HealthWatcher } from "./health-policy.js";
 export { createHealthPolicy } from "./health-policy.js";
 export type { InFlightCalls } from "./in-flight-calls.js";
 export { createInFlightCalls } from "./in-flight-calls.js";
 export { recordLoadReport } from "./load-reports.js";
+export type { LocalityBand, LocalityOptions, LocalityPreference, ResolvedLocality } from "./locality-options.js";
+export { resolveLocality } from "./locality-options.js";
+export type { LocalityPolicy, LocalitySnapshot, LocalityState } from "./locality-policy.js";
+export { createLocalityPolicy } from "./locality-policy.js";
 export type { NoEndpointReason } from "./no-endpoint-error.js";
 export { NoEndpointError, noEndpointStatus } from "./no-endpoint-error.js";
 export { maxNotSentResends } from "./not-sent-resends.js";

@@ -17,7 +17,9 @@ export type PoolEvent =
     }
   | { type: "endpoint-returned"; address: string }
   | { type: "endpoint-health"; address: string; status: "serving" | "not-serving" | "unimplemented" }
-  | { type: "resolver-error"; error: Error };
+  | { type: "resolver-error"; error: Error }
+  /** The locality policy changed state: preferring local endpoints, spilling over to `zones`, or off, and why. */
+  | { type: "locality"; state: "preferring" | "spilling" | "off"; reason: string; zones: string[] };
 
 /** Receives pool events. */
 export type PoolEventHandler = (event: PoolEvent) => void;

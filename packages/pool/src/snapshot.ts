@@ -1,4 +1,5 @@
 import type { ConnectivityState, EventLoopStallStats, OrcaLoadReport } from "@meshlite/core";
+import type { LocalitySnapshot } from "./locality-policy.js";
 import type { HealthStatus } from "./subchannel.js";
 
 /** One endpoint in a snapshot. */
@@ -55,5 +56,7 @@ export interface PoolSnapshot {
    * time is taken out of latency samples, keepalive and connect timeouts.
    */
   eventLoop: EventLoopStallStats;
+  /** Where the client is and what the locality policy does; absent with `locality: false`. */
+  locality?: LocalitySnapshot;
   endpoints: EndpointSnapshot[];
 }

@@ -105,6 +105,23 @@ export function createProxy(options: ProxyOptions): Proxy {
     ),
   );
 
+  metrics.addGauge(
+    "meshlite_proxy_locality",
+    "The locality policy's state per route (1): preferring, spilling or off, and the proxy's zone.",
+    () =>
+      upstreams.flatMap((u) => {
+        const locality = u.pool.snapshot().locality;
+        return locality
+          ? [
+              [{ route: u.name, state: locality.state, zone: locality.zone ?? "" }, 1] as [
+                Record<string, string>,
+                number,
+              ],
+            ]
+          : [];
+      }),
+  );
+
   const adminServers: http.Server[] = [];
 
   function ready() {

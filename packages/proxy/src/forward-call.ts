@@ -93,9 +93,11 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     if (timer) clearTimeout(timer);
     abort?.abort();
     const endpoint = sc?.key;
+    const zone = sc?.endpoint.zone;
     if (sc) endAttempt(code === okCode, code);
     ctx.callEnded();
     record(ctx, down, protocol, route, endpoint, code, startedAt, message);
+    if (route !== undefined && zone !== undefined) ctx.metrics.observeZoneCall(route, zone);
   }
 
   /** `notSent`: the attempt never reached the server, which is not the endpoint failing (as in the channel). */

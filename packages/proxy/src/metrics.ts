@@ -5,6 +5,8 @@
 export interface Metrics {
   /** Counts a finished call. */
   observeCall(route: string, endpoint: string | undefined, code: number, seconds: number): void;
+  /** Counts a finished call by the zone of the endpoint it went to (endpoints with a zone only). */
+  observeZoneCall(route: string, zone: string): void;
   /** Adds a gauge family computed at scrape time. */
   addGauge(name: string, help: string, collect: () => Array<[Record<string, string>, number]>): void;
   /** The exposition text. */
@@ -60,6 +62,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   }
   const routes = new Map<string, RouteSeries>();
   const callSeries: Series[] = [];
+  const zoneSeries: Series[] = [];
+  const zonesByRoute = new Map<string, Map<string, Series>>();
   const endpointSeries: Series[] = [];
 
   function histogram(all: Histogram[], labels: string): Histogram {
@@ -139,6 +143,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         observe(e.latency, seconds);
       }
     },
+    observeZoneCall(route, zone) {
+      let byZone = zonesByRoute.get(route);
+      if (byZone === undefined) {
+        byZone = new Map();
+        zonesByRoute.set(route, byZone);
+      }
+      let s = byZone.get(zone);
+      if (s === undefined) {
+        s = { labels: labelText({ route, zone }), count: 0 };
+        byZone.set(zone, s);
+        zoneSeries.push(s);
+      }
+      s.count++;
+    },
     addGauge(name, help, collect) {
       gauges.push({ name, help, collect });
     },
@@ -153,6 +171,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       out.push("# HELP meshlite_proxy_endpoint_calls_total Calls finished, by route, endpoint and gRPC status code.");
       out.push("# TYPE meshlite_proxy_endpoint_calls_total counter");
       for (const { labels, count } of endpointSeries) out.push(`meshlite_proxy_endpoint_calls_total${labels} ${count}`);
+      out.push(
+        "# HELP meshlite_proxy_zone_calls_total Calls finished, by route and the zone of the endpoint they went to.",
+      );
+      out.push("# TYPE meshlite_proxy_zone_calls_total counter");
+      for (const { labels, count } of zoneSeries) out.push(`meshlite_proxy_zone_calls_total${labels} ${count}`);
       renderHistograms(out, "meshlite_proxy_call_duration_seconds", "Call duration by route.", routeLatency);
       renderHistograms(
         out,

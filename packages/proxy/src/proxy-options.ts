@@ -1,6 +1,11 @@
 import { type BalancerName, balancerNames } from "@meshlite/balancers";
 import { assertKnownKeys, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
-import { type OutlierDetectionOptions, resolveOutlierDetection } from "@meshlite/pool";
+import {
+  type LocalityOptions,
+  type OutlierDetectionOptions,
+  resolveLocality,
+  resolveOutlierDetection,
+} from "@meshlite/pool";
 import type { TlsOptions } from "@meshlite/transport";
 
 /** One upstream service and the calls that go to it. */
@@ -30,6 +35,13 @@ export interface RouteOptions {
    * Default: the channel's (5 failures in a row, 30 s); false turns it off.
    */
   outlierDetection?: OutlierDetectionOptions | false;
+  /**
+   * Zone- and node-aware routing with spill-over, as for createChannel; the
+   * proxy's own zone from `zone`, else MESHLITE_ZONE, else (k8s targets) its
+   * node's label. Default: on, following the endpoints' topology hints;
+   * false turns it off.
+   */
+  locality?: LocalityOptions | false;
 }
 
 /** TLS on the proxy's listener. */
@@ -95,6 +107,7 @@ const routeKeys = [
   "upstreamAuthority",
   "resolverOptions",
   "outlierDetection",
+  "locality",
 ];
 const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger"];
 
@@ -148,6 +161,7 @@ function validateRoute(route: RouteOptions, where: string): void {
   }
   if (route.outlierDetection !== undefined)
     resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
+  if (route.locality !== undefined) resolveLocality(route.locality, `${where}.locality`);
   if (route.service?.includes("/")) {
     throw new TypeError(
       `${where}.service: a gRPC service name like "pkg.v1.Service", without slashes, got "${route.service}"`,

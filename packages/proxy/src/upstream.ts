@@ -28,6 +28,7 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     ...(route.upstreamAuthority ? { authority: route.upstreamAuthority } : {}),
     // Endpoints whose calls keep failing are ejected for a while, as in the channel.
     ...(route.outlierDetection !== undefined ? { outlierDetection: route.outlierDetection } : {}),
+    ...(route.locality !== undefined ? { locality: route.locality } : {}),
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
   });
   return {

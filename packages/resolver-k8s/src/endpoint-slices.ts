@@ -1,4 +1,4 @@
-import { type Endpoint, endpointKey } from "@meshlite/core";
+import { type Endpoint, type EndpointHints, endpointKey } from "@meshlite/core";
 
 /** The parts of a discovery.k8s.io/v1 EndpointSlice the resolver reads. */
 export interface EndpointSlice {
@@ -28,6 +28,11 @@ export interface SliceEndpoint {
   };
   readonly nodeName?: string | null;
   readonly zone?: string | null;
+  /** Where this endpoint's traffic should come from (topology-aware routing, trafficDistribution). */
+  readonly hints?: {
+    readonly forZones?: readonly { readonly name: string }[] | null;
+    readonly forNodes?: readonly { readonly name: string }[] | null;
+  } | null;
   /** The object behind the endpoint, usually its Pod. */
   readonly targetRef?: { readonly kind?: string; readonly name?: string; readonly namespace?: string } | null;
 }
@@ -74,6 +79,25 @@ function endpointState(endpoint: SliceEndpoint): "ready" | "draining" | "dropped
 }
 
 /**
+ * The hints of an endpoint: the slice's, else what the Service's
+ * `spec.trafficDistribution` asks for (`PreferClose` / `PreferSameZone`: the
+ * endpoint's own zone; `PreferSameNode`: its node, then its zone), for slices
+ * the controller has not given hints (yet).
+ */
+function hintsOf(item: SliceEndpoint, trafficDistribution: string | undefined): EndpointHints | undefined {
+  const forZones = (item.hints?.forZones ?? []).map((z) => z.name).filter((n) => typeof n === "string" && n !== "");
+  const forNodes = (item.hints?.forNodes ?? []).map((z) => z.name).filter((n) => typeof n === "string" && n !== "");
+  if (forZones.length === 0 && forNodes.length === 0) {
+    const sameNode = trafficDistribution === "PreferSameNode";
+    const sameZone = sameNode || trafficDistribution === "PreferClose" || trafficDistribution === "PreferSameZone";
+    if (sameNode && item.nodeName) forNodes.push(item.nodeName);
+    if (sameZone && item.zone) forZones.push(item.zone);
+  }
+  if (forZones.length === 0 && forNodes.length === 0) return undefined;
+  return { ...(forZones.length > 0 ? { forZones } : {}), ...(forNodes.length > 0 ? { forNodes } : {}) };
+}
+
+/**
  * Merges every slice of a service into one endpoint set, de-duplicated by
  * address (an endpoint can appear in two slices while the controller moves
  * it); a ready copy wins over a draining one. Slices are taken in name order
@@ -83,6 +107,7 @@ export function mergeSlices(
   slices: Iterable<EndpointSlice>,
   port: number | string,
   onPortProblem: (slice: EndpointSlice, problem: string) => void,
+  trafficDistribution?: string,
 ): Endpoint[] {
   const merged = new Map<string, Endpoint>();
   const sorted = [...slices].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
@@ -100,12 +125,14 @@ export function mergeSlices(
       if (host === undefined || state === "dropped") {
         continue;
       }
+      const hints = hintsOf(item, trafficDistribution);
       const endpoint: Endpoint = {
         host,
         port: resolved,
         ...(state === "draining" ? { draining: true } : {}),
         ...(item.zone ? { zone: item.zone } : {}),
         ...(item.nodeName ? { nodeName: item.nodeName } : {}),
+        ...(hints ? { hints } : {}),
         // The pod name outlives no restart, but it stays the same while the
         // pod does: a stable key for hashing balancers.
         ...(item.targetRef?.name ? { hashKey: item.targetRef.name } : {}),

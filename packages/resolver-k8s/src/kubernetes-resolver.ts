@@ -20,7 +20,11 @@ import {
   readBody,
 } from "./kube-api.js";
 import { parseKubernetesResolverOptions } from "./kubernetes-resolver-options.js";
+import { readNodeZone, readTrafficDistribution, zoneLabel } from "./topology-reads.js";
 import { readWatchStream, type WatchEvent, type WatchOutcome } from "./watch-stream.js";
+
+/** How often, at most, the Service is read again for its trafficDistribution (before a watch request). */
+const serviceRefreshMs = 60_000;
 
 /**
  * Creates a resolver for `k8s:///service.namespace:port` targets: it lists the
@@ -53,6 +57,10 @@ export function createKubernetesResolver(
   let incident: string | undefined;
   // Watches restarted for silence since the last event of any kind.
   let silentRestarts = 0;
+  // The Service's spec.trafficDistribution, read before listing and again now and then.
+  let trafficDistribution: string | undefined;
+  let serviceReadAt = Number.NEGATIVE_INFINITY;
+  let serviceForbidden = false;
 
   const prefix = () => `k8s resolver (${target.raw})`;
   const collectionPath = () =>
@@ -63,13 +71,18 @@ export function createKubernetesResolver(
     if (stop.signal.aborted || listener === undefined) {
       return;
     }
-    const next = mergeSlices(slices.values(), target.port, (slice, problem) => {
-      const key = `${slice.metadata.name}\n${problem}`;
-      if (!portProblems.has(key)) {
-        portProblems.add(key);
-        logger.warn(`${prefix()}: EndpointSlice ${slice.metadata.name} is skipped: ${problem}`);
-      }
-    });
+    const next = mergeSlices(
+      slices.values(),
+      target.port,
+      (slice, problem) => {
+        const key = `${slice.metadata.name}\n${problem}`;
+        if (!portProblems.has(key)) {
+          portProblems.add(key);
+          logger.warn(`${prefix()}: EndpointSlice ${slice.metadata.name} is skipped: ${problem}`);
+        }
+      },
+      trafficDistribution,
+    );
     if (reported !== undefined && sameEndpoints(reported, next)) {
       return;
     }
@@ -236,15 +249,64 @@ export function createKubernetesResolver(
     }
   }
 
+  async function kubeApi(): Promise<KubeApi> {
+    api ??= await loadKubeApi(source, options.kubeconfigContext);
+    return api;
+  }
+
+  /**
+   * Reads the Service's `spec.trafficDistribution` (RBAC `get services`),
+   * which turns into topology hints for endpoints whose slice has none.
+   * Forbidden: said once, and hints only from then on. Other failures keep
+   * the last value; they never stop the EndpointSlice watch.
+   */
+  async function refreshService(kube: KubeApi): Promise<void> {
+    if (serviceForbidden || performance.now() - serviceReadAt < serviceRefreshMs) {
+      return;
+    }
+    serviceReadAt = performance.now();
+    const where = `Service ${namespace ?? "default"}/${target.service}`;
+    try {
+      const read = await readTrafficDistribution(
+        kube,
+        namespace ?? "default",
+        target.service,
+        stop.signal,
+        options.requestTimeoutMs,
+      );
+      if (read.kind === "forbidden") {
+        serviceForbidden = true;
+        logger.info(
+          `${prefix()}: cannot read the ${where} (${read.message}); following the EndpointSlices' topology hints ` +
+            `only. To follow its spec.trafficDistribution, grant the verb get on services in namespace "${namespace ?? "default"}"`,
+        );
+        return;
+      }
+      const next = read.kind === "found" ? read.value : undefined;
+      if (next !== trafficDistribution) {
+        trafficDistribution = next;
+        logger.debug(`${prefix()}: the ${where} has trafficDistribution ${next ?? "unset"}`);
+        publish();
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) {
+        logger.debug(
+          `${prefix()}: reading the ${where} failed (${error instanceof Error ? error.message : String(error)})`,
+        );
+      }
+    }
+  }
+
   /** One attempt: (re)list if needed, then one watch request. Throws to back off. */
   async function attempt(): Promise<void> {
-    api ??= await loadKubeApi(source, options.kubeconfigContext);
-    namespace ??= api.defaultNamespace;
+    const kube = await kubeApi();
+    namespace ??= kube.defaultNamespace;
+    await refreshService(kube);
     if (resourceVersion === undefined) {
-      await list(api);
+      await list(kube);
     }
     if (!stop.signal.aborted && resourceVersion !== undefined) {
-      await watch(api, resourceVersion);
+      await watch(kube, resourceVersion);
     }
   }
 
@@ -306,6 +368,29 @@ export function createKubernetesResolver(
     },
     close() {
       stop.abort();
+    },
+    async zoneOfNode(node) {
+      const why = `set locality.zone or MESHLITE_ZONE instead`;
+      try {
+        const read = await readNodeZone(await kubeApi(), node, stop.signal, options.requestTimeoutMs);
+        if (read.kind === "found") {
+          if (read.value === undefined) logger.info(`${prefix()}: node "${node}" has no ${zoneLabel} label; ${why}`);
+          return read.value;
+        }
+        logger.info(
+          read.kind === "forbidden"
+            ? `${prefix()}: cannot read node "${node}" for the client's zone (${read.message}); grant the verb get on ` +
+                `nodes (a ClusterRole: nodes are cluster-scoped), or ${why}`
+            : `${prefix()}: node "${node}" (NODE_NAME) does not exist; ${why}`,
+        );
+      } catch (error) {
+        if (!stop.signal.aborted) {
+          logger.info(
+            `${prefix()}: reading node "${node}" for the client's zone failed (${error instanceof Error ? error.message : String(error)}); ${why}`,
+          );
+        }
+      }
+      return undefined;
     },
   };
 }
