@@ -10,6 +10,8 @@ export { encodeGrpcTimeout } from "./grpc-timeout.js";
 export { assertKnownKeys, nearestKey } from "./known-keys.js";
 export type { Logger } from "./logger.js";
 export { consoleLogger, silentLogger } from "./logger.js";
+export type { OverloadPenalty, OverloadPenaltyOptions } from "./overload-penalty.js";
+export { createOverloadPenalty, defaultOverloadPenaltyOptions } from "./overload-penalty.js";
 export type { PeakEwma, PeakEwmaOptions } from "./peak-ewma.js";
 export { createPeakEwma, defaultPeakEwmaOptions } from "./peak-ewma.js";
 export type {
