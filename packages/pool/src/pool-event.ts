@@ -17,7 +17,13 @@ export type PoolEvent =
     }
   | { type: "endpoint-returned"; address: string }
   | { type: "endpoint-health"; address: string; status: "serving" | "not-serving" | "unimplemented" }
-  | { type: "resolver-error"; error: Error };
+  | { type: "resolver-error"; error: Error }
+  /**
+   * A concurrency limit refused calls (or, with `whenFull: "wait"`, held them
+   * back): reported at most once a second per limit, with the calls refused
+   * since the last report.
+   */
+  | { type: "limit-reached"; limit: "maxInFlightPerEndpoint" | "maxPending"; max: number; calls: number };
 
 /** Receives pool events. */
 export type PoolEventHandler = (event: PoolEvent) => void;

@@ -1,10 +1,12 @@
 import {
   type ConnectivityState,
   createCallRate,
+  createOverloadPenalty,
   createPeakEwma,
   type Endpoint,
   type EndpointLoad,
   endpointKey,
+  type OverloadPenaltyOptions,
   type PeakEwmaOptions,
   type PickCandidate,
 } from "@meshlite/core";
@@ -22,6 +24,14 @@ export interface CallOutcome {
   pending: boolean;
   /** Its duration is a fair latency sample (not for calls that never reached the server). */
   sample: boolean;
+  /**
+   * The endpoint said it is overloaded (RESOURCE_EXHAUSTED, HTTP 429/503,
+   * `grpc-retry-pushback-ms`): with the overload penalty on, the call counts
+   * as a latency penalty instead of a sample. Default false.
+   */
+  overload?: boolean;
+  /** The server's `grpc-retry-pushback-ms` (negative: "do not retry"), with `overload`. */
+  pushbackMs?: number;
 }
 
 /**
@@ -47,6 +57,8 @@ export interface Subchannel extends PickCandidate {
   /** The first response message of a call arrived (streams): it stops counting as pending. */
   firstResponse(startedAt: number): void;
   end(startedAt: number, outcome: CallOutcome): void;
+  /** The overload penalty in ms now, already part of `load.latencyMs()`; 0 when off or decayed. */
+  overloadPenaltyMs(now?: number): number;
 }
 
 export function createSubchannel(
@@ -54,8 +66,10 @@ export function createSubchannel(
   connection: Http2Connection,
   loadOptions: PeakEwmaOptions | undefined,
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
+  overloadPenalty: OverloadPenaltyOptions | false = {},
 ): Subchannel {
   const ewma = createPeakEwma(loadOptions);
+  const penalty = overloadPenalty === false ? undefined : createOverloadPenalty(overloadPenalty);
   const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
@@ -66,7 +80,10 @@ export function createSubchannel(
     get pending() {
       return pending;
     },
-    latencyMs: (now) => ewma.estimate(now),
+    latencyMs: (now = performance.now()) => {
+      const estimate = ewma.estimate(now);
+      return penalty === undefined ? estimate : estimate + penalty.value(now);
+    },
     callRate: (now) => callRate.rate(now),
   };
   const subchannel: Subchannel = {
@@ -97,7 +114,13 @@ export function createSubchannel(
       inFlight--;
       if (outcome.pending) pending--;
       if (!outcome.ok) subchannel.stats.failures++;
-      if (outcome.sample) {
+      if (outcome.overload && penalty !== undefined) {
+        // A shed call's quick answer is not the service's latency: it is a penalty.
+        const now = performance.now();
+        const pushback = outcome.pushbackMs !== undefined && outcome.pushbackMs > 0 ? outcome.pushbackMs : undefined;
+        penalty.record(ewma.estimate(now), now, pushback);
+        if (outcome.failure) ewma.observeFailure(now - startedAt, now);
+      } else if (outcome.sample) {
         const now = performance.now();
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
@@ -108,6 +131,7 @@ export function createSubchannel(
       }
       onEnd(subchannel, outcome);
     },
+    overloadPenaltyMs: (now = performance.now()) => penalty?.value(now) ?? 0,
   };
   return subchannel;
 }

@@ -257,11 +257,14 @@ describe("endpoint pool", () => {
           health: "disabled",
           weight: 2,
           effectiveWeight: 2,
+          overloadPenaltyMs: 0,
           zone: "eu-1a",
           nodeName: "node-7",
           hashKey: "pod-1",
         },
       ],
+      waiting: 0,
+      limited: { maxInFlightPerEndpoint: 0, maxPending: 0 },
     });
   });
 
