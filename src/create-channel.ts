@@ -76,6 +76,9 @@ export function createChannel(options: ChannelOptions): Channel {
       "loadOptions",
       "outlierDetection",
       "waitForReadyMs",
+      "slowStart",
+      "overloadPenalty",
+      "limits",
     ]),
     ...(healthWatcher ? { healthWatcher } : {}),
   });

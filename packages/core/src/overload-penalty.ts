@@ -7,13 +7,15 @@ export interface OverloadPenaltyOptions {
    */
   factor?: number;
   /**
-   * The penalty decays towards zero with this time constant, so an endpoint
-   * that stopped shedding is back in its share within a few of these. Default 2000 ms.
+   * The penalty decays towards zero with this time constant while the
+   * endpoint gets no calls, so that it is tried again (each successful call
+   * also halves it, so one that stopped shedding is back in its share within
+   * a few calls). Default 5000 ms.
    */
   decayMs?: number;
 }
 
-export const defaultOverloadPenaltyOptions: Required<OverloadPenaltyOptions> = { factor: 10, decayMs: 2000 };
+export const defaultOverloadPenaltyOptions: Required<OverloadPenaltyOptions> = { factor: 10, decayMs: 5000 };
 
 /** The penalty never grows past this many single penalties, however many answers pile up. */
 const ceiling = 10;
@@ -23,9 +25,12 @@ const ceiling = 10;
  * pod at its limit answers RESOURCE_EXHAUSTED in a millisecond, which a
  * latency-based balancer would read as "fast" and send it more calls. Each
  * overload answer adds to a penalty, in milliseconds, that the endpoint's
- * load adds to its latency estimate; the penalty decays exponentially, so
- * it is no ejection: the endpoint keeps a little traffic and gets its share
- * back once it stops shedding.
+ * load adds to its latency estimate; the penalty decays exponentially and
+ * each successful call halves it, so it is no ejection: the endpoint keeps a
+ * little traffic and gets its share back within a few calls once it stops
+ * shedding. (A slow decay matters on a busy machine: a penalty that is gone
+ * after a one-second stall of the event loop lets the burst of calls that
+ * follows the stall land on the shedding endpoint too.)
  */
 export interface OverloadPenalty {
   /**
@@ -34,6 +39,8 @@ export interface OverloadPenalty {
    * `grpc-retry-pushback-ms`, when it sent one.
    */
   record(estimateMs: number, now: number, pushbackMs?: number): void;
+  /** A call succeeded at `now`: the penalty halves. */
+  relieve(now: number): void;
   /** The penalty in ms at `now`; 0 once decayed. */
   value(now: number): number;
 }
@@ -59,6 +66,11 @@ export function createOverloadPenalty(options: OverloadPenaltyOptions = {}): Ove
     record(estimateMs, now, pushbackMs) {
       const one = Math.max(factor * Math.max(estimateMs, 1), pushbackMs ?? 0);
       penalty = Math.min(decayed(now) + one, ceiling * one);
+      updatedAt = now;
+    },
+    relieve(now) {
+      if (penalty === 0) return;
+      penalty = decayed(now) / 2;
       updatedAt = now;
     },
     value: decayed,

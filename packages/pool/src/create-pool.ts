@@ -77,7 +77,7 @@ export interface PoolOptions {
   /**
    * A latency penalty for endpoints that shed load (RESOURCE_EXHAUSTED, HTTP
    * 429/503, `grpc-retry-pushback-ms`), decaying, not an ejection; `false`
-   * turns it off. Default: on, `{ factor: 10, decayMs: 2000 }`.
+   * turns it off. Default: on, `{ factor: 10, decayMs: 5000 }`.
    */
   overloadPenalty?: OverloadPenaltyOptions | false;
   /**

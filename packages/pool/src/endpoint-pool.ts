@@ -42,7 +42,7 @@ export interface EndpointPoolOptions {
   readonly healthWatcher?: HealthWatcher;
   /** Weight ramp-up of new endpoints (resolveSlowStart fills it in). Default: off (createPool turns it on). */
   readonly slowStart?: ResolvedSlowStart | false;
-  /** Latency penalty of endpoints that shed load; false turns it off. Default: on, factor 10, decay 2000 ms. */
+  /** Latency penalty of endpoints that shed load; false turns it off. Default: on, factor 10, decay 5000 ms. */
   readonly overloadPenalty?: OverloadPenaltyOptions | false;
   /** Concurrency limits (resolveCallLimits fills them in). Default: none per endpoint, 10000 waiting calls. */
   readonly limits?: ResolvedCallLimits;

@@ -73,6 +73,10 @@ export function createSubchannel(
   const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
+  // The estimate right after the last sample, undecayed: what the overload
+  // penalty scales with (an endpoint avoided for shedding gets few calls, and
+  // its decayed estimate would make the penalty small).
+  let sampledMs = 0;
   const load: EndpointLoad = {
     get inFlight() {
       return inFlight;
@@ -109,6 +113,7 @@ export function createSubchannel(
       pending--;
       const now = performance.now();
       ewma.observe(now - startedAt, now);
+      sampledMs = ewma.estimate(now);
     },
     end(startedAt, outcome) {
       inFlight--;
@@ -118,16 +123,20 @@ export function createSubchannel(
         // A shed call's quick answer is not the service's latency: it is a penalty.
         const now = performance.now();
         const pushback = outcome.pushbackMs !== undefined && outcome.pushbackMs > 0 ? outcome.pushbackMs : undefined;
-        penalty.record(ewma.estimate(now), now, pushback);
+        penalty.record(Math.max(sampledMs, ewma.estimate(now)), now, pushback);
         if (outcome.failure) ewma.observeFailure(now - startedAt, now);
       } else if (outcome.sample) {
         const now = performance.now();
+        if (outcome.ok) penalty?.relieve(now);
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
         // endpoint look cheap and draw more calls. It counts as a slow call,
         // with a bounded penalty (see PeakEwma).
         if (outcome.failure) ewma.observeFailure(now - startedAt, now);
-        else ewma.observe(now - startedAt, now);
+        else {
+          ewma.observe(now - startedAt, now);
+          sampledMs = ewma.estimate(now);
+        }
       }
       onEnd(subchannel, outcome);
     },

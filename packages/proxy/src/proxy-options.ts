@@ -1,6 +1,15 @@
 import { type BalancerName, balancerNames } from "@meshlite/balancers";
+import type { OverloadPenaltyOptions } from "@meshlite/core";
 import { assertKnownKeys, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
-import { type OutlierDetectionOptions, resolveOutlierDetection } from "@meshlite/pool";
+import {
+  type CallLimitsOptions,
+  type OutlierDetectionOptions,
+  resolveCallLimits,
+  resolveOutlierDetection,
+  resolveOverloadPenalty,
+  resolveSlowStart,
+  type SlowStartOptions,
+} from "@meshlite/pool";
 import type { TlsOptions } from "@meshlite/transport";
 
 /** One upstream service and the calls that go to it. */
@@ -30,6 +39,24 @@ export interface RouteOptions {
    * Default: the channel's (5 failures in a row, 30 s); false turns it off.
    */
   outlierDetection?: OutlierDetectionOptions | false;
+  /**
+   * Slow start of upstream endpoints that join (or come back from ejection or
+   * a failed connection), as for createChannel; false turns it off.
+   * Default: on, `{ windowMs: 30000, aggression: 1, minWeightPercent: 10 }`.
+   */
+  slowStart?: SlowStartOptions | false;
+  /**
+   * Latency penalty of upstream endpoints that shed load (RESOURCE_EXHAUSTED,
+   * HTTP 429/503 without a gRPC status, `grpc-retry-pushback-ms`), as for
+   * createChannel; false turns it off. Default: on, `{ factor: 10, decayMs: 5000 }`.
+   */
+  overloadPenalty?: OverloadPenaltyOptions | false;
+  /**
+   * Per-upstream concurrency limits, as for createChannel: calls in flight per
+   * endpoint, calls waiting for an endpoint, fail or wait when full.
+   * Default: no per-endpoint limit, `maxPending` 10000, `whenFull` "fail".
+   */
+  limits?: CallLimitsOptions;
 }
 
 /** TLS on the proxy's listener. */
@@ -95,6 +122,9 @@ const routeKeys = [
   "upstreamAuthority",
   "resolverOptions",
   "outlierDetection",
+  "slowStart",
+  "overloadPenalty",
+  "limits",
 ];
 const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger"];
 
@@ -148,6 +178,9 @@ function validateRoute(route: RouteOptions, where: string): void {
   }
   if (route.outlierDetection !== undefined)
     resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
+  resolveSlowStart(route.slowStart, `${where}.slowStart`);
+  resolveOverloadPenalty(route.overloadPenalty, `${where}.overloadPenalty`);
+  resolveCallLimits(route.limits, `${where}.limits`);
   if (route.service?.includes("/")) {
     throw new TypeError(
       `${where}.service: a gRPC service name like "pkg.v1.Service", without slashes, got "${route.service}"`,
