@@ -33,7 +33,7 @@ describe("slow start", () => {
     // 2 ms of slack: a p99 of 2-4 ms on a busy machine moves by that much on its own.
     expect(on.windowP99, lines.join("\n")).toBeLessThanOrEqual(1.5 * steady.windowP99 + 2);
     // The ramp: its weight rises from the 10% floor to the full weight over the window...
-    expect(on.weights.length, lines[0]).toBeGreaterThanOrEqual(4);
+    expect(on.weights.length, lines[0]).toBeGreaterThanOrEqual(3);
     expect(on.weights[0], lines[0]).toBeLessThan(0.25);
     for (let k = 1; k < on.weights.length; k++) {
       expect(on.weights[k], lines[0]).toBeGreaterThan(on.weights[k - 1] as number);
