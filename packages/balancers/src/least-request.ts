@@ -8,6 +8,8 @@ export interface LeastRequestOptions {
   choiceCount?: number;
   /** Source of randomness. Default Math.random. */
   random?: () => number;
+  /** The clock call rates are read at, in ms (only between endpoints of different weights). Default performance.now. */
+  now?: () => number;
 }
 
 /**
@@ -24,9 +26,10 @@ export function createLeastRequestBalancer(options: LeastRequestOptions = {}): B
     throw new RangeError(`least-request: choiceCount must be an integer from 2 to 10, got ${String(choiceCount)}`);
   }
   const random = options.random ?? Math.random;
+  const clock = options.now ?? (() => performance.now());
   // b when it is clearly the better one, else a.
   const better = (a: PickCandidate, b: PickCandidate) =>
-    fewerInFlight(a, b) ?? (a.weight === b.weight ? a : lessCalledFor(a, b, performance.now()));
+    fewerInFlight(a, b) ?? (a.weight === b.weight ? a : lessCalledFor(a, b, clock()));
   return {
     name: "least-request",
     pick(ready) {

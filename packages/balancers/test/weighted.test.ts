@@ -69,8 +69,8 @@ function relativeShare(calls: number[]): number {
 }
 
 const p2c = (clock: () => number) => createP2cBalancer({ now: clock });
-const leastRequest = () => createLeastRequestBalancer();
-const leastRequest3 = () => createLeastRequestBalancer({ choiceCount: 3 });
+const leastRequest = (clock: () => number) => createLeastRequestBalancer({ now: clock });
+const leastRequest3 = (clock: () => number) => createLeastRequestBalancer({ choiceCount: 3, now: clock });
 const roundRobin = () => createRoundRobinBalancer();
 
 describe("weighted shares", () => {
