@@ -22,6 +22,7 @@ export type {
   HostPort,
   KubernetesTarget,
   Logger,
+  OverloadPenaltyOptions,
   PeakEwmaOptions,
   PickCall,
   PickCandidate,
@@ -36,7 +37,13 @@ export type {
   TargetScheme,
 } from "@meshlite/core";
 export { consoleLogger, parseTarget, registerResolver, silentLogger, TargetError } from "@meshlite/core";
-export type { EndpointSnapshot, HealthStatus, OutlierDetectionOptions } from "@meshlite/pool";
+export type {
+  CallLimitsOptions,
+  EndpointSnapshot,
+  HealthStatus,
+  OutlierDetectionOptions,
+  SlowStartOptions,
+} from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";
 export type {
