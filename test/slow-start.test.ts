@@ -35,9 +35,11 @@ describe("slow start", () => {
     // The ramp: its weight rises from the 10% floor to the full weight over the window...
     expect(on.weights.length, lines[0]).toBeGreaterThanOrEqual(3);
     expect(on.weights[0], lines[0]).toBeLessThan(0.25);
+    // (Never down; two looks right after a stalled event loop may see the same step.)
     for (let k = 1; k < on.weights.length; k++) {
-      expect(on.weights[k], lines[0]).toBeGreaterThan(on.weights[k - 1] as number);
+      expect(on.weights[k], lines[0]).toBeGreaterThanOrEqual(on.weights[k - 1] as number);
     }
+    expect(on.weights.at(-1), lines[0]).toBeGreaterThan(0.5);
     // ...its share in the first 2 s stays within what a weight up to 0.2 allows
     // (0.2 / 4.2 of the calls, plus noise), and it rises later (p2c also
     // weighs its latency, so how far depends on how slow it still is).

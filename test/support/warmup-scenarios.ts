@@ -92,7 +92,8 @@ export async function runJoinScenario(
         const list = weights[i] as number[];
         if (k >= 5 || list[k] !== undefined) return;
         const e = o.channel.snapshot().endpoints.find((x) => x.address === cold.address);
-        list[k] = e?.effectiveWeight ?? 0;
+        // Until it is connected it is no candidate, and its weight is not ramped yet.
+        if (e?.candidate) list[k] = e.effectiveWeight;
       });
     }, 50);
     const window = await Promise.all(opened.map((o) => drive(o.channel, rate, warmupMs))).finally(() =>

@@ -79,7 +79,9 @@ export interface SlowStartPolicy extends EndpointPolicy {
  * Ramps the effective weight of an endpoint over `windowMs` from when it
  * becomes a candidate: one added to the set after the pool started, and one
  * coming back after it was left out while connected (outlier ejection,
- * NOT_SERVING), or after its connection failed (the pod restarted). The
+ * NOT_SERVING, or any policy before this one, such as locality, leaving it
+ * out), or after its connection failed (the pod restarted); not one whose
+ * connection was merely replaced (GOAWAY, idle). The
  * endpoints of the pool's first set take their full weight at once, and
  * when no candidate is warm (every endpoint is new) no weight is changed:
  * there is nothing to ramp against. Runs with the pipeline, not per call: a
