@@ -4,11 +4,18 @@ import {
   type BackoffOptions,
   type Balancer,
   type Logger,
+  type OverloadPenaltyOptions,
   type PeakEwmaOptions,
   type Resolver,
   type ResolverOptions,
 } from "@meshlite/core";
-import { type LocalityOptions, type OutlierDetectionOptions, resolveLocality } from "@meshlite/pool";
+import {
+  type CallLimitsOptions,
+  type LocalityOptions,
+  type OutlierDetectionOptions,
+  resolveLocality,
+  type SlowStartOptions,
+} from "@meshlite/pool";
 import {
   type ConnectTransportOptions,
   connectTransportOptionNames,
@@ -120,6 +127,29 @@ export interface ChannelOptions extends ConnectTransportOptions {
    * without hints or `prefer`.
    */
   locality?: LocalityOptions | false;
+  /**
+   * Slow start: an endpoint that joins the set, or comes back from ejection,
+   * NOT_SERVING or a failed connection, takes a share of calls that ramps up
+   * over `windowMs` (its weight x max(minWeightPercent, (t / windowMs)^(1 / aggression)));
+   * the endpoints of the first set do not ramp. `false` turns it off.
+   * Default: on, `{ windowMs: 30000, aggression: 1, minWeightPercent: 10 }`.
+   */
+  slowStart?: SlowStartOptions | false;
+  /**
+   * Overload signals: an endpoint that answers RESOURCE_EXHAUSTED, HTTP 429 or
+   * 503 (Connect, gRPC-web), or sends `grpc-retry-pushback-ms`, gets a
+   * latency penalty for balancing (each answer adds `factor` x its latency
+   * estimate, decaying with `decayMs`, halved by each success); no ejection. `false` turns it off.
+   * Default: on, `{ factor: 10, decayMs: 5000 }`.
+   */
+  overloadPenalty?: OverloadPenaltyOptions | false;
+  /**
+   * Concurrency limits: `maxInFlightPerEndpoint` (default: none),
+   * `maxPending` calls waiting for an endpoint (default 10000), and
+   * `whenFull` ("fail", the default: RESOURCE_EXHAUSTED at once, naming the
+   * limit; or "wait" for room).
+   */
+  limits?: CallLimitsOptions;
   /** Receives endpoint, ejection, health, retry and resolver events. Default: none. */
   onEvent?: ChannelEventHandler;
 }
@@ -152,6 +182,9 @@ const channelOptionKeys: readonly string[] = [
   "healthCheck",
   "outOfBandLoadReports",
   "locality",
+  "slowStart",
+  "overloadPenalty",
+  "limits",
   "onEvent",
   ...connectTransportOptionNames,
 ];

@@ -95,6 +95,9 @@ export function createChannel(options: ChannelOptions): Channel {
       "outlierDetection",
       "locality",
       "waitForReadyMs",
+      "slowStart",
+      "overloadPenalty",
+      "limits",
     ]),
     ...(healthWatcher ? { healthWatcher } : {}),
   });

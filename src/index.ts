@@ -35,6 +35,7 @@ export type {
   KubernetesTarget,
   Logger,
   OrcaLoadReport,
+  OverloadPenaltyOptions,
   PeakEwmaOptions,
   PickCall,
   PickCandidate,
@@ -63,6 +64,7 @@ export {
   TargetError,
 } from "@meshlite/core";
 export type {
+  CallLimitsOptions,
   EndpointSnapshot,
   HealthStatus,
   LocalityBand,
@@ -71,6 +73,7 @@ export type {
   LocalitySnapshot,
   LocalityState,
   OutlierDetectionOptions,
+  SlowStartOptions,
 } from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";

@@ -8,7 +8,15 @@ import type {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { orcaHeaderName, orcaTrailerName, type PickCall } from "@meshlite/core";
-import { endpointFailureCodes, maxNotSentResends, recordLoadReport, type Subchannel } from "@meshlite/pool";
+import {
+  type CallOutcome,
+  endpointFailureCodes,
+  isOverloadAnswer,
+  maxNotSentResends,
+  parsePushbackMs,
+  recordLoadReport,
+  type Subchannel,
+} from "@meshlite/pool";
 import { isCallNotSent, isConnectionLost, responseField } from "@meshlite/transport";
 import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
@@ -164,12 +172,7 @@ async function sendAttempt<T>(
       // A call that never reached the server (GOAWAY race, REFUSED_STREAM, connection not ready) is
       // resent elsewhere and is not the endpoint failing: a server that rotates its connections
       // every second must not be ejected or penalized for it.
-      sc.end(startedAt, {
-        ok: false,
-        failure: !notSent && endpointFailureCodes.has(error.code),
-        pending: true,
-        sample: !notSent,
-      });
+      sc.end(startedAt, failedOutcome(error, !notSent, true));
       state.avoid = sc;
       const canResend = notSent && resend < maxNotSentResends && !ctx.isClosing() && !signal?.aborted;
       if (!canResend || (replay !== undefined && !replay.canReplay())) throw error;
@@ -209,7 +212,8 @@ async function withRetries<T>(
       async shouldRetry({ error, attemptNumber }) {
         if (!retryable(error) || !ctx.throttle.allowRetry() || ctx.isClosing() || state.signal?.aborted) return false;
         if (replay !== undefined && !replay.canReplay()) return false;
-        const delayMs = pushbackMs(error) ?? retryDelay(policy, attemptNumber);
+        const delayMs =
+          parsePushbackMs(error.metadata.get("grpc-retry-pushback-ms")) ?? retryDelay(policy, attemptNumber);
         if (delayMs < 0) return false;
         if (state.deadline !== undefined && performance.now() + delayMs >= state.deadline) return false;
         if (state.avoid) state.avoid.stats.retries++;
@@ -355,11 +359,21 @@ function remaining(ctx: CallContext, deadline: number | undefined): number | und
   return left;
 }
 
-/** `grpc-retry-pushback-ms` from the server: a delay, -1 for "do not retry", undefined when absent. */
-function pushbackMs(error: ConnectError): number | undefined {
-  const value = error.metadata.get("grpc-retry-pushback-ms");
-  if (value === null) return undefined;
-  return /^\d+$/.test(value.trim()) ? Number(value) : -1;
+/**
+ * How a failed attempt ended, for its endpoint's load and outlier detection.
+ * `reached`: the call reached the server (else it is neither the endpoint's
+ * failure nor a latency sample). An overload answer (RESOURCE_EXHAUSTED,
+ * HTTP 429/503 without a gRPC or Connect status, `grpc-retry-pushback-ms`)
+ * is marked so, for the overload penalty.
+ */
+function failedOutcome(error: ConnectError, reached: boolean, pending: boolean): CallOutcome {
+  const failure = reached && endpointFailureCodes.has(error.code);
+  if (!reached) return { ok: false, failure, pending, sample: false };
+  const pushbackMs = parsePushbackMs(error.metadata.get("grpc-retry-pushback-ms"));
+  const status = /^HTTP (\d{3})$/.exec(error.rawMessage);
+  const overload = isOverloadAnswer(error.code, status ? Number(status[1]) : undefined, pushbackMs);
+  if (!overload) return { ok: false, failure, pending, sample: true };
+  return { ok: false, failure, pending, sample: true, overload, ...(pushbackMs !== undefined ? { pushbackMs } : {}) };
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
@@ -393,7 +407,7 @@ async function* recordStream<I extends DescMessage, O extends DescMessage>(
   const messages = response.message;
   let first = true;
   let ok = false;
-  let failure = false;
+  let error: ConnectError | undefined;
   try {
     for await (const message of messages) {
       if (first) {
@@ -404,13 +418,18 @@ async function* recordStream<I extends DescMessage, O extends DescMessage>(
     }
     ok = true;
   } catch (e) {
-    failure = e instanceof ConnectError && endpointFailureCodes.has(e.code);
     if (e instanceof ConnectError) {
+      error = e;
       recordLoadReport(sc, e.metadata.get(orcaTrailerName), e.metadata.get(orcaHeaderName), ctx.logger);
     }
     throw e;
   } finally {
     if (ok) recordResponseLoad(ctx, sc, response);
-    sc.end(startedAt, { ok, failure, pending: first, sample: first && ok });
+    sc.end(
+      startedAt,
+      error === undefined
+        ? { ok, failure: false, pending: first, sample: first && ok }
+        : { ...failedOutcome(error, true, first), sample: false },
+    );
   }
 }

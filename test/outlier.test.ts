@@ -46,7 +46,10 @@ describe("outlier detection", () => {
     await waitFor("the ejection to end", () => events.includes(`endpoint-returned ${bad.address}`), {
       timeoutMs: 10_000,
     });
-    for (let i = 0; i < 8; i++) await client.echo({ message: "x" });
+    // Back with slow start (on by default): a tenth of its weight at first, so a weighted
+    // rotation reaches it within about 30 calls.
+    expect(channel.snapshot().endpoints.find((e) => e.address === bad.address)?.effectiveWeight).toBeLessThan(0.5);
+    for (let i = 0; i < 60; i++) await client.echo({ message: "x" });
     expect(bad.totalCalls()).toBeGreaterThan(5);
   });
 

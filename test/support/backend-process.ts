@@ -21,6 +21,10 @@ export interface BackendProcess {
   setDelay(ms: number): Promise<void>;
   /** Fails every call from now on with this gRPC code (0 to stop). Resolves once the backend applied it. */
   setFailCode(code: number): Promise<void>;
+  /** A cold start from now: echo calls take `extraMs` more, falling linearly to 0 over `durationMs`. */
+  setWarmup(extraMs: number, durationMs: number): Promise<void>;
+  /** Fails this share (0-1) of echo calls at once with `code` (default RESOURCE_EXHAUSTED); 0 to stop. */
+  setShed(share: number, code?: number): Promise<void>;
   /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
@@ -66,7 +70,14 @@ export async function startBackendGroup(
   });
 
   /** Sends a command and resolves once the backend confirmed it (or is gone). */
-  function ask(command: { index: number; type: string; ms?: number; code?: number }): Promise<void> {
+  function ask(command: {
+    index: number;
+    type: string;
+    ms?: number;
+    code?: number;
+    durationMs?: number;
+    share?: number;
+  }): Promise<void> {
     if (!child.connected) return Promise.resolve();
     const id = nextId++;
     return new Promise((resolve) => {
@@ -98,6 +109,8 @@ export async function startBackendGroup(
       address: `${host}:${port}`,
       setDelay: (ms) => ask({ index, type: "delay", ms }),
       setFailCode: (code) => ask({ index, type: "fail", code }),
+      setWarmup: (ms, durationMs) => ask({ index, type: "warmup", ms, durationMs }),
+      setShed: (share, code) => ask({ index, type: "shed", share, ...(code !== undefined ? { code } : {}) }),
       stop,
       kill,
     };

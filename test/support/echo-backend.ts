@@ -44,6 +44,16 @@ export interface EchoBackend {
   setFailCode(code: Code | 0): void;
   /** Makes every n-th call fail with this code (n = 0 to stop). */
   setFailEvery(n: number, code: Code): void;
+  /**
+   * A cold start from now on: unary echo calls take `extraMs` more, falling
+   * linearly to 0 over `durationMs` (JIT warm-up, cold caches). 0 to stop.
+   */
+  setWarmup(extraMs: number, durationMs: number): void;
+  /**
+   * Sheds load: this share of unary echo calls (0-1, at random) fails at once,
+   * before any delay, with `code` (RESOURCE_EXHAUSTED by default). 0 to stop.
+   */
+  setShed(share: number, code?: Code): void;
   /** Sends GOAWAY on every open connection (in-flight calls finish) but keeps listening. */
   goaway(): void;
   /** Graceful stop: GOAWAY, wait for in-flight calls, close. */
@@ -59,6 +69,8 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
   let delayMs = options.delayMs ?? 0;
   let failCode: Code | 0 = 0;
   let failEvery = { n: 0, code: Code.Unknown, seen: 0 };
+  let warmup = { extraMs: 0, durationMs: 0, from: 0 };
+  let shed = { share: 0, code: Code.ResourceExhausted };
   let running = 0;
   const calls = new Map<string, number>();
   const timeouts: Array<number | undefined> = [];
@@ -86,6 +98,17 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
   function maybePushback(message: string) {
     if (message.startsWith("pushback:")) {
       throw new ConnectError("pushing back", Code.Unavailable, { "grpc-retry-pushback-ms": message.slice(9) });
+    }
+  }
+  /** The cold-start delay now (see setWarmup). */
+  function warmupMs(): number {
+    if (warmup.extraMs === 0) return 0;
+    const left = 1 - (performance.now() - warmup.from) / warmup.durationMs;
+    return left > 0 ? warmup.extraMs * left : 0;
+  }
+  function maybeShed() {
+    if (shed.share > 0 && Math.random() < shed.share) {
+      throw new ConnectError(`shedding load (${Math.round(shed.share * 100)}%) on ${name}`, shed.code);
     }
   }
   function maybeFail(requested: number) {
@@ -118,7 +141,8 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     router.service(EchoService, {
       echo: (req, ctx) =>
         track("Echo", async () => {
-          await pause(req.delayMs || delayMs, ctx.signal);
+          maybeShed();
+          await pause((req.delayMs || delayMs) + warmupMs(), ctx.signal);
           maybeFail(req.failCode);
           return { message: req.message, server: name, payload: req.payload };
         }),
@@ -211,6 +235,12 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     },
     setFailEvery(n, code) {
       failEvery = { n, code, seen: 0 };
+    },
+    setWarmup(extraMs, durationMs) {
+      warmup = { extraMs, durationMs, from: performance.now() };
+    },
+    setShed(share, code = Code.ResourceExhausted) {
+      shed = { share, code };
     },
     goaway() {
       for (const session of sessions) session.close();

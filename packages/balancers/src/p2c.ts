@@ -1,5 +1,6 @@
 import type { Balancer, PickCandidate } from "@meshlite/core";
 import { twoDistinctIndexes } from "./random.js";
+import { fewerInFlight, lessCalledFor } from "./weighted-load.js";
 
 /** Options of createP2cBalancer. */
 export interface P2cOptions {
@@ -32,17 +33,21 @@ export interface P2cOptions {
  *   2x or 1 ms by default), the lower peak-EWMA cost wins: latency x (pending
  *   calls + 1) / weight. A slow, failing or overloaded endpoint gets few calls
  *   within a few calls; the random pair keeps a little traffic on it so its
- *   recovery is noticed.
+ *   recovery is noticed. (When the faster one has the lower weight, the
+ *   weights decide, as below: see choose().)
  * - Otherwise they count as equal (equal pods are never exactly equal: a GC
  *   pause or a late timer puts one a little ahead, and a strict comparison
  *   would send it every call of every pair it is drawn into). The one with
- *   fewer calls in flight wins, then the one with the lower recent call rate
- *   (both per weight), so equal endpoints get equal shares at any load, a new
- *   one takes its share as soon as it is ready, and one that was passed over
- *   for a moment catches up. Before that, when both report their load
- *   (ORCA, within the last 10 s), the one whose utilization
- *   (`application_utilization`, else `cpu_utilization`) is lower by more
- *   than 0.1 wins: a pod that answers as fast but is busier is spared.
+ *   fewer calls in flight wins (per weight: with the call, it must still have
+ *   no more per weight than the other), then the one with the lower recent
+ *   call rate per weight, so equal endpoints get equal shares at any load,
+ *   shares follow effective weights (a weight of 0.1 gets about a tenth of
+ *   an equal endpoint's calls), a new one takes its share as soon as it is
+ *   ready, and one that was passed over for a moment catches up.
+ *   Before that, when both report their load (ORCA, within the last 10 s),
+ *   the one whose utilization (`application_utilization`, else
+ *   `cpu_utilization`) is lower by more than 0.1 wins: a pod that answers as
+ *   fast but is busier is spared.
  *
  * The load itself (latency estimate, failure penalty, call rate) is measured
  * by the channel: see `loadOptions` of createChannel.
@@ -79,7 +84,12 @@ export function createP2cBalancer(options: P2cOptions = {}): Balancer {
     const la = a.load.latencyMs(now);
     const lb = b.load.latencyMs(now);
     const gap = Math.abs(la - lb);
-    if (gap > Math.min(la, lb) * tolerance && gap > toleranceMs) {
+    // A clearly faster endpoint wins by cost, unless it has the lower weight:
+    // a low-weight endpoint (one ramping up in slow start) gets few calls, and
+    // an estimate left without samples decays, so it would look faster for
+    // being idle and then lose every pair on cost / weight (starved). Its
+    // share follows its weight below instead; a clearly slower one still loses.
+    if (gap > Math.min(la, lb) * tolerance && gap > toleranceMs && (la < lb ? wa >= wb : wb >= wa)) {
       return (lb * (b.load.pending + 1)) / wb < (la * (a.load.pending + 1)) / wa ? b : a;
     }
     if (utilizationTolerance !== Number.POSITIVE_INFINITY) {
@@ -87,10 +97,7 @@ export function createP2cBalancer(options: P2cOptions = {}): Balancer {
       const ub = utilization(b, now);
       if (ua >= 0 && ub >= 0 && Math.abs(ua - ub) > utilizationTolerance) return ub < ua ? b : a;
     }
-    const fa = a.load.inFlight / wa;
-    const fb = b.load.inFlight / wb;
-    if (fa !== fb) return fb < fa ? b : a;
-    return b.load.callRate(now) / wb < a.load.callRate(now) / wa ? b : a;
+    return fewerInFlight(a, b) ?? lessCalledFor(a, b, now);
   }
   return {
     name: "p2c",

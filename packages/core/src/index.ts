@@ -24,6 +24,8 @@ export {
   parseOrcaHeader,
   parseOrcaTrailer,
 } from "./orca-load-report.js";
+export type { OverloadPenalty, OverloadPenaltyOptions } from "./overload-penalty.js";
+export { createOverloadPenalty, defaultOverloadPenaltyOptions } from "./overload-penalty.js";
 export type { PeakEwma, PeakEwmaOptions } from "./peak-ewma.js";
 export { createPeakEwma, defaultPeakEwmaOptions } from "./peak-ewma.js";
 export type {

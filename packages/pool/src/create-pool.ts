@@ -7,6 +7,7 @@ import {
   getResolverFactory,
   hasResolver,
   type Logger,
+  type OverloadPenaltyOptions,
   type PeakEwmaOptions,
   parseTarget,
   type Resolver,
@@ -16,12 +17,15 @@ import {
 } from "@meshlite/core";
 import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
 import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport/connection";
+import { type CallLimitsOptions, resolveCallLimits } from "./call-limits.js";
 import { createEndpointPool, type EndpointPool } from "./endpoint-pool.js";
 import { withEndpointZones } from "./endpoint-zones.js";
 import type { HealthWatcher } from "./health-policy.js";
 import { type LocalityOptions, resolveLocality } from "./locality-options.js";
 import { type OutlierDetectionOptions, resolveOutlierDetection } from "./outlier-detection.js";
+import { resolveOverloadPenalty } from "./overload-signal.js";
 import type { PoolEventHandler } from "./pool-event.js";
+import { resolveSlowStart, type SlowStartOptions } from "./slow-start.js";
 
 /** Options of createPool: a target and how to connect to its endpoints. */
 export interface PoolOptions {
@@ -86,6 +90,25 @@ export interface PoolOptions {
   locality?: LocalityOptions | false;
   /** Active health checking: watches each ready endpoint's health. Default: off. */
   healthWatcher?: HealthWatcher;
+  /**
+   * Slow start: the weight of an endpoint that joins (or comes back from
+   * ejection, NOT_SERVING or a failed connection) ramps up over a window;
+   * `false` turns it off. Default: on, `{ windowMs: 30000, aggression: 1, minWeightPercent: 10 }`
+   * (not for the endpoints of the first set).
+   */
+  slowStart?: SlowStartOptions | false;
+  /**
+   * A latency penalty for endpoints that shed load (RESOURCE_EXHAUSTED, HTTP
+   * 429/503, `grpc-retry-pushback-ms`), decaying, not an ejection; `false`
+   * turns it off. Default: on, `{ factor: 10, decayMs: 5000 }`.
+   */
+  overloadPenalty?: OverloadPenaltyOptions | false;
+  /**
+   * Concurrency limits: calls in flight per endpoint, calls waiting for an
+   * endpoint, and what a call does past them. Default: no per-endpoint
+   * limit, `maxPending` 10000, `whenFull` "fail".
+   */
+  limits?: CallLimitsOptions;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   waitForReadyMs?: number;
   /** Where warnings go (endpoints failing, resolver errors). Default: console, warnings and errors only. */
@@ -112,6 +135,9 @@ export function createPool(options: PoolOptions): EndpointPool {
   const outlierDetection = resolveOutlierDetection(options.outlierDetection, `${api}: outlierDetection`);
   const { min: minConnections, max: maxConnections } = connectionsPerEndpoint(options, api);
   const locality = resolveLocality(options.locality, `${api}: locality`);
+  const slowStart = resolveSlowStart(options.slowStart, `${api}: slowStart`);
+  const overloadPenalty = resolveOverloadPenalty(options.overloadPenalty, `${api}: overloadPenalty`);
+  const limits = resolveCallLimits(options.limits, `${api}: limits`);
   registerBuiltInResolvers();
   // Created last: everything above validates options, and a resolver starts working at once.
   const resolved =
@@ -128,6 +154,9 @@ export function createPool(options: PoolOptions): EndpointPool {
     logger,
     outlierDetection,
     locality,
+    slowStart,
+    overloadPenalty,
+    limits,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),

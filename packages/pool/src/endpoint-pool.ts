@@ -4,12 +4,14 @@ import {
   type Endpoint,
   endpointKey,
   type Logger,
+  type OverloadPenaltyOptions,
   type PeakEwmaOptions,
   type PickCall,
   type Resolver,
   type Target,
 } from "@meshlite/core";
 import type { Http2Connection } from "@meshlite/transport/connection";
+import { defaultCallLimits, type ResolvedCallLimits } from "./call-limits.js";
 import { createConnectionManager } from "./connection-manager.js";
 import { createDrainingPolicy } from "./draining-policy.js";
 import { createPolicyPipeline, type EndpointPolicy, type PolicyHooks } from "./endpoint-policy.js";
@@ -21,6 +23,7 @@ import { createOutlierDetector, type OutlierDetector, type ResolvedOutlierDetect
 import { createPanicPolicy } from "./panic-mode.js";
 import type { PoolEventHandler } from "./pool-event.js";
 import { createReadyPolicy } from "./ready-policy.js";
+import { createSlowStartPolicy, type ResolvedSlowStart } from "./slow-start.js";
 import type { EndpointSnapshot, PoolSnapshot } from "./snapshot.js";
 import { type CallOutcome, createSubchannel, type Subchannel } from "./subchannel.js";
 
@@ -42,6 +45,12 @@ export interface EndpointPoolOptions {
   readonly healthWatcher?: HealthWatcher;
   /** Zone- and node-aware routing (resolveLocality); undefined or false turns it off. */
   readonly locality?: ResolvedLocality | false;
+  /** Weight ramp-up of new endpoints (resolveSlowStart fills it in). Default: off (createPool turns it on). */
+  readonly slowStart?: ResolvedSlowStart | false;
+  /** Latency penalty of endpoints that shed load; false turns it off. Default: on, factor 10, decay 5000 ms. */
+  readonly overloadPenalty?: OverloadPenaltyOptions | false;
+  /** Concurrency limits (resolveCallLimits fills them in). Default: none per endpoint, 10000 waiting calls. */
+  readonly limits?: ResolvedCallLimits;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   readonly waitForReadyMs?: number;
   /** Where warnings go (endpoints failing, resolver errors). Required (createPool defaults it to the console). */
@@ -101,6 +110,15 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   const { target, resolver, balancer, logger } = options;
   const emit = options.onEvent ?? (() => {});
   const waitForReadyMs = options.waitForReadyMs ?? 20_000;
+  const limits = options.limits ?? defaultCallLimits;
+  const maxPerEndpoint = limits.maxInFlightPerEndpoint;
+  // Calls waiting in waitForPick, and what the limits refused (see snapshot()).
+  let waiting = 0;
+  const limited = { maxInFlightPerEndpoint: 0, maxPending: 0 };
+  const limitReports = {
+    maxInFlightPerEndpoint: { at: Number.NEGATIVE_INFINITY, calls: 0 },
+    maxPending: { at: Number.NEGATIVE_INFINITY, calls: 0 },
+  };
   const active = new Map<string, Subchannel>();
   const draining = new Set<Subchannel>();
   const cleanups = new Map<Subchannel, () => void>();
@@ -133,6 +151,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     ? createLocalityPolicy(options.locality, hooks, resolver.zoneOfNode?.bind(resolver))
     : undefined;
   if (locality) policies.push(locality);
+  if (options.slowStart) policies.push(createSlowStartPolicy(options.slowStart, hooks));
   const pipeline = createPolicyPipeline(policies);
 
   function changed() {
@@ -145,6 +164,41 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     for (const wake of [...waiters]) wake();
   }
 
+  function wakeFirst() {
+    for (const wake of waiters) {
+      wake();
+      return;
+    }
+  }
+
+  /** Counts a call a limit refused or held back; reports it at most once a second per limit. */
+  function limitTripped(limit: "maxInFlightPerEndpoint" | "maxPending") {
+    limited[limit]++;
+    const report = limitReports[limit];
+    report.calls++;
+    const now = performance.now();
+    if (now - report.at < 1000) return;
+    emit({ type: "limit-reached", limit, max: limits[limit], calls: report.calls });
+    report.at = now;
+    report.calls = 0;
+  }
+
+  /**
+   * The balancer's pick was at maxInFlightPerEndpoint: pick again among the
+   * candidates with room (a new list: this path is for a pool near its limit).
+   */
+  function pickWithRoom(list: readonly Subchannel[], avoid: Subchannel | undefined, call: PickCall) {
+    const room = list.filter((sc) => sc.load.inFlight < maxPerEndpoint);
+    if (room.length === 0) return undefined;
+    const others = avoid === undefined || room.length === 1 ? room : room.filter((sc) => sc !== avoid);
+    return balancer.pick(others.length > 0 ? others : room, call) as Subchannel | undefined;
+  }
+
+  function allFull(): boolean {
+    const list = candidates();
+    return list.length > 0 && list.every((sc) => sc.load.inFlight >= maxPerEndpoint);
+  }
+
   function candidates(): readonly Subchannel[] {
     if (dirty) {
       candidateList = pipeline.run(pool.subchannels());
@@ -154,6 +208,8 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   }
 
   function onCallEnd(sc: Subchannel, outcome: CallOutcome) {
+    // Room on an endpoint at its limit: the call that waited longest tries again.
+    if (sc.load.inFlight === maxPerEndpoint - 1 && waiters.size > 0) wakeFirst();
     if (!sc.draining) {
       for (const policy of pipeline.policies) policy.onCallEnd?.(sc, outcome);
     } else if (sc.load.inFlight === 0 && draining.has(sc)) {
@@ -194,7 +250,10 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
 
   function add(endpoint: Endpoint) {
     const connection = options.createConnection(endpoint);
-    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd, stalls);
+    const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd, {
+      stalls,
+      overloadPenalty: options.overloadPenalty ?? {},
+    });
     let failing = false;
     const unsubscribe = connection.subscribe((event) => {
       if (event.type === "state") {
@@ -270,6 +329,9 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       states.set(state, (states.get(state) ?? 0) + 1);
     }
     const summary = [...states].map(([s, n]) => `${n} ${s}`).join(", ");
+    if (maxPerEndpoint !== Number.POSITIVE_INFINITY && allFull()) {
+      return `every ready endpoint of "${target.raw}" (${summary}) has ${maxPerEndpoint} calls in flight, the limit (limits.maxInFlightPerEndpoint)`;
+    }
     const last = connectionError ?? resolverError;
     return `no ready endpoint for "${target.raw}" (${summary})${last ? `; last error: ${last.message}` : ""}`;
   }
@@ -294,6 +356,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       health: sc.health,
       weight: endpoint.weight ?? 1,
       effectiveWeight: sc.weight,
+      overloadPenaltyMs: sc.overloadPenaltyMs(),
       ...(endpoint.zone ? { zone: endpoint.zone } : {}),
       ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
       ...(endpoint.hashKey ? { hashKey: endpoint.hashKey } : {}),
@@ -303,38 +366,79 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     };
   }
 
+  /** The waiting part of waitForPick: until a candidate (with room) is there, the deadline passes or the signal aborts. */
+  async function waitInLine(
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    avoid: Subchannel | undefined,
+    call: PickCall | undefined,
+  ): Promise<Subchannel> {
+    const until = deadline ?? performance.now() + waitForReadyMs;
+    let heldBack = false;
+    for (;;) {
+      if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
+      const sc = pool.tryPick(avoid, call);
+      if (sc) return sc;
+      const full = maxPerEndpoint !== Number.POSITIVE_INFINITY && allFull();
+      if (full && !heldBack) {
+        heldBack = true;
+        limitTripped("maxInFlightPerEndpoint");
+      }
+      if (full && limits.whenFull === "fail") {
+        throw new NoEndpointError(
+          `every ready endpoint of "${target.raw}" has ${maxPerEndpoint} calls in flight, the limit (limits.maxInFlightPerEndpoint)`,
+          "max-in-flight",
+        );
+      }
+      const left = until - performance.now();
+      if (left <= 0) throw new NoEndpointError(describeFailure(), deadline === undefined ? "wait-limit" : "deadline");
+      if (signal?.aborted) {
+        throw new NoEndpointError(`call canceled while waiting for an endpoint of "${target.raw}"`, "aborted");
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", wake);
+          waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        signal?.addEventListener("abort", wake);
+        waiters.add(wake);
+      });
+    }
+  }
+
   const pool: EndpointPool = {
     tryPick(avoid, call = anyCall) {
       const list = candidates();
       if (list.length === 0) return undefined;
+      let sc: Subchannel | undefined;
       if (avoid === undefined || list.length === 1) {
-        return balancer.pick(list, call) as Subchannel | undefined;
+        sc = balancer.pick(list, call) as Subchannel | undefined;
+      } else {
+        const others = list.filter((c) => c !== avoid);
+        sc = balancer.pick(others.length > 0 ? others : list, call) as Subchannel | undefined;
       }
-      const others = list.filter((sc) => sc !== avoid);
-      return balancer.pick(others.length > 0 ? others : list, call) as Subchannel | undefined;
+      if (sc !== undefined && sc.load.inFlight >= maxPerEndpoint) sc = pickWithRoom(list, avoid, call);
+      return sc;
     },
     async waitForPick(deadline, signal, avoid, call) {
-      const until = deadline ?? performance.now() + waitForReadyMs;
-      for (;;) {
-        if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
-        const sc = pool.tryPick(avoid, call);
-        if (sc) return sc;
-        const left = until - performance.now();
-        if (left <= 0) throw new NoEndpointError(describeFailure(), deadline === undefined ? "wait-limit" : "deadline");
-        if (signal?.aborted) {
-          throw new NoEndpointError(`call canceled while waiting for an endpoint of "${target.raw}"`, "aborted");
-        }
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            signal?.removeEventListener("abort", wake);
-            waiters.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, left);
-          signal?.addEventListener("abort", wake);
-          waiters.add(wake);
-        });
+      if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
+      const first = pool.tryPick(avoid, call);
+      if (first) return first;
+      if (waiting >= limits.maxPending) {
+        limitTripped("maxPending");
+        throw new NoEndpointError(
+          `${waiting} calls to "${target.raw}" are waiting for an endpoint already, the limit (limits.maxPending ${limits.maxPending}); ${describeFailure()}`,
+          "max-pending",
+        );
+      }
+      waiting++;
+      try {
+        return await waitInLine(deadline, signal, avoid, call);
+      } finally {
+        waiting--;
       }
     },
     subchannels: () => [...active.values(), ...draining],
@@ -349,6 +453,8 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         eventLoop: stalls.stats(),
         ...(locality ? { locality: locality.snapshot() } : {}),
         endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
+        waiting,
+        limited: { ...limited },
       };
     },
     lastError: () => (connectionError ?? resolverError)?.message,

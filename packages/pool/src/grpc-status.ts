@@ -7,6 +7,7 @@ export const grpcStatus = {
   canceled: 1,
   unknown: 2,
   deadlineExceeded: 4,
+  resourceExhausted: 8,
   internal: 13,
   unavailable: 14,
   dataLoss: 15,

@@ -1,6 +1,9 @@
 // The balancing core without Connect's message layer: endpoint set from a
 // resolver, one HTTP/2 connection per endpoint, endpoint policies, load
 // accounting and the pick. The channel (meshlite) and the proxy build on it.
+
+export type { CallLimitsOptions, ResolvedCallLimits } from "./call-limits.js";
+export { defaultCallLimits, resolveCallLimits } from "./call-limits.js";
 export type { ClientLocality } from "./client-locality.js";
 export { clientLocalityOf, nodeNameEnv, zoneEnv } from "./client-locality.js";
 export type { ConnectionManager } from "./connection-manager.js";
@@ -35,9 +38,12 @@ export { NoEndpointError, noEndpointStatus } from "./no-endpoint-error.js";
 export { maxNotSentResends } from "./not-sent-resends.js";
 export type { OutlierDetectionOptions, OutlierDetector, ResolvedOutlierDetection } from "./outlier-detection.js";
 export { createOutlierDetector, resolveOutlierDetection } from "./outlier-detection.js";
+export { isOverloadAnswer, parsePushbackMs, resolveOverloadPenalty } from "./overload-signal.js";
 export { createPanicPolicy } from "./panic-mode.js";
 export type { PoolEvent, PoolEventHandler } from "./pool-event.js";
 export { createReadyPolicy } from "./ready-policy.js";
+export type { ResolvedSlowStart, SlowStartOptions, SlowStartPolicy } from "./slow-start.js";
+export { createSlowStartPolicy, resolveSlowStart, slowStartFactor } from "./slow-start.js";
 export type { EndpointSnapshot, PoolSnapshot } from "./snapshot.js";
-export type { CallOutcome, HealthStatus, Subchannel } from "./subchannel.js";
+export type { CallOutcome, HealthStatus, Subchannel, SubchannelOptions } from "./subchannel.js";
 export { createSubchannel } from "./subchannel.js";

@@ -1,7 +1,7 @@
 import { grpcStatus } from "./grpc-status.js";
 
 /** Why no endpoint could be picked for a call. */
-export type NoEndpointReason = "deadline" | "wait-limit" | "aborted" | "closed";
+export type NoEndpointReason = "deadline" | "wait-limit" | "aborted" | "closed" | "max-in-flight" | "max-pending";
 
 /**
  * The status a call fails with when no endpoint could be picked, the same in
@@ -15,6 +15,8 @@ export type NoEndpointReason = "deadline" | "wait-limit" | "aborted" | "closed";
  *   nothing to send a call to, as a fail-fast call does at once).
  * - `closed`: the pool is closing: UNAVAILABLE.
  * - `aborted`: the caller canceled while waiting: CANCELED.
+ * - `max-in-flight`, `max-pending`: a concurrency limit (see CallLimitsOptions)
+ *   refused the call: RESOURCE_EXHAUSTED.
  */
 export function noEndpointStatus(reason: NoEndpointReason): number {
   switch (reason) {
@@ -22,6 +24,9 @@ export function noEndpointStatus(reason: NoEndpointReason): number {
       return grpcStatus.deadlineExceeded;
     case "aborted":
       return grpcStatus.canceled;
+    case "max-in-flight":
+    case "max-pending":
+      return grpcStatus.resourceExhausted;
     default:
       return grpcStatus.unavailable;
   }

@@ -19,7 +19,13 @@ export type PoolEvent =
   | { type: "endpoint-health"; address: string; status: "serving" | "not-serving" | "unimplemented" }
   | { type: "resolver-error"; error: Error }
   /** The locality policy changed state: preferring local endpoints, spilling over to `zones`, or off, and why. */
-  | { type: "locality"; state: "preferring" | "spilling" | "off"; reason: string; zones: string[] };
+  | { type: "locality"; state: "preferring" | "spilling" | "off"; reason: string; zones: string[] }
+  /**
+   * A concurrency limit refused calls (or, with `whenFull: "wait"`, held them
+   * back): reported at most once a second per limit, with the calls refused
+   * since the last report.
+   */
+  | { type: "limit-reached"; limit: "maxInFlightPerEndpoint" | "maxPending"; max: number; calls: number };
 
 /** Receives pool events. */
 export type PoolEventHandler = (event: PoolEvent) => void;

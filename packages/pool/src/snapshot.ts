@@ -33,8 +33,10 @@ export interface EndpointSnapshot {
   health: HealthStatus;
   /** The endpoint's weight, as the resolver reports it (default 1). */
   weight: number;
-  /** The weight the balancer sees, as the endpoint policies set it. */
+  /** The weight the balancer sees, as the endpoint policies set it (slow start ramps it). */
   effectiveWeight: number;
+  /** The overload penalty in ms now (part of `latencyMs`); 0 when none or the penalty is off. */
+  overloadPenaltyMs: number;
   zone?: string;
   nodeName?: string;
   /** The endpoint's stable hash key (the pod name), where the resolver knows it. */
@@ -59,4 +61,8 @@ export interface PoolSnapshot {
   /** Where the client is and what the locality policy does; absent with `locality: false`. */
   locality?: LocalitySnapshot;
   endpoints: EndpointSnapshot[];
+  /** Calls waiting for an endpoint now (none ready, or all at `limits.maxInFlightPerEndpoint`). */
+  waiting: number;
+  /** Calls refused (or held back, with `whenFull: "wait"`) by each concurrency limit since the pool started. */
+  limited: { maxInFlightPerEndpoint: number; maxPending: number };
 }

@@ -1,12 +1,14 @@
 import {
   type ConnectivityState,
   createCallRate,
+  createOverloadPenalty,
   createPeakEwma,
   type Endpoint,
   type EndpointLoad,
   type EventLoopStalls,
   endpointKey,
   type OrcaLoadReport,
+  type OverloadPenaltyOptions,
   type PeakEwmaOptions,
   type PickCandidate,
   type ServerLoad,
@@ -25,6 +27,14 @@ export interface CallOutcome {
   pending: boolean;
   /** Its duration is a fair latency sample (not for calls that never reached the server). */
   sample: boolean;
+  /**
+   * The endpoint said it is overloaded (RESOURCE_EXHAUSTED, HTTP 429/503,
+   * `grpc-retry-pushback-ms`): with the overload penalty on, the call counts
+   * as a latency penalty instead of a sample. Default false.
+   */
+  overload?: boolean;
+  /** The server's `grpc-retry-pushback-ms` (negative: "do not retry"), with `overload`. */
+  pushbackMs?: number;
 }
 
 /**
@@ -52,6 +62,16 @@ export interface Subchannel extends PickCandidate {
   end(startedAt: number, outcome: CallOutcome): void;
   /** A load report (ORCA) from the endpoint arrived: it becomes `load.serverLoad`. */
   recordLoadReport(report: OrcaLoadReport, now?: number): void;
+  /** The overload penalty in ms now, already part of `load.latencyMs()`; 0 when off or decayed. */
+  overloadPenaltyMs(now?: number): number;
+}
+
+/** Options of createSubchannel beyond its parts. */
+export interface SubchannelOptions {
+  /** The caller's event-loop stalls: successful calls that span one are no samples. Default: none watched. */
+  stalls?: EventLoopStalls;
+  /** Latency penalty of answers that say the endpoint is overloaded; false turns it off. Default: on, defaults. */
+  overloadPenalty?: OverloadPenaltyOptions | false;
 }
 
 export function createSubchannel(
@@ -59,16 +79,21 @@ export function createSubchannel(
   connection: Http2Connection,
   loadOptions: PeakEwmaOptions | undefined,
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
-  /** The caller's event-loop stalls: successful calls that span one are no samples. Default: none watched. */
-  stalls?: EventLoopStalls,
+  options: SubchannelOptions = {},
 ): Subchannel {
+  const { stalls, overloadPenalty = {} } = options;
   const spannedStall = (since: number, now: number) => stalls?.spannedStall(since, now) ?? false;
   const stalledMs = (since: number, now: number) => stalls?.stalledMs(since, now) ?? 0;
   const ewma = createPeakEwma(loadOptions);
+  const penalty = overloadPenalty === false ? undefined : createOverloadPenalty(overloadPenalty);
   const callRate = createCallRate();
   let inFlight = 0;
   let pending = 0;
   let serverLoad: ServerLoad | undefined;
+  // The estimate right after the last sample, undecayed: what the overload
+  // penalty scales with (an endpoint avoided for shedding gets few calls, and
+  // its decayed estimate would make the penalty small).
+  let sampledMs = 0;
   const load: EndpointLoad = {
     get inFlight() {
       return inFlight;
@@ -76,7 +101,10 @@ export function createSubchannel(
     get pending() {
       return pending;
     },
-    latencyMs: (now) => ewma.estimate(now),
+    latencyMs: (now = performance.now()) => {
+      const estimate = ewma.estimate(now);
+      return penalty === undefined ? estimate : estimate + penalty.value(now);
+    },
     callRate: (now) => callRate.rate(now),
     get serverLoad() {
       return serverLoad;
@@ -104,14 +132,24 @@ export function createSubchannel(
     firstResponse(startedAt) {
       pending--;
       const now = performance.now();
-      if (!spannedStall(startedAt, now)) ewma.observe(now - startedAt, now);
+      if (!spannedStall(startedAt, now)) {
+        ewma.observe(now - startedAt, now);
+        sampledMs = ewma.estimate(now);
+      }
     },
     end(startedAt, outcome) {
       inFlight--;
       if (outcome.pending) pending--;
       if (!outcome.ok) subchannel.stats.failures++;
-      if (outcome.sample) {
+      if (outcome.overload && penalty !== undefined) {
+        // A shed call's quick answer is not the service's latency: it is a penalty.
         const now = performance.now();
+        const pushback = outcome.pushbackMs !== undefined && outcome.pushbackMs > 0 ? outcome.pushbackMs : undefined;
+        penalty.record(Math.max(sampledMs, ewma.estimate(now)), now, pushback);
+        if (outcome.failure) ewma.observeFailure(now - startedAt, now);
+      } else if (outcome.sample) {
+        const now = performance.now();
+        if (outcome.ok) penalty?.relieve(now);
         // A failure the endpoint is to blame for is often fast (a broken pod
         // answers UNAVAILABLE at once); as a plain sample it would make the
         // endpoint look cheap and draw more calls. It counts as a slow call,
@@ -121,13 +159,17 @@ export function createSubchannel(
         // A success that spanned such a stall measured the caller, not the
         // endpoint: it is no sample (subtracting the stall would make the
         // endpoint look faster than it is).
-        else if (!spannedStall(startedAt, now)) ewma.observe(now - startedAt, now);
+        else if (!spannedStall(startedAt, now)) {
+          ewma.observe(now - startedAt, now);
+          sampledMs = ewma.estimate(now);
+        }
       }
       onEnd(subchannel, outcome);
     },
     recordLoadReport(report, now = performance.now()) {
       serverLoad = { report, receivedAt: now };
     },
+    overloadPenaltyMs: (now = performance.now()) => penalty?.value(now) ?? 0,
   };
   return subchannel;
 }

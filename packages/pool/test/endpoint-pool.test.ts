@@ -3,12 +3,14 @@ import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/wait-for.js";
 import {
+  type CallLimitsOptions,
   createEndpointPool,
   type EndpointPool,
   type HealthWatcher,
   NoEndpointError,
   type OutlierDetectionOptions,
   type PoolEvent,
+  resolveCallLimits,
   resolveOutlierDetection,
   type Subchannel,
 } from "../src/index.js";
@@ -26,6 +28,7 @@ function setup(
     outlierDetection?: OutlierDetectionOptions | false;
     healthWatcher?: HealthWatcher;
     waitForReadyMs?: number;
+    limits?: CallLimitsOptions;
   } = {},
 ) {
   const connections = new Map<string, FakeConnection>();
@@ -42,6 +45,7 @@ function setup(
     ),
     ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),
     ...(options.waitForReadyMs !== undefined ? { waitForReadyMs: options.waitForReadyMs } : {}),
+    ...(options.limits ? { limits: resolveCallLimits(options.limits, "test") } : {}),
     onEvent: (e) => events.push(e),
     createConnection(endpoint) {
       const c = createFakeConnection(endpoint);
@@ -259,11 +263,14 @@ describe("endpoint pool", () => {
           health: "disabled",
           weight: 2,
           effectiveWeight: 2,
+          overloadPenaltyMs: 0,
           zone: "eu-1a",
           nodeName: "node-7",
           hashKey: "pod-1",
         },
       ],
+      waiting: 0,
+      limited: { maxInFlightPerEndpoint: 0, maxPending: 0 },
     });
   });
 
@@ -274,5 +281,35 @@ describe("endpoint pool", () => {
     expect(await waiting).toMatchObject({ reason: "closed", code: 14 });
     await pool.destroy();
     expect([...connections.values()].every((c) => c.closed)).toBe(true);
+  });
+
+  it("passes over an endpoint at maxInFlightPerEndpoint, fails fast when all are full, wakes a waiter when one has room", async () => {
+    const { pool, readyAll, events } = setup({ limits: { maxInFlightPerEndpoint: 1, whenFull: "fail" } });
+    readyAll();
+    const [a, b, c] = pool.candidates() as [Subchannel, Subchannel, Subchannel];
+    const starts = [a, b, c].map((sc) => {
+      expect(pool.tryPick()).toBe(sc);
+      return sc.begin();
+    });
+    expect(pool.tryPick()).toBeUndefined();
+    const full = await pool.waitForPick(performance.now() + 5000, undefined).catch((e: unknown) => e);
+    expect(full).toMatchObject({ reason: "max-in-flight", code: 8 });
+    expect((full as Error).message).toContain("has 1 calls in flight, the limit (limits.maxInFlightPerEndpoint)");
+    expect(events.filter((e) => e.type === "limit-reached")).toEqual([
+      { type: "limit-reached", limit: "maxInFlightPerEndpoint", max: 1, calls: 1 },
+    ]);
+    b.end(starts[1] as number, { ok: true, failure: false, pending: true, sample: true });
+    expect(pool.tryPick()).toBe(b);
+    expect(pool.snapshot().limited).toEqual({ maxInFlightPerEndpoint: 1, maxPending: 0 });
+
+    const waiting = setup({ limits: { maxInFlightPerEndpoint: 1, whenFull: "wait" } });
+    waiting.readyAll();
+    const only = waiting.pool.candidates().map((sc) => [sc, sc.begin()] as const);
+    const pick = waiting.pool.waitForPick(performance.now() + 5000, undefined);
+    expect(waiting.pool.snapshot().waiting).toBe(1);
+    const [sc, startedAt] = only[2] as readonly [Subchannel, number];
+    sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
+    expect(await pick).toBe(sc);
+    expect(waiting.pool.snapshot().waiting).toBe(0);
   });
 });

@@ -3,8 +3,10 @@ import { Code } from "@connectrpc/connect";
 import { type Logger, orcaHeaderName, orcaTrailerName } from "@meshlite/core";
 import {
   endpointFailureCodes,
+  isOverloadAnswer,
   maxNotSentResends as maxNotSentRetries,
   NoEndpointError,
+  parsePushbackMs,
   recordLoadReport,
   type Subchannel,
 } from "@meshlite/pool";
@@ -83,6 +85,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let sc: Subchannel | undefined;
   let scStartedAt = 0;
   let gotFirst = false;
+  // What the upstream said of its load: an HTTP status without a gRPC status, grpc-retry-pushback-ms.
+  let upstreamStatus: number | undefined;
+  let pushbackMs: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let abort: AbortController | undefined;
   let upstream: http2.ClientHttp2Stream | undefined;
@@ -105,7 +110,14 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const s = sc!;
     sc = undefined;
     const failure = !notSent && endpointFailureCodes.has(code);
-    s.end(scStartedAt, { ok, failure, pending: !gotFirst, sample: !gotFirst && ok });
+    const overload = !notSent && !ok && isOverloadAnswer(code, upstreamStatus, pushbackMs);
+    s.end(scStartedAt, {
+      ok,
+      failure,
+      pending: !gotFirst,
+      sample: !gotFirst && ok,
+      ...(overload ? { overload, ...(pushbackMs !== undefined ? { pushbackMs } : {}) } : {}),
+    });
   }
 
   /** Answers the client with an error in its protocol and ends the call. */
@@ -205,6 +217,8 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     sc = picked;
     scStartedAt = sc.begin();
     gotFirst = false;
+    upstreamStatus = undefined;
+    pushbackMs = undefined;
     const headers: http2.OutgoingHttpHeaders = { ":method": down.method, ":path": down.path };
     for (const name in down.headers) {
       if (!hopByHop.has(name)) headers[name] = down.headers[name];
@@ -266,6 +280,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       code = codeOf(protocol, status, raw["grpc-status"]);
       // Connect unary responses carry trailers as `trailer-` headers.
       if (sc) recordLoadReport(sc, raw[orcaTrailerName] ?? raw[connectTrailer], raw[orcaHeaderName], ctx.logger);
+      // A Connect unary error's status is its code's (503 is any UNAVAILABLE): only gRPC and gRPC-web say more by it.
+      if (status !== 200 && raw["grpc-status"] === undefined && protocol !== "connect-unary") upstreamStatus = status;
+      pushbackMs = parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
       if (endStream) {
@@ -292,6 +309,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
       }
       if (raw["grpc-status"] !== undefined) code = Number(raw["grpc-status"]);
       if (sc) recordLoadReport(sc, raw[orcaTrailerName], raw[orcaHeaderName], ctx.logger);
+      pushbackMs ??= parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
     });
     stream.on("end", () => {
       if (finished || ended) return;

@@ -1,10 +1,16 @@
 import { type BalancerName, balancerNames } from "@meshlite/balancers";
+import type { OverloadPenaltyOptions } from "@meshlite/core";
 import { assertKnownKeys, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
 import {
+  type CallLimitsOptions,
   type LocalityOptions,
   type OutlierDetectionOptions,
+  resolveCallLimits,
   resolveLocality,
   resolveOutlierDetection,
+  resolveOverloadPenalty,
+  resolveSlowStart,
+  type SlowStartOptions,
 } from "@meshlite/pool";
 import type { TlsOptions } from "@meshlite/transport";
 
@@ -42,6 +48,24 @@ export interface RouteOptions {
    * false turns it off.
    */
   locality?: LocalityOptions | false;
+  /**
+   * Slow start of upstream endpoints that join (or come back from ejection or
+   * a failed connection), as for createChannel; false turns it off.
+   * Default: on, `{ windowMs: 30000, aggression: 1, minWeightPercent: 10 }`.
+   */
+  slowStart?: SlowStartOptions | false;
+  /**
+   * Latency penalty of upstream endpoints that shed load (RESOURCE_EXHAUSTED,
+   * HTTP 429/503 without a gRPC status, `grpc-retry-pushback-ms`), as for
+   * createChannel; false turns it off. Default: on, `{ factor: 10, decayMs: 5000 }`.
+   */
+  overloadPenalty?: OverloadPenaltyOptions | false;
+  /**
+   * Per-upstream concurrency limits, as for createChannel: calls in flight per
+   * endpoint, calls waiting for an endpoint, fail or wait when full.
+   * Default: no per-endpoint limit, `maxPending` 10000, `whenFull` "fail".
+   */
+  limits?: CallLimitsOptions;
 }
 
 /** TLS on the proxy's listener. */
@@ -108,6 +132,9 @@ const routeKeys = [
   "resolverOptions",
   "outlierDetection",
   "locality",
+  "slowStart",
+  "overloadPenalty",
+  "limits",
 ];
 const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger"];
 
@@ -162,6 +189,9 @@ function validateRoute(route: RouteOptions, where: string): void {
   if (route.outlierDetection !== undefined)
     resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
   if (route.locality !== undefined) resolveLocality(route.locality, `${where}.locality`);
+  resolveSlowStart(route.slowStart, `${where}.slowStart`);
+  resolveOverloadPenalty(route.overloadPenalty, `${where}.overloadPenalty`);
+  resolveCallLimits(route.limits, `${where}.limits`);
   if (route.service?.includes("/")) {
     throw new TypeError(
       `${where}.service: a gRPC service name like "pkg.v1.Service", without slashes, got "${route.service}"`,

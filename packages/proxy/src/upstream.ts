@@ -29,6 +29,10 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     // Endpoints whose calls keep failing are ejected for a while, as in the channel.
     ...(route.outlierDetection !== undefined ? { outlierDetection: route.outlierDetection } : {}),
     ...(route.locality !== undefined ? { locality: route.locality } : {}),
+    // Slow start, the overload penalty and concurrency limits, as in the channel (on, on, maxPending only by default).
+    ...(route.slowStart !== undefined ? { slowStart: route.slowStart } : {}),
+    ...(route.overloadPenalty !== undefined ? { overloadPenalty: route.overloadPenalty } : {}),
+    ...(route.limits !== undefined ? { limits: route.limits } : {}),
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
   });
   return {
