@@ -49,6 +49,14 @@ export function createHashedBalancer(settings: HashedBalancerSettings): Balancer
   let summed = 0;
   let sumEvery = 1;
 
+  /**
+   * The weight a candidate is placed and bounded by: the resolver's, not the
+   * effective one. Affinity is the point of hashing, so a weight that policies
+   * ramp (slow start) would move keys every step; Envoy does not ramp hash
+   * balancers either.
+   */
+  const weightOf = (c: PickCandidate) => c.endpoint.weight ?? 1;
+
   /** The identity a candidate is placed by: its hash key; a second one with the same key is told apart by its address. */
   const secondIdentity = (c: PickCandidate) => `${c.hashKey}\u0000${c.key}`;
 
@@ -62,7 +70,7 @@ export function createHashedBalancer(settings: HashedBalancerSettings): Balancer
       if (memberOf.has(identity)) continue; // the same endpoint twice: once is enough
       memberOf.set(identity, identities.length);
       identities.push(identity);
-      weights.push(c.weight);
+      weights.push(weightOf(c));
     }
     table = build(identities, weights);
     byMember = [];
@@ -79,10 +87,10 @@ export function createHashedBalancer(settings: HashedBalancerSettings): Balancer
       if (m !== undefined && present[m] === 1) m = memberOf.get(secondIdentity(c));
       if (m === undefined) return false;
       if (present[m] === 1) continue;
-      if (weights[m] !== c.weight) return false;
+      if (weights[m] !== weightOf(c)) return false;
       present[m] = 1;
       byMember[m] = c;
-      total += c.weight;
+      total += weightOf(c);
     }
     for (let m = 0; m < present.length; m++) if (present[m] === 0) byMember[m] = undefined;
     totalWeight = total;
@@ -109,7 +117,7 @@ export function createHashedBalancer(settings: HashedBalancerSettings): Balancer
   }
 
   function underBound(c: PickCandidate, inFlightAll: number): boolean {
-    return c.load.inFlight + 1 <= Math.ceil(((factor as number) * (inFlightAll + 1) * c.weight) / totalWeight);
+    return c.load.inFlight + 1 <= Math.ceil(((factor as number) * (inFlightAll + 1) * weightOf(c)) / totalWeight);
   }
 
   return {

@@ -122,6 +122,14 @@ describe.each(kinds)("$name", ({ name, make, spread }) => {
     expect(placement(b, [...pods(3), pod("web-big", "10.0.0.9:80", 1)])).not.toEqual(weighted);
   });
 
+  it("places by the resolver's weight: an effective weight that ramps (slow start) moves no key", () => {
+    const b = make();
+    const set = pods(4);
+    const before = placement(b, set);
+    const ramping = set.map((c, i) => (i === 2 ? { ...c, load: c.load, weight: 0.1 } : c));
+    expect(placement(b, ramping)).toEqual(before);
+  });
+
   it("gives a call without the header a random endpoint", () => {
     const eight = pods(8);
     const b = make();
