@@ -127,9 +127,13 @@ export function createSlowStartPolicy(
 
   return {
     name: "slow-start",
-    select(candidates) {
+    select(candidates, context) {
       const t = now();
-      const inList = new Set(candidates);
+      // What health, ejection and panic mode left: an endpoint the locality or
+      // subset policy leaves out (another zone, while local ones suffice) is
+      // a warm pod serving other clients, not a cold one, and takes its full
+      // share at once when it is needed (a spill-over must not ramp).
+      const inList = new Set(context.inputOf("locality") ?? context.inputOf("subset") ?? candidates);
       for (const sc of hooks.endpoints()) {
         const state = stateOf(sc);
         // Left out while connected and past its first health report: ejected or NOT_SERVING.

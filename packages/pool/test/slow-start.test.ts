@@ -72,6 +72,20 @@ describe("slow start", () => {
     expect(() => resolveSlowStart(true as never, "x")).toThrow("must be an object");
   });
 
+  it("does not ramp an endpoint the locality policy left out and hands back (a spill-over to a warm zone)", () => {
+    const set = [subchannel(1), subchannel(2), subchannel(3)];
+    for (const sc of set) sc.health = "disabled";
+    const { policy } = setup(set);
+    // The locality policy saw all three and kept the local two; then it spills and keeps all three.
+    const run = (candidates: Subchannel[]) => {
+      for (const sc of set) sc.weight = 1;
+      policy.select(candidates, { inputOf: (name) => (name === "locality" ? set : undefined) });
+      return candidates.map((sc) => sc.weight);
+    };
+    expect(run(set.slice(0, 2))).toEqual([1, 1]);
+    expect(run(set)).toEqual([1, 1, 1]);
+  });
+
   it("leaves the first set at full weight, ramps an endpoint that joins later over the window", () => {
     const set = [subchannel(1), subchannel(2, 2)];
     const { run, advance } = setup(set);
