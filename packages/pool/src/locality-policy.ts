@@ -4,6 +4,9 @@ import type { LocalityBand, LocalityPreference, ResolvedLocality } from "./local
 import type { Subchannel } from "./subchannel.js";
 
 /** What the locality policy does now: hands over local endpoints only, local and more, or all. */
+/** The weight factor of the slow local endpoint kept in as a probe while spilling. */
+const probeWeight = 0.1;
+
 export type LocalityState = "preferring" | "spilling" | "off";
 
 /** The locality policy in a snapshot. */
@@ -248,6 +251,10 @@ export function createLocalityPolicy(
     if (rings.length > 1) startTimer();
     else stopTimer();
     report();
+    // The probe takes a tenth of a member's share: enough calls to see it
+    // recover, few enough that a noisy machine (where p2c may read the slow
+    // probe and a busy healthy endpoint as equal) keeps the tail low.
+    if (spill > 0 && probe !== undefined && inRing.has(probe)) probe.weight *= probeWeight;
     if (spill === rings.length - 1 && benched.size === 0) return candidates;
     return candidates.filter((sc) => (inRing.get(sc) ?? 0) <= spill && !benched.has(sc));
   }
