@@ -75,6 +75,11 @@ function overlap(from: number, to: number, since: number, now: number): number {
 const handle: Omit<EventLoopStalls, "release"> = {
   stalledMs(since, now = performance.now()) {
     let total = 0;
+    // The common case, on every call's end: no stall since the call started.
+    if ((totals.lastStallAt ?? Number.NEGATIVE_INFINITY) <= since) {
+      const due = lastTick + tickMs;
+      return holders > 0 && now - due >= stallMs ? overlap(due, now, since, now) : 0;
+    }
     for (let i = 0; i < remembered; i++) {
       const end = ends[i] as number;
       if (end > since) total += overlap(end - (durations[i] as number), end, since, now);
