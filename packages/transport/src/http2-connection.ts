@@ -210,14 +210,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     const s = openSession();
     session = s;
     let established = false;
-    stalls ??= acquireEventLoopStalls();
-    const timer = setLoopTimeout(
-      () => s.destroy(new Error(`connect timeout: no HTTP/2 connection to ${address} within ${connectTimeoutMs} ms`)),
-      connectTimeoutMs,
-      stalls,
-    );
     s.once("remoteSettings", () => {
-      timer.clear();
       if (session !== s) return;
       established = true;
       backoff.reset();
@@ -240,7 +233,6 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (session === s) error = e;
     });
     s.on("close", () => {
-      timer.clear();
       if (session !== s) return;
       session = undefined;
       const cause = error ?? new Error(`connection to ${address} closed`);
@@ -261,27 +253,43 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     });
   }
 
-  /** A new session to the address, tracked until it closes; unref'd while it has no streams. */
+  /**
+   * A new session to the address, tracked until it closes: unref'd while it
+   * has no streams, given up after `connectTimeoutMs` without the peer's
+   * SETTINGS, pinged when keepalive is on.
+   */
   function openSession(): http2.ClientHttp2Session {
     const s = http2.connect(authority, { ...options.sessionOptions, createConnection: dialSocket });
     sessions.add(s);
+    stalls ??= acquireEventLoopStalls();
+    const connectTimer = setLoopTimeout(
+      () => s.destroy(new Error(`connect timeout: no HTTP/2 connection to ${address} within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+      stalls,
+    );
     const info: SessionInfo = { streams: 0, limit: Number.POSITIVE_INFINITY, ready: false };
     infos.set(s, info);
     s.unref();
     s.on("remoteSettings", (settings) => {
+      connectTimer.clear();
       info.ready = true;
       info.limit = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
     });
     s.on("close", () => {
+      connectTimer.clear();
       if (info.idleTimer) clearTimeout(info.idleTimer);
-      stopKeepalive(s);
+      if (info.keepaliveTimer) clearInterval(info.keepaliveTimer);
       sessions.delete(s);
       infos.delete(s);
-      const i = extras.indexOf(s);
-      if (i >= 0) extras.splice(i, 1);
+      forgetExtra(s);
     });
-    startKeepalive(s);
+    info.keepaliveTimer = startKeepalive(s, info);
     return s;
+  }
+
+  function forgetExtra(s: http2.ClientHttp2Session) {
+    const i = extras.indexOf(s);
+    if (i >= 0) extras.splice(i, 1);
   }
 
   /**
@@ -292,16 +300,8 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
   function dialExtra() {
     const s = openSession();
     extras.push(s);
-    const drop = () => {
-      const i = extras.indexOf(s);
-      if (i >= 0) extras.splice(i, 1);
-    };
-    s.on("goaway", drop);
+    s.on("goaway", () => forgetExtra(s));
     s.on("error", () => {});
-    stalls ??= acquireEventLoopStalls();
-    const timer = setLoopTimeout(() => s.destroy(), connectTimeoutMs, stalls);
-    s.once("remoteSettings", () => timer.clear());
-    s.once("close", () => timer.clear());
   }
 
   /**
@@ -344,14 +344,13 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     return best;
   }
 
-  const keepaliveTimers = new Map<http2.ClientHttp2Session, NodeJS.Timeout>();
-  function startKeepalive(s: http2.ClientHttp2Session) {
+  function startKeepalive(s: http2.ClientHttp2Session, info: SessionInfo): NodeJS.Timeout | undefined {
     const keepalive = options.keepalive;
-    if (!keepalive) return;
+    if (!keepalive) return undefined;
     const timeoutMs = keepalive.timeoutMs ?? 20_000;
     let outstanding = false;
     const timer = setInterval(() => {
-      if (outstanding || s.destroyed || (!keepalive.withoutCalls && !infos.get(s)?.streams) || !stalls) return;
+      if (outstanding || s.destroyed || (!keepalive.withoutCalls && info.streams === 0) || !stalls) return;
       const deadline = setLoopTimeout(
         () => s.destroy(new Error(`keepalive ping to ${address} not answered within ${timeoutMs} ms`)),
         timeoutMs,
@@ -366,12 +365,7 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       else deadline.clear();
     }, keepalive.intervalMs);
     timer.unref();
-    keepaliveTimers.set(s, timer);
-  }
-  function stopKeepalive(s: http2.ClientHttp2Session) {
-    const timer = keepaliveTimers.get(s);
-    if (timer) clearInterval(timer);
-    keepaliveTimers.delete(s);
+    return timer;
   }
 
   function waitForAttempt(): Promise<void> {
@@ -495,4 +489,6 @@ interface SessionInfo {
   ready: boolean;
   /** Closes an idle extra session. */
   idleTimer?: NodeJS.Timeout;
+  /** Sends its keepalive pings. */
+  keepaliveTimer?: NodeJS.Timeout;
 }
