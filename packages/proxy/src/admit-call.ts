@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { type CallProtocol, detectProtocol, parseTimeout, serviceOf, timeoutHeader } from "./call-protocol.js";
+import type { ClientLimitName } from "./client-guard.js";
 import type { Downstream } from "./downstream.js";
 import type { ProxyError } from "./error-answer.js";
 import type { Router } from "./router.js";
@@ -9,7 +10,10 @@ import type { Upstream } from "./upstream.js";
 export interface AdmissionContext {
   readonly router: Router<Upstream>;
   readonly maxHeaderBytes: number;
+  readonly maxHeaderPairs: number;
   readonly maxInFlight: number;
+  /** Counts a call that ran into a limit, on `/metrics`. */
+  clientLimited(limit: ClientLimitName): void;
   /** Counts calls in flight (for limits and draining). */
   callStarted(): number;
   callEnded(): void;
@@ -59,10 +63,19 @@ export function admitCall(ctx: AdmissionContext, down: Downstream): AdmittedCall
     return rejected(protocol, Code.Unimplemented, "gRPC needs HTTP/2; over HTTP/1.1 use gRPC-web or Connect");
   }
   if (down.headerBytes > ctx.maxHeaderBytes) {
+    ctx.clientLimited("header_bytes");
     return rejected(
       protocol,
       Code.ResourceExhausted,
       `request headers are ${down.headerBytes} bytes, over the proxy's limit of ${ctx.maxHeaderBytes}`,
+    );
+  }
+  if (down.headerPairs > ctx.maxHeaderPairs) {
+    ctx.clientLimited("header_pairs");
+    return rejected(
+      protocol,
+      Code.ResourceExhausted,
+      `request has ${down.headerPairs} header fields, over the proxy's limit of ${ctx.maxHeaderPairs}`,
     );
   }
   const timeoutMs = parseTimeout(protocol, down.headers);
@@ -85,6 +98,7 @@ export function admitCall(ctx: AdmissionContext, down: Downstream): AdmittedCall
   }
   if (ctx.callStarted() > ctx.maxInFlight) {
     ctx.callEnded();
+    ctx.clientLimited("in_flight");
     return rejected(
       protocol,
       Code.ResourceExhausted,

@@ -53,6 +53,8 @@ export function createProxy(options: ProxyOptions): Proxy {
     logger,
     accessLog: options.accessLog ?? false,
     maxHeaderBytes: options.maxHeaderBytes ?? defaults.maxHeaderBytes,
+    maxHeaderPairs: options.maxHeaderPairs ?? defaults.maxHeaderPairs,
+    clientLimited: (limit) => metrics.observeClientLimit(limit),
     maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
     maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
     callStarted: calls.start,
@@ -63,6 +65,18 @@ export function createProxy(options: ProxyOptions): Proxy {
     ...(options.tls ? { tls: options.tls } : {}),
     maxConcurrentStreams: options.maxConcurrentStreams ?? defaults.maxConcurrentStreams,
     maxHeaderBytes: ctx.maxHeaderBytes,
+    maxHeaderPairs: ctx.maxHeaderPairs,
+    guard: {
+      maxPrematureResets: options.maxPrematureResets ?? defaults.maxPrematureResets,
+      maxControlFramesPerSecond: options.maxControlFramesPerSecond ?? defaults.maxControlFramesPerSecond,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
+      clientIdleTimeoutMs: options.clientIdleTimeoutMs ?? defaults.clientIdleTimeoutMs,
+      streamIdleTimeoutMs: options.streamIdleTimeoutMs ?? defaults.streamIdleTimeoutMs,
+    },
+    onLimit(limit) {
+      metrics.observeClientLimit(limit);
+      logger.debug("client ran into a limit", { limit });
+    },
     onStream(stream, headers) {
       stream.on("error", () => {});
       forwardCall(ctx, http2Downstream(stream, headers));

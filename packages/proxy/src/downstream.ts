@@ -16,6 +16,8 @@ export interface Downstream {
   readonly headers: http.IncomingHttpHeaders;
   /** Size of the request header block as HTTP/2 counts it (name + value + 32 per field). */
   readonly headerBytes: number;
+  /** Number of request header fields, pseudo-headers included. */
+  readonly headerPairs: number;
   readonly http1: boolean;
   /** The request body. */
   readonly body: Readable;
@@ -41,14 +43,21 @@ export interface Downstream {
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
-function headerBytes(headers: http.IncomingHttpHeaders): number {
-  let n = 0;
+/** The size of a header block as HTTP/2 counts it, and its number of fields. */
+function headerSize(headers: http.IncomingHttpHeaders): { bytes: number; pairs: number } {
+  let bytes = 0;
+  let pairs = 0;
   for (const name in headers) {
     const value = headers[name];
-    if (Array.isArray(value)) for (const v of value) n += name.length + v.length + 32;
-    else if (value !== undefined) n += name.length + String(value).length + 32;
+    if (Array.isArray(value)) {
+      for (const v of value) bytes += name.length + v.length + 32;
+      pairs += value.length;
+    } else if (value !== undefined) {
+      bytes += name.length + String(value).length + 32;
+      pairs++;
+    }
   }
-  return n;
+  return { bytes, pairs };
 }
 
 function sendPendingTrailers(this: Http2Downstream) {
@@ -69,6 +78,7 @@ class Http2Downstream implements Downstream {
   readonly authority: string | undefined;
   readonly headers: http.IncomingHttpHeaders = {};
   readonly headerBytes: number;
+  readonly headerPairs: number;
   readonly http1 = false;
   readonly body: Readable;
   pendingTrailers: http2.OutgoingHttpHeaders | undefined;
@@ -85,14 +95,12 @@ class Http2Downstream implements Downstream {
     this.method = String(raw[":method"] ?? "");
     this.path = String(raw[":path"] ?? "");
     this.authority = (raw[":authority"] as string | undefined) ?? (raw.host as string | undefined);
-    let bytes = 0;
     for (const name in raw) {
-      const value = raw[name];
-      if (name.charCodeAt(0) !== 58 /* ':' */) this.headers[name] = value as string;
-      if (Array.isArray(value)) for (const v of value) bytes += name.length + v.length + 32;
-      else if (value !== undefined) bytes += name.length + String(value).length + 32;
+      if (name.charCodeAt(0) !== 58 /* ':' */) this.headers[name] = raw[name] as string;
     }
-    this.headerBytes = bytes;
+    const size = headerSize(raw);
+    this.headerBytes = size.bytes;
+    this.headerPairs = size.pairs;
   }
   headersSent() {
     return this.stream.headersSent;
@@ -141,6 +149,7 @@ class Http1Downstream implements Downstream {
   readonly authority: string | undefined;
   readonly headers: http.IncomingHttpHeaders;
   readonly headerBytes: number;
+  readonly headerPairs: number;
   readonly http1 = true;
   readonly body: Readable;
   ended = false;
@@ -154,7 +163,9 @@ class Http1Downstream implements Downstream {
     this.path = req.url ?? "";
     this.authority = req.headers.host;
     this.headers = req.headers;
-    this.headerBytes = headerBytes(req.headers);
+    const size = headerSize(req.headers);
+    this.headerBytes = size.bytes;
+    this.headerPairs = req.rawHeaders.length / 2;
   }
   headersSent() {
     return this.res.headersSent;

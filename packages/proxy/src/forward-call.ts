@@ -138,6 +138,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
 
   function tooBig(what: "request" | "response", bytes: number) {
+    if (what === "request") ctx.clientLimited("message_bytes");
     fail(
       Code.ResourceExhausted,
       `${what} message of ${bytes} bytes is over the proxy's limit of ${ctx.maxMessageBytes}`,

@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { type ClientGuard, type ClientGuardLimits, type ClientLimitName, guardClientSession } from "./client-guard.js";
 import type { ListenerTlsOptions } from "./proxy-options.js";
 import { http2Settings, maxSessionMemoryMb } from "./upstream.js";
 
@@ -13,6 +14,12 @@ export interface FrontServerOptions {
   maxConcurrentStreams: number;
   /** Header limit; the protocol-level limit is set wider so the proxy answers with a clear error instead. */
   maxHeaderBytes: number;
+  /** Header field count limit; the protocol-level one is set wider, as for `maxHeaderBytes`. */
+  maxHeaderPairs: number;
+  /** What a client connection may do before it is cut off, and how long it may hold the proxy idle. */
+  guard: ClientGuardLimits;
+  /** A client ran into a limit. */
+  onLimit(limit: ClientLimitName): void;
   onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
   onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
   onError(message: string, error: Error): void;
@@ -43,22 +50,49 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       // proxy and get a gRPC error rather than a bare stream reset.
       maxHeaderListSize: Math.max(options.maxHeaderBytes * 4, 65_536),
     },
+    maxHeaderListPairs: Math.max(options.maxHeaderPairs * 4, 512),
     maxSessionMemory: maxSessionMemoryMb,
   });
-  const h1 = http.createServer({ maxHeaderSize: options.maxHeaderBytes, keepAliveTimeout: 60_000 });
+  const { handshakeTimeoutMs } = options.guard;
+  const h1 = http.createServer({
+    maxHeaderSize: options.maxHeaderBytes,
+    keepAliveTimeout: 60_000,
+    // Slowloris over HTTP/1.1: headers that do not arrive in time end the connection.
+    ...(handshakeTimeoutMs > 0
+      ? { headersTimeout: handshakeTimeoutMs, connectionsCheckingInterval: Math.min(1000, handshakeTimeoutMs) }
+      : {}),
+  });
+  // node:http checks headersTimeout from a timer it starts on 'listening';
+  // this server never listens (connections are handed to it), so say it does.
+  // close() stops the timer again.
+  if (handshakeTimeoutMs > 0) h1.emit("listening");
+  // Wider than the proxy's own limit, as for HTTP/2.
+  h1.maxHeadersCount = Math.max(options.maxHeaderPairs * 4, 512);
+  // When each socket was accepted, for what is left of the handshake timeout.
+  const acceptedAt = new WeakMap<net.Socket, number>();
   const sessions = new Set<http2.ServerHttp2Session>();
+  const guards = new WeakMap<http2.Http2Session, ClientGuard>();
   const sockets = new Set<net.Socket>();
   let closing = false;
   let onSocketClosed: (() => void) | undefined;
 
   h2.on("stream", (stream, headers) => {
     if (closing) stream.session?.close();
+    if (stream.session && guards.get(stream.session)?.cutOff) {
+      stream.on("error", () => {});
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     options.onStream(stream, headers);
   });
   h2.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", (e) => options.onError("client HTTP/2 connection error", e));
+    const socket = session.socket as net.Socket | undefined;
+    const since = socket ? (acceptedAt.get(socket) ?? performance.now()) : performance.now();
+    const left = handshakeTimeoutMs > 0 ? Math.max(1, handshakeTimeoutMs - (performance.now() - since)) : 0;
+    guards.set(session, guardClientSession(session, options.guard, left, options.onLimit));
     if (closing) session.close();
   });
   h1.on("request", (req, res) => {
@@ -67,11 +101,18 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   });
   h1.on("clientError", (e: Error & { code?: string }, socket: net.Socket) => {
     if (!socket.writable) return socket.destroy();
-    const status = e.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    const status =
+      e.code === "HPE_HEADER_OVERFLOW"
+        ? "431 Request Header Fields Too Large"
+        : e.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "408 Request Timeout"
+          : "400 Bad Request";
+    if (e.code === "ERR_HTTP_REQUEST_TIMEOUT") options.onLimit("handshake_timeout");
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\n${e.message}\n`);
   });
 
   function dispatch(socket: net.Socket, first: Buffer | undefined, alpn: string | false | undefined) {
+    clearTimeout(handshakeTimers.get(socket));
     if (first) socket.unshift(first);
     const isH2 =
       alpn === "h2" ||
@@ -86,9 +127,22 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     }
   }
 
+  // From accept until the protocol is known (the first bytes, or ALPN after
+  // the TLS handshake): a connection that sends nothing is dropped.
+  const handshakeTimers = new WeakMap<net.Socket, NodeJS.Timeout>();
   function accept(socket: net.Socket) {
     sockets.add(socket);
+    acceptedAt.set(socket, performance.now());
+    if (handshakeTimeoutMs > 0 && !options.tls) {
+      const timer = setTimeout(() => {
+        options.onLimit("handshake_timeout");
+        socket.destroy();
+      }, handshakeTimeoutMs);
+      timer.unref();
+      handshakeTimers.set(socket, timer);
+    }
     socket.on("close", () => {
+      clearTimeout(handshakeTimers.get(socket));
       sockets.delete(socket);
       onSocketClosed?.();
     });
@@ -102,6 +156,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
           cert: options.tls.cert,
           key: options.tls.key,
           ALPNProtocols: ["h2", "http/1.1"],
+          ...(handshakeTimeoutMs > 0 ? { handshakeTimeout: handshakeTimeoutMs } : {}),
           ...(options.tls.clientCa !== undefined
             ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true }
             : {}),
@@ -124,7 +179,10 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
         };
         socket.on("data", onData);
       });
-  server.on("tlsClientError", (e: Error) => options.onError("TLS handshake with a client failed", e));
+  server.on("tlsClientError", (e: Error & { code?: string }) => {
+    if (e.code === "ERR_TLS_HANDSHAKE_TIMEOUT") options.onLimit("handshake_timeout");
+    options.onError("TLS handshake with a client failed", e);
+  });
 
   return {
     listen(host, port) {
@@ -139,6 +197,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     shutdown() {
       closing = true;
       server.close();
+      h1.close();
       for (const session of sessions) session.close();
       h1.closeIdleConnections();
     },
@@ -162,6 +221,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
       h1.closeAllConnections();
+      h1.close();
     },
   };
 }

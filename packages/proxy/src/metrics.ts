@@ -1,3 +1,5 @@
+import type { ClientLimitName } from "./client-guard.js";
+
 /**
  * A small Prometheus registry: counters and histograms keyed by label sets,
  * plus gauges read at scrape time. Text exposition format 0.0.4.
@@ -7,6 +9,8 @@ export interface Metrics {
   observeCall(route: string, endpoint: string | undefined, code: number, seconds: number): void;
   /** Counts a finished call by the zone of the endpoint it went to (endpoints with a zone only). */
   observeZoneCall(route: string, zone: string): void;
+  /** Counts a client that ran into one of the proxy's limits. */
+  observeClientLimit(limit: ClientLimitName): void;
   /** Adds a gauge family computed at scrape time. */
   addGauge(name: string, help: string, collect: () => Array<[Record<string, string>, number]>): void;
   /** The exposition text. */
@@ -65,6 +69,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const zoneSeries: Series[] = [];
   const zonesByRoute = new Map<string, Map<string, Series>>();
   const endpointSeries: Series[] = [];
+  const clientLimits = new Map<ClientLimitName, number>();
 
   function histogram(all: Histogram[], labels: string): Histogram {
     const h = { labels, counts: new Array(buckets.length).fill(0), sum: 0, count: 0 };
@@ -157,6 +162,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       }
       s.count++;
     },
+    observeClientLimit(limit) {
+      clientLimits.set(limit, (clientLimits.get(limit) ?? 0) + 1);
+    },
     addGauge(name, help, collect) {
       gauges.push({ name, help, collect });
     },
@@ -176,6 +184,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       );
       out.push("# TYPE meshlite_proxy_zone_calls_total counter");
       for (const { labels, count } of zoneSeries) out.push(`meshlite_proxy_zone_calls_total${labels} ${count}`);
+      out.push(
+        "# HELP meshlite_proxy_client_limited_total Clients that ran into a limit: abuse the connection was cut off for, timeouts, oversized requests.",
+      );
+      out.push("# TYPE meshlite_proxy_client_limited_total counter");
+      for (const [limit, count] of clientLimits)
+        out.push(`meshlite_proxy_client_limited_total${labelText({ limit })} ${count}`);
       renderHistograms(out, "meshlite_proxy_call_duration_seconds", "Call duration by route.", routeLatency);
       renderHistograms(
         out,

@@ -90,8 +90,33 @@ export interface ProxyOptions {
   maxInFlight?: number;
   /** Largest request header block in bytes; larger get RESOURCE_EXHAUSTED (HTTP/1.1: 431). Default 16384. */
   maxHeaderBytes?: number;
+  /** Most request header fields (pseudo-headers included); more get RESOURCE_EXHAUSTED. Default 128. */
+  maxHeaderPairs?: number;
   /** Largest message, either way, in bytes; larger fail the call with RESOURCE_EXHAUSTED. Default 33554432 (32 MiB). */
   maxMessageBytes?: number;
+  /**
+   * Streams an HTTP/2 client may reset before their response starts, once
+   * they are also over half of its streams, before its connection is cut off
+   * with GOAWAY ENHANCE_YOUR_CALM (HTTP/2 rapid reset). 0 turns the check off. Default 100.
+   */
+  maxPrematureResets?: number;
+  /** PING and SETTINGS frames an HTTP/2 client may send per second per connection; more cut it off. 0: no limit. Default 100. */
+  maxControlFramesPerSecond?: number;
+  /**
+   * Time from accepting a connection to its first call (TLS handshake,
+   * HTTP/2 preface, HTTP/1.1 request headers); a connection that takes longer
+   * is closed (slowloris). 0: no limit. Default 10000 ms.
+   */
+  handshakeTimeoutMs?: number;
+  /** An HTTP/2 client connection with no call open for this long is closed with GOAWAY. 0: never. Default 300000 ms. */
+  clientIdleTimeoutMs?: number;
+  /**
+   * A call that moves no bytes either way for this long is cancelled (a
+   * client that never ends its request, a reader that stopped reading).
+   * Long-lived streams that are silent for longer need a higher value or 0
+   * (no limit). Default 300000 ms.
+   */
+  streamIdleTimeoutMs?: number;
   /** How long a call without a deadline waits for a ready endpoint. Default 20000 ms. */
   waitForReadyMs?: number;
   /** How long close() lets in-flight calls finish before it resets them. Default 10000 ms. */
@@ -106,7 +131,13 @@ export const defaults = {
   maxConcurrentStreams: 1000,
   maxInFlight: 10_000,
   maxHeaderBytes: 16_384,
+  maxHeaderPairs: 128,
   maxMessageBytes: 32 * 1024 * 1024,
+  maxPrematureResets: 100,
+  maxControlFramesPerSecond: 100,
+  handshakeTimeoutMs: 10_000,
+  clientIdleTimeoutMs: 300_000,
+  streamIdleTimeoutMs: 300_000,
   waitForReadyMs: 20_000,
   graceMs: 10_000,
 } as const;
@@ -116,7 +147,13 @@ export const limitKeys = [
   "maxConcurrentStreams",
   "maxInFlight",
   "maxHeaderBytes",
+  "maxHeaderPairs",
   "maxMessageBytes",
+  "maxPrematureResets",
+  "maxControlFramesPerSecond",
+  "handshakeTimeoutMs",
+  "clientIdleTimeoutMs",
+  "streamIdleTimeoutMs",
   "waitForReadyMs",
   "graceMs",
 ] as const;
