@@ -1,8 +1,11 @@
 // A fault soak: steady load of an idempotent and a non-idempotent method,
-// through a channel and through meshlite-proxy (its clients are channels
-// too), while faults overlap at random: graceful rollouts, SIGKILL of pods,
-// a slow pod, the DNS server stopped and answers that flap, and the caller's
-// own event loop stalled for 200 ms to 2 s. Prints what happened to the calls
+// through a channel on DNS, a channel on the Kubernetes API (the faithful
+// list/watch server) and meshlite-proxy (its clients are channels too),
+// while faults overlap at random: graceful rollouts, SIGKILL of pods,
+// max-connection-age GOAWAYs, a black-holed pod (a forwarder that stops
+// forwarding), a slow pod, the DNS server stopped and answers that flap, the
+// API server restarting and expiring watches (410 Gone), and the caller's own
+// event loop stalled for 200 ms to 2 s. Prints what happened to the calls
 // by fault and code, heap after GC over the run, and the handles left after
 // close(); exits 1 when a goal is missed (idempotent calls lost, heap
 // growth, handles left).
@@ -13,11 +16,14 @@ import { runInNewContext } from "node:vm";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { silentLogger } from "@meshlite/core";
 import { createProxy } from "@meshlite/proxy";
+import "@meshlite/resolver-k8s";
 import { createChannel } from "meshlite";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type BackendProcess, startBackendProcess } from "../test/support/backend-process.js";
 import { startDnsmasq } from "../test/support/dnsmasq.js";
+import { startFakeKubeApiServer } from "../test/support/fake-kube-apiserver.js";
 import { closedPort } from "../test/support/free-port.js";
+import { startTcpForwarder } from "../test/support/tcp-forwarder.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -29,11 +35,13 @@ if (!(minutes > 0)) {
   process.exit(2);
 }
 const durationMs = minutes * 60_000;
-const ratePerPath = 40; // calls/s through the channel, and as many through the proxy
+const ratePerPath = 30; // calls/s through each channel, and as many through the proxy
 const name = "soak.test";
 
 const handlesAtStart = countHandles();
 const dns = await startDnsmasq({ ttl: 1 });
+const api = await startFakeKubeApiServer();
+const kubeconfigPath = api.writeKubeconfig();
 const port = await closedPort("127.0.0.1");
 let nextIp = 1;
 const pods: BackendProcess[] = [];
@@ -44,16 +52,38 @@ async function startPod(): Promise<BackendProcess> {
   pods.push(pod);
   return pod;
 }
-const publish = () => dns.setHosts({ [name]: pods.map((p) => p.host) });
+/** Pod addresses that are not a BackendProcess of their own (the black-holed pod's forwarder). */
+const extraHosts = new Set<string>();
+async function publish() {
+  const hosts = [...pods.map((p) => p.host), ...extraHosts];
+  api.applySlice("soak", {
+    name: "soak-1",
+    service: "soak",
+    endpoints: hosts.map((ip) => ({ ip })),
+    ports: [{ name: "grpc", port }],
+  });
+  await dns.setHosts({ [name]: hosts });
+}
 for (let i = 0; i < 4; i++) await startPod();
 await publish();
 
 const target = `dns://${dns.address}/${name}:${port}`;
-const channel = createChannel({ target, logger: silentLogger, keepalive: { intervalMs: 1000, timeoutMs: 2000 } });
-const proxy = createProxy({ logger: silentLogger, routes: [{ target }] });
+const keepalive = { intervalMs: 1000, timeoutMs: 2000 };
+const channel = createChannel({ target, logger: silentLogger, keepalive });
+const k8sChannel = createChannel({
+  target: "k8s:///soak.soak:grpc",
+  logger: silentLogger,
+  keepalive,
+  resolverOptions: { kubeconfigPath, reconnectMaxMs: 2000 },
+});
+const proxy = createProxy({ logger: silentLogger, routes: [{ target, keepalive }] });
 const { port: proxyPort } = await proxy.listen("127.0.13.200:0");
 const proxyChannel = createChannel({ target: `static:///127.0.13.200:${proxyPort}`, logger: silentLogger });
-const paths = { channel: createClient(EchoService, channel), proxy: createClient(EchoService, proxyChannel) };
+const paths = {
+  channel: createClient(EchoService, channel),
+  k8s: createClient(EchoService, k8sChannel),
+  proxy: createClient(EchoService, proxyChannel),
+};
 
 // What happened, by path, method kind, the faults going on when the call started, and code.
 const outcomes = new Map<string, number>();
@@ -93,7 +123,7 @@ function startLoad() {
   let n = 0;
   const timer = setInterval(() => {
     const idempotent = n++ % 2 === 0;
-    for (const path of ["channel", "proxy"] as const) {
+    for (const path of ["channel", "k8s", "proxy"] as const) {
       const p = oneCall(path, idempotent);
       pending.add(p);
       void p.finally(() => pending.delete(p));
@@ -146,6 +176,43 @@ const faults: Record<string, () => Promise<void>> = {
     await startPod();
     await publish();
   },
+  async connectionAge() {
+    // As a server with MAX_CONNECTION_AGE does: GOAWAY, calls in flight finish, clients reconnect.
+    const pod = anyPod();
+    if (!pod) return;
+    busy.add(pod);
+    for (let i = 0; i < 3; i++) {
+      await pod.goaway();
+      await sleep(1500);
+    }
+    busy.delete(pod);
+  },
+  async blackHole() {
+    // A pod behind a forwarder that takes traffic, then stops forwarding
+    // without closing anything (a dead node): keepalive must find it.
+    const backend = await startBackendProcess(`127.0.12.${nextIp}`, { killAfterMs: 5000 });
+    const forwarder = await startTcpForwarder(`127.0.13.${nextIp++}`, backend, { port });
+    extraHosts.add(forwarder.host);
+    await publish();
+    await sleep(3000);
+    forwarder.blackhole();
+    await sleep(6000);
+    extraHosts.delete(forwarder.host);
+    await publish();
+    await sleep(1000);
+    await forwarder.close();
+    await backend.kill();
+  },
+  async kubeRestart() {
+    await api.stop();
+    await sleep(random(1000, 5000));
+    await api.start();
+  },
+  async kubeExpire() {
+    // The watch cache fell behind: every watch gets ERROR 410 and must list again.
+    api.expireWatches();
+    await sleep(2000);
+  },
   async slowPod() {
     const pod = anyPod();
     if (!pod) return;
@@ -188,7 +255,9 @@ async function runFault(kind: string) {
   }
 }
 
-// Warm up, then measure the heap from here.
+// Every path resolved and connected (the k8s resolver loads its client
+// library on first use), then warm up, then measure the heap from here.
+await Promise.all(Object.values(paths).map((client) => client.echo({ message: "ready" }, { timeoutMs: 60_000 })));
 const stopLoad = startLoad();
 await sleep(3000);
 const heap: number[] = [heapAfterGc()];
@@ -212,10 +281,11 @@ await Promise.all(pending);
 clearInterval(heapTimer);
 heap.push(heapAfterGc());
 
-await Promise.all([channel.close(), proxyChannel.close()]);
+await Promise.all([channel.close(), k8sChannel.close(), proxyChannel.close()]);
 await proxy.close();
 await Promise.all(pods.map((p) => p.kill()));
 await dns.close();
+await api.close();
 await sleep(200);
 const handlesLeft = diffHandles(countHandles(), handlesAtStart);
 

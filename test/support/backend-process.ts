@@ -25,6 +25,8 @@ export interface BackendProcess {
   setWarmup(extraMs: number, durationMs: number): Promise<void>;
   /** Fails this share (0-1) of echo calls at once with `code` (default RESOURCE_EXHAUSTED); 0 to stop. */
   setShed(share: number, code?: number): Promise<void>;
+  /** GOAWAY on every open connection (as MAX_CONNECTION_AGE does); in-flight calls finish, it keeps listening. */
+  goaway(): Promise<void>;
   /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
@@ -111,6 +113,7 @@ export async function startBackendGroup(
       setFailCode: (code) => ask({ index, type: "fail", code }),
       setWarmup: (ms, durationMs) => ask({ index, type: "warmup", ms, durationMs }),
       setShed: (share, code) => ask({ index, type: "shed", share, ...(code !== undefined ? { code } : {}) }),
+      goaway: () => ask({ index, type: "goaway" }),
       stop,
       kill,
     };

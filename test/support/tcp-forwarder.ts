@@ -18,7 +18,10 @@ export async function startTcpForwarder(
   to: { host: string; port: number },
   {
     onClientData,
+    port: listenPort = 0,
   }: {
+    /** Port to listen on. Default 0 (any free port). */
+    port?: number;
     /** Sees every chunk the client sends, per connection (e.g. to count HTTP/2 frames). */
     onClientData?: (connection: net.Socket) => (chunk: Buffer) => void;
   } = {},
@@ -45,7 +48,7 @@ export async function startTcpForwarder(
       if (!dropping) client.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, host, resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
     host,

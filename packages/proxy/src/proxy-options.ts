@@ -12,7 +12,7 @@ import {
   resolveSlowStart,
   type SlowStartOptions,
 } from "@meshlite/pool";
-import type { TlsOptions } from "@meshlite/transport";
+import type { KeepaliveOptions, TlsOptions } from "@meshlite/transport";
 
 /** One upstream service and the calls that go to it. */
 export interface RouteOptions {
@@ -31,6 +31,14 @@ export interface RouteOptions {
   balancer?: BalancerName;
   /** TLS to the upstream endpoints; `true` for Node's default roots. Default: cleartext HTTP/2. */
   tls?: TlsOptions | boolean;
+  /**
+   * Keepalive pings on the connections to the endpoints, as for createChannel:
+   * an endpoint that stops answering (a dead node, a dropped route) is found
+   * within `intervalMs + timeoutMs` and its calls fail (never-sent ones go
+   * elsewhere) instead of hanging to their deadline. Default: none (gRPC
+   * servers refuse frequent pings unless configured to allow them).
+   */
+  keepalive?: KeepaliveOptions;
   /** `:authority` sent upstream. Default: the client's, unchanged. */
   upstreamAuthority?: string;
   /** Options for the target's resolver, as for createChannel (DnsResolverOptions for `dns:`...). Default: none. */
@@ -166,6 +174,7 @@ const routeKeys = [
   "balancer",
   "tls",
   "upstreamAuthority",
+  "keepalive",
   "resolverOptions",
   "outlierDetection",
   "locality",
@@ -221,6 +230,19 @@ function validateRoute(route: RouteOptions, where: string): void {
     const value = route[key];
     if (value !== undefined && (typeof value !== "string" || value === "")) {
       throw new TypeError(`${where}.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (route.keepalive !== undefined) {
+    const keepalive = route.keepalive;
+    if (typeof keepalive !== "object" || keepalive === null) {
+      throw new TypeError(`${where}.keepalive: expected { intervalMs, timeoutMs?, withoutCalls? }`);
+    }
+    assertKnownKeys(keepalive, ["intervalMs", "timeoutMs", "withoutCalls"], `${where}.keepalive`);
+    for (const key of ["intervalMs", "timeoutMs"] as const) {
+      const value = keepalive[key];
+      if ((key === "intervalMs" || value !== undefined) && !(typeof value === "number" && value > 0)) {
+        throw new TypeError(`${where}.keepalive.${key}: a positive number of milliseconds, got ${JSON.stringify(value)}`);
+      }
     }
   }
   if (route.outlierDetection !== undefined)

@@ -26,6 +26,7 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     ...(route.resolverOptions ? { resolverOptions: route.resolverOptions } : {}),
     ...(route.tls !== undefined ? { tls: route.tls } : {}),
     ...(route.upstreamAuthority ? { authority: route.upstreamAuthority } : {}),
+    ...(route.keepalive ? { keepalive: route.keepalive } : {}),
     // Endpoints whose calls keep failing are ejected for a while, as in the channel.
     ...(route.outlierDetection !== undefined ? { outlierDetection: route.outlierDetection } : {}),
     ...(route.locality !== undefined ? { locality: route.locality } : {}),

@@ -80,6 +80,15 @@ describe("proxy options", () => {
       { routes: [{ target: "static:///1.2.3.4:5", outlierDetection: { maxEjectionPercent: "half" } }] },
       "routes[0].outlierDetection.maxEjectionPercent must be a non-negative number",
     ],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", keepalive: { intervalMs: 0 } }] },
+      "routes[0].keepalive.intervalMs: a positive number of milliseconds, got 0",
+    ],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5", keepalive: { intervalMs: 1000, timeout: 5 } }] },
+      'routes[0].keepalive: unknown key "timeout" (did you mean "timeoutMs"?)',
+    ],
+    [{ routes, streamIdleTimeoutMs: -1 }, "proxy: streamIdleTimeoutMs must be a non-negative integer, got -1"],
   ])("rejects %j naming the key and the nearest known one", (options, message) => {
     expect(() => validateProxyOptions(options as never)).toThrow(message);
   });
