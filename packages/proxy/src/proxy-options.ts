@@ -241,7 +241,9 @@ function validateRoute(route: RouteOptions, where: string): void {
     for (const key of ["intervalMs", "timeoutMs"] as const) {
       const value = keepalive[key];
       if ((key === "intervalMs" || value !== undefined) && !(typeof value === "number" && value > 0)) {
-        throw new TypeError(`${where}.keepalive.${key}: a positive number of milliseconds, got ${JSON.stringify(value)}`);
+        throw new TypeError(
+          `${where}.keepalive.${key}: a positive number of milliseconds, got ${JSON.stringify(value)}`,
+        );
       }
     }
   }
