@@ -190,8 +190,9 @@ const faults: Record<string, () => Promise<void>> = {
   async blackHole() {
     // A pod behind a forwarder that takes traffic, then stops forwarding
     // without closing anything (a dead node): keepalive must find it.
-    const backend = await startBackendProcess(`127.0.12.${nextIp}`, { killAfterMs: 5000 });
-    const forwarder = await startTcpForwarder(`127.0.13.${nextIp++}`, backend, { port });
+    const n = nextIp++;
+    const backend = await startBackendProcess(`127.0.12.${n}`, { killAfterMs: 5000 });
+    const forwarder = await startTcpForwarder(`127.0.13.${n}`, backend, { port });
     extraHosts.add(forwarder.host);
     await publish();
     await sleep(3000);
