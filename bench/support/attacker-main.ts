@@ -102,5 +102,10 @@ async function once(): Promise<void> {
 process.on("message", (m: { type: string }) => {
   if (m.type === "stats") process.send?.({ type: "stats", connections });
 });
+// The bench gone (killed, crashed): stop too, rather than attack a port forever.
+process.on("disconnect", () => process.exit(0));
 process.send?.({ type: "ready" });
-for (;;) await once().catch(() => undefined);
+for (;;) {
+  // A refused connection (the proxy gone) is retried after a pause, not in a tight loop.
+  await once().catch(() => new Promise((r) => setTimeout(r, 100)));
+}
