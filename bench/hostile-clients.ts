@@ -80,14 +80,13 @@ async function main() {
   >();
   for (const kind of ["none", ...attackKinds] as const)
     results.set(kind, { p99: [], failed: 0, calls: 0, connections: [] });
-  const baseline = new Map<number, number>();
   for (let round = 0; round < rounds; round++) {
     const none = await legitSlice(sliceMs);
+    const baseline = quantile(none.latencies, 0.99);
     const r0 = results.get("none")!;
-    r0.p99.push(quantile(none.latencies, 0.99));
+    r0.p99.push(baseline);
     r0.failed += none.failed;
     r0.calls += none.latencies.length + none.failed;
-    baseline.set(round, quantile(none.latencies, 0.99));
     for (const kind of attackKinds) {
       const { child, exited } = await forkReady<{ type: string }>(attacker, [host, port, kind], {
         name: `attacker (${kind})`,
@@ -100,7 +99,7 @@ async function main() {
       child.kill("SIGKILL");
       await exited;
       const r = results.get(kind)!;
-      r.p99.push(quantile(slice.latencies, 0.99) / baseline.get(round)!);
+      r.p99.push(quantile(slice.latencies, 0.99) / baseline);
       r.failed += slice.failed;
       r.calls += slice.latencies.length + slice.failed;
       r.connections.push(connections);

@@ -15,6 +15,7 @@ import {
   type OutlierDetectionOptions,
   resolveLocality,
   type SlowStartOptions,
+  validateKeepalive,
 } from "@meshlite/pool";
 import {
   type ConnectTransportOptions,
@@ -232,9 +233,7 @@ export function validateChannelOptions(options: ChannelOptions): void {
   ) {
     throw new TypeError("createChannel: tls.cert and tls.key go together (both for mTLS, or neither)");
   }
-  if (options.keepalive !== undefined && !(options.keepalive.intervalMs > 0)) {
-    throw new TypeError("createChannel: keepalive.intervalMs must be a positive number of milliseconds");
-  }
+  if (options.keepalive !== undefined) validateKeepalive(options.keepalive, "createChannel: keepalive");
   resolveLocality(options.locality, "createChannel: locality");
   for (const [name, keys] of nestedOptionKeys) {
     const value = options[name];
@@ -267,7 +266,6 @@ const retryPolicyKeys = [
 const nestedOptionKeys: ReadonlyArray<readonly [keyof ChannelOptions, readonly string[]]> = [
   ["tls", ["ca", "cert", "key", "serverName", "rejectUnauthorized"]],
   ["backoff", ["initialMs", "multiplier", "jitter", "maxMs"]],
-  ["keepalive", ["intervalMs", "timeoutMs", "withoutCalls"]],
   ["loadOptions", ["decayMs", "defaultMs"]],
   ["healthCheck", ["service", "backoff"]],
   ["outOfBandLoadReports", ["intervalMs"]],

@@ -43,8 +43,6 @@ export interface RawH2Client {
   requestHeaders(streamId: number, options?: RequestHeadersOptions): Buffer;
   /** Resolves when the socket has closed (or after `timeoutMs`, to false). */
   waitClosed(timeoutMs: number): Promise<boolean>;
-  /** Resolves once the socket's write buffer has drained. */
-  drained(): Promise<void>;
   destroy(): void;
 }
 
@@ -204,8 +202,6 @@ export async function connectRawH2(
         });
       });
     },
-    drained: () =>
-      socket.writableLength === 0 ? Promise.resolve() : new Promise((resolve) => socket.once("drain", resolve)),
     destroy: () => socket.destroy(),
   };
 }

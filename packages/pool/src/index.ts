@@ -28,6 +28,7 @@ export type { HealthWatcher } from "./health-policy.js";
 export { createHealthPolicy } from "./health-policy.js";
 export type { InFlightCalls } from "./in-flight-calls.js";
 export { createInFlightCalls } from "./in-flight-calls.js";
+export { validateKeepalive } from "./keepalive-options.js";
 export { recordLoadReport } from "./load-reports.js";
 export type { LocalityBand, LocalityOptions, LocalityPreference, ResolvedLocality } from "./locality-options.js";
 export { resolveLocality } from "./locality-options.js";

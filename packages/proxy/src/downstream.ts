@@ -43,12 +43,19 @@ export interface Downstream {
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
-/** The size of a header block as HTTP/2 counts it, and its number of fields. */
-function headerSize(headers: http.IncomingHttpHeaders): { bytes: number; pairs: number } {
+/**
+ * The size of a header block as HTTP/2 counts it, and its number of fields;
+ * with `regular`, copies the fields that are not pseudo-headers into it.
+ */
+function headerSize(
+  headers: http.IncomingHttpHeaders,
+  regular?: http.IncomingHttpHeaders,
+): { bytes: number; pairs: number } {
   let bytes = 0;
   let pairs = 0;
   for (const name in headers) {
     const value = headers[name];
+    if (regular !== undefined && name.charCodeAt(0) !== 58 /* ':' */) regular[name] = value as string;
     if (Array.isArray(value)) {
       for (const v of value) bytes += name.length + v.length + 32;
       pairs += value.length;
@@ -95,10 +102,7 @@ class Http2Downstream implements Downstream {
     this.method = String(raw[":method"] ?? "");
     this.path = String(raw[":path"] ?? "");
     this.authority = (raw[":authority"] as string | undefined) ?? (raw.host as string | undefined);
-    for (const name in raw) {
-      if (name.charCodeAt(0) !== 58 /* ':' */) this.headers[name] = raw[name] as string;
-    }
-    const size = headerSize(raw);
+    const size = headerSize(raw, this.headers);
     this.headerBytes = size.bytes;
     this.headerPairs = size.pairs;
   }

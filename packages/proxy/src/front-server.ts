@@ -41,6 +41,12 @@ export interface FrontServer {
 
 const preface = Buffer.from("PRI * HTTP/2.0");
 
+// When a socket was accepted, for what is left of the handshake timeout once
+// its HTTP/2 session starts. A property, not a WeakMap: `session.socket` is a
+// proxy that reads the socket's properties but is not the socket.
+const acceptedAt = Symbol("acceptedAt");
+type AcceptedSocket = net.Socket & { [acceptedAt]?: number };
+
 export function createFrontServer(options: FrontServerOptions): FrontServer {
   const h2 = http2.createServer({
     settings: {
@@ -68,8 +74,6 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   if (handshakeTimeoutMs > 0) h1.emit("listening");
   // Wider than the proxy's own limit, as for HTTP/2.
   h1.maxHeadersCount = Math.max(options.maxHeaderPairs * 4, 512);
-  // When each socket was accepted, for what is left of the handshake timeout.
-  const acceptedAt = new WeakMap<net.Socket, number>();
   const sessions = new Set<http2.ServerHttp2Session>();
   const guards = new WeakMap<http2.Http2Session, ClientGuard>();
   const sockets = new Set<net.Socket>();
@@ -90,7 +94,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     session.on("close", () => sessions.delete(session));
     session.on("error", (e) => options.onError("client HTTP/2 connection error", e));
     const socket = session.socket as net.Socket | undefined;
-    const since = socket ? (acceptedAt.get(socket) ?? performance.now()) : performance.now();
+    const since = (socket as AcceptedSocket | undefined)?.[acceptedAt] ?? performance.now();
     const left = handshakeTimeoutMs > 0 ? Math.max(1, handshakeTimeoutMs - (performance.now() - since)) : 0;
     guards.set(session, guardClientSession(session, options.guard, left, options.onLimit));
     if (closing) session.close();
@@ -132,7 +136,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   const handshakeTimers = new WeakMap<net.Socket, NodeJS.Timeout>();
   function accept(socket: net.Socket) {
     sockets.add(socket);
-    acceptedAt.set(socket, performance.now());
+    (socket as AcceptedSocket)[acceptedAt] = performance.now();
     if (handshakeTimeoutMs > 0 && !options.tls) {
       const timer = setTimeout(() => {
         options.onLimit("handshake_timeout");

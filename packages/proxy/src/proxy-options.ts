@@ -11,6 +11,7 @@ import {
   resolveOverloadPenalty,
   resolveSlowStart,
   type SlowStartOptions,
+  validateKeepalive,
 } from "@meshlite/pool";
 import type { KeepaliveOptions, TlsOptions } from "@meshlite/transport";
 
@@ -232,21 +233,7 @@ function validateRoute(route: RouteOptions, where: string): void {
       throw new TypeError(`${where}.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
     }
   }
-  if (route.keepalive !== undefined) {
-    const keepalive = route.keepalive;
-    if (typeof keepalive !== "object" || keepalive === null) {
-      throw new TypeError(`${where}.keepalive: expected { intervalMs, timeoutMs?, withoutCalls? }`);
-    }
-    assertKnownKeys(keepalive, ["intervalMs", "timeoutMs", "withoutCalls"], `${where}.keepalive`);
-    for (const key of ["intervalMs", "timeoutMs"] as const) {
-      const value = keepalive[key];
-      if ((key === "intervalMs" || value !== undefined) && !(typeof value === "number" && value > 0)) {
-        throw new TypeError(
-          `${where}.keepalive.${key}: a positive number of milliseconds, got ${JSON.stringify(value)}`,
-        );
-      }
-    }
-  }
+  if (route.keepalive !== undefined) validateKeepalive(route.keepalive, `${where}.keepalive`);
   if (route.outlierDetection !== undefined)
     resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
   if (route.locality !== undefined) resolveLocality(route.locality, `${where}.locality`);
