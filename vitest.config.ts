@@ -16,6 +16,7 @@ export default defineConfig({
       "@meshlite/pool": src("./packages/pool/src/index.ts"),
       "@meshlite/proxy": src("./packages/proxy/src/index.ts"),
       "@meshlite/orca": src("./packages/orca/src/index.ts"),
+      "@meshlite/opentelemetry": src("./packages/opentelemetry/src/index.ts"),
       meshlite: src("./src/index.ts"),
     },
   },

@@ -45,7 +45,7 @@ async function main() {
       routes: [{ target: `static:///${backends.map((b) => b.address).join(",")}` }],
     }),
   );
-  const proxy = await startProxyProcess(["--config", config], { fromSource: false });
+  const proxy = await startProxyProcess(["--config", config, "--workers", "1"], { fromSource: false });
   const [host, port] = proxy.address.split(":") as [string, string];
   const client = createClient(EchoService, createGrpcTransport({ baseUrl: `http://${proxy.address}` }));
 

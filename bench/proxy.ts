@@ -4,7 +4,8 @@
 // gets short slices, interleaved and rotated round by round; the figures are
 // medians over rounds. Both proxies run one process (nginx: one worker) and
 // round-robin over the four backends; the client holds one HTTP/2
-// connection to a proxy (four, one per backend, for direct).
+// connection to a proxy (four, one per backend, for direct; two for the
+// proxy with --workers 2, one per worker).
 // Run: pnpm bench:proxy   (CONCURRENCY=64 ROUNDS=5 SLICE_MS=2000)
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -207,6 +208,7 @@ async function main() {
   const backends = await Promise.all([71, 72, 73, 74].map((n) => startBackendProcess(`127.0.0.${n}`)));
   const targetArg = `static:///${backends.map((b) => b.address).join(",")}`;
   let proxy: ProxyProcess | undefined;
+  let proxy2: ProxyProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>>;
   try {
     // The build when there is one (`pnpm build`), as users run it; else the source through tsx.
@@ -214,13 +216,27 @@ async function main() {
     console.log(
       `meshlite-proxy from ${built ? "its build (dist)" : "source (tsx); run pnpm build first to bench the build"}`,
     );
-    proxy = await startProxyProcess(["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin"], {
-      fromSource: false,
-    });
+    proxy = await startProxyProcess(
+      ["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "1"],
+      {
+        fromSource: false,
+      },
+    );
+    // --workers 2: the primary hands connections to the workers in turn, so the
+    // client holds two connections to it (one per worker).
+    proxy2 = await startProxyProcess(
+      ["--listen", "127.0.0.77:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "2"],
+      { fromSource: false },
+    );
     nginx = await startNginx(backends);
     const targets: Target[] = [
       { name: "direct (4 connections)", origins: backends.map((b) => `http://${b.address}`) },
       { name: "meshlite-proxy", origins: [`http://${proxy.address}`], pids: () => [proxy!.child.pid!] },
+      {
+        name: "meshlite-proxy --workers 2 (2 connections)",
+        origins: [`http://${proxy2.address}`, `http://${proxy2.address}`],
+        pids: () => withChildren(proxy2!.child.pid!),
+      },
     ];
     if (nginx) targets.push({ name: "nginx grpc_pass", origins: [nginx.origin], pids: nginx.pids });
     else console.log("nginx not found: skipping it (apt-get install -y nginx-light)");
@@ -265,7 +281,9 @@ async function main() {
   } finally {
     nginx?.stop();
     proxy?.kill();
+    proxy2?.kill();
     await proxy?.exited;
+    await proxy2?.exited;
     await Promise.all(backends.map((b) => b.stop()));
   }
 }

@@ -3,6 +3,7 @@ import {
   assertKnownKeys,
   type BackoffOptions,
   type Balancer,
+  type CallObserver,
   type Logger,
   type OverloadPenaltyOptions,
   type PeakEwmaOptions,
@@ -153,6 +154,13 @@ export interface ChannelOptions extends ConnectTransportOptions {
   limits?: CallLimitsOptions;
   /** Receives endpoint, ejection, health, retry and resolver events. Default: none. */
   onEvent?: ChannelEventHandler;
+  /**
+   * Watches every call and each of its attempts (endpoint, status, message
+   * sizes, request headers to add): for metrics and tracing, such as
+   * `createOpenTelemetry().observer` from `@meshlite/opentelemetry`.
+   * Default: none (calls build nothing for it).
+   */
+  observer?: CallObserver;
 }
 
 const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
@@ -187,6 +195,7 @@ const channelOptionKeys: readonly string[] = [
   "overloadPenalty",
   "limits",
   "onEvent",
+  "observer",
   ...connectTransportOptionNames,
 ];
 
@@ -232,6 +241,9 @@ export function validateChannelOptions(options: ChannelOptions): void {
     (options.tls.cert === undefined) !== (options.tls.key === undefined)
   ) {
     throw new TypeError("createChannel: tls.cert and tls.key go together (both for mTLS, or neither)");
+  }
+  if (options.observer !== undefined && typeof options.observer?.callStarted !== "function") {
+    throw new TypeError("createChannel: observer must be an object with a callStarted(call) method (a CallObserver)");
   }
   if (options.keepalive !== undefined) validateKeepalive(options.keepalive, "createChannel: keepalive");
   resolveLocality(options.locality, "createChannel: locality");

@@ -1,4 +1,10 @@
-import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodStreaming,
+  DescMethodUnary,
+  MessageInitShape,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -7,14 +13,14 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { consoleLogger } from "@meshlite/core";
+import { type CallWatcher, consoleLogger } from "@meshlite/core";
 import { createInFlightCalls, createPool, NoEndpointError, type Subchannel } from "@meshlite/pool";
 import { createEndpointTransport, type Protocol } from "@meshlite/transport";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
 import { createLoadReportStreams } from "./load-report-stream.js";
-import { createRetryPolicyLookup, createRetryThrottle } from "./retry-policy.js";
+import { createRetryPolicyLookup, createRetryThrottle, methodName } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import type { ChannelSnapshot } from "./snapshot.js";
 import { withMessages } from "./stream-response.js";
@@ -135,6 +141,10 @@ export function createChannel(options: ChannelOptions): Channel {
     calls.start();
   }
   const callEnded = () => calls.end();
+  const observer = options.observer;
+  function watch(method: DescMethod): CallWatcher | undefined {
+    return observer?.callStarted({ method: methodName(method), knownMethod: true, target, side: "client" });
+  }
   async function close(): Promise<void> {
     loadReportStreams?.close();
     pool.beginClose();
@@ -152,8 +162,23 @@ export function createChannel(options: ChannelOptions): Channel {
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
       callStarted();
+      const watcher = watch(method);
       try {
-        return await sendUnary(ctx, deadlineOf(timeoutMs), method, signal, header, input, contextValues);
+        const response = await sendUnary(
+          ctx,
+          deadlineOf(timeoutMs),
+          method,
+          signal,
+          header,
+          input,
+          contextValues,
+          watcher,
+        );
+        watcher?.ended(0);
+        return response;
+      } catch (e) {
+        watcher?.ended(ConnectError.from(e).code);
+        throw e;
       } finally {
         callEnded();
       }
@@ -168,14 +193,22 @@ export function createChannel(options: ChannelOptions): Channel {
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
       callStarted();
+      const watcher = watch(method);
       let response: StreamResponse<I, O>;
       try {
-        response = await sendStream(ctx, deadlineOf(timeoutMs), method, signal, header, input, contextValues);
+        response = await sendStream(ctx, deadlineOf(timeoutMs), method, signal, header, input, contextValues, watcher);
       } catch (e) {
         callEnded();
+        watcher?.ended(ConnectError.from(e).code);
         throw e;
       }
-      return withMessages(response, onDone(response.message, callEnded));
+      return withMessages(
+        response,
+        onDone(response.message, (code) => {
+          callEnded();
+          watcher?.ended(code);
+        }),
+      );
     },
 
     snapshot(): ChannelSnapshot {
@@ -193,12 +226,20 @@ export function createChannel(options: ChannelOptions): Channel {
   return channel;
 }
 
-/** Calls `done` once the messages are read to the end, fail, or the reader stops early. */
-async function* onDone<T>(messages: AsyncIterable<T>, done: () => void): AsyncIterable<T> {
+/**
+ * Calls `done` once the messages are read to the end (code 0), fail (the
+ * error's code), or the reader stops early (CANCELED).
+ */
+async function* onDone<T>(messages: AsyncIterable<T>, done: (code: number) => void): AsyncIterable<T> {
+  let code: number = Code.Canceled;
   try {
     yield* messages;
+    code = 0;
+  } catch (e) {
+    code = ConnectError.from(e).code;
+    throw e;
   } finally {
-    done();
+    done(code);
   }
 }
 

@@ -1,13 +1,15 @@
-import type {
-  DescMessage,
-  DescMethod,
-  DescMethodStreaming,
-  DescMethodUnary,
-  MessageInitShape,
-  MessageShape,
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { orcaHeaderName, orcaTrailerName, type PickCall } from "@meshlite/core";
+import { type AttemptWatcher, type CallWatcher, orcaHeaderName, orcaTrailerName, type PickCall } from "@meshlite/core";
 import {
   type CallOutcome,
   endpointFailureCodes,
@@ -38,6 +40,12 @@ interface CallState {
   avoid: Subchannel | undefined;
   /** The endpoint of the current attempt. */
   current?: Subchannel;
+  /** The request headers as the caller gave them. */
+  readonly header: HeadersInit | undefined;
+  /** Watches the call and its attempts (ChannelOptions.observer), when set. */
+  readonly watch: CallWatcher | undefined;
+  /** Attempts started, for the observer. */
+  attempts: number;
 }
 
 /** Sends a unary call: picks, records load, resends unsent calls, retries and hedges by policy. */
@@ -49,12 +57,18 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   header: HeadersInit | undefined,
   input: MessageInitShape<I>,
   contextValues: ContextValues | undefined,
+  watch?: CallWatcher,
 ): Promise<UnaryResponse<I, O>> {
-  const state: CallState = { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined };
+  const state = callState(deadline, method, signal, header, watch);
   const attempt = (attemptSignal = signal) =>
-    sendAttempt(ctx, state, method, attemptSignal, (sc, timeoutMs) =>
-      ctx.transportOf(sc).unary(method, attemptSignal, timeoutMs, header, input, contextValues),
-    );
+    sendAttempt(ctx, state, method, attemptSignal, async (sc, timeoutMs, _startedAt, attemptHeader, watcher) => {
+      if (watcher?.messageSent) watcher.messageSent(sizeOf(method.input, input));
+      const response = await ctx
+        .transportOf(sc)
+        .unary(method, attemptSignal, timeoutMs, attemptHeader, input, contextValues);
+      if (watcher?.messageReceived) watcher.messageReceived(sizeOf(method.output, response.message));
+      return response;
+    });
   const policy = ctx.policyOf(method);
   if (policy === undefined) return attempt();
   if (ctx.hedging && isIdempotent(method)) return sendHedged(ctx, state, method, policy, attempt);
@@ -75,8 +89,9 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
   header: HeadersInit | undefined,
   input: AsyncIterable<MessageInitShape<I>>,
   contextValues: ContextValues | undefined,
+  watch?: CallWatcher,
 ): Promise<StreamResponse<I, O>> {
-  const state: CallState = { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined };
+  const state = callState(deadline, method, signal, header, watch);
   const replay = createReplayableInput(input, maxReplayMessages);
   const attempt = () =>
     sendAttempt(
@@ -84,11 +99,13 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
       state,
       method,
       signal,
-      async (sc, timeoutMs, startedAt) => {
+      async (sc, timeoutMs, startedAt, attemptHeader, watcher) => {
+        const sent = watcher?.messageSent;
+        const requests = sent ? measured(replay.iterable(), (m) => sent(sizeOf(method.input, m))) : replay.iterable();
         const response = await ctx
           .transportOf(sc)
-          .stream(method, signal, timeoutMs, header, replay.iterable(), contextValues);
-        return withMessages(response, recordStream(ctx, response, sc, startedAt));
+          .stream(method, signal, timeoutMs, attemptHeader, requests, contextValues);
+        return withMessages(response, recordStream(ctx, response, sc, startedAt, method, watcher));
       },
       replay,
     );
@@ -120,6 +137,28 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
   }
 }
 
+function callState(
+  deadline: number | undefined,
+  method: DescMethod,
+  signal: AbortSignal | undefined,
+  header: HeadersInit | undefined,
+  watch: CallWatcher | undefined,
+): CallState {
+  return { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined, header, watch, attempts: 0 };
+}
+
+/** A message's size on the wire before compression: its protobuf encoding (observers only). */
+function sizeOf<T extends DescMessage>(schema: T, message: MessageInitShape<T>): number {
+  return toBinary(schema, create(schema, message)).byteLength;
+}
+
+async function* measured<T>(messages: AsyncIterable<T>, each: (message: T) => void): AsyncIterable<T> {
+  for await (const message of messages) {
+    each(message);
+    yield message;
+  }
+}
+
 async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncIterable<T> {
   if (first.done) return;
   try {
@@ -141,7 +180,13 @@ async function sendAttempt<T>(
   state: CallState,
   method: DescMethod,
   signal: AbortSignal | undefined,
-  send: (sc: Subchannel, timeoutMs: number | undefined, startedAt: number) => Promise<T>,
+  send: (
+    sc: Subchannel,
+    timeoutMs: number | undefined,
+    startedAt: number,
+    header: HeadersInit | undefined,
+    watcher: AttemptWatcher | undefined,
+  ) => Promise<T>,
   replay?: ReplayableInput<unknown>,
 ): Promise<T> {
   const streaming = replay !== undefined;
@@ -153,13 +198,22 @@ async function sendAttempt<T>(
     // is not the endpoint's failure.
     const timeoutMs = remaining(ctx, state.deadline);
     state.current = sc;
+    // With an observer the attempt gets its own copy of the headers, for it to add to (`traceparent`).
+    let header = state.header;
+    let watcher: AttemptWatcher | undefined;
+    if (state.watch !== undefined) {
+      const copy = new Headers(header);
+      watcher = state.watch.attemptStarted({ address: sc.key, index: state.attempts++, header: copy });
+      header = copy;
+    }
     const startedAt = sc.begin();
     const lostBefore = sc.connection.lostStreams();
     try {
-      const result = await send(sc, timeoutMs, startedAt);
+      const result = await send(sc, timeoutMs, startedAt, header, watcher);
       if (!streaming) {
         recordResponseLoad(ctx, sc, result as UnaryResponse);
         sc.end(startedAt, { ok: true, failure: false, pending: true, sample: true });
+        watcher?.ended(0);
       }
       return result;
     } catch (raw) {
@@ -173,6 +227,7 @@ async function sendAttempt<T>(
       // resent elsewhere and is not the endpoint failing: a server that rotates its connections
       // every second must not be ejected or penalized for it.
       sc.end(startedAt, failedOutcome(error, !notSent, true));
+      watcher?.ended(error.code);
       state.avoid = sc;
       const canResend = notSent && resend < maxNotSentResends && !ctx.isClosing() && !signal?.aborted;
       if (!canResend || (replay !== undefined && !replay.canReplay())) throw error;
@@ -403,7 +458,10 @@ async function* recordStream<I extends DescMessage, O extends DescMessage>(
   response: StreamResponse<I, O>,
   sc: Subchannel,
   startedAt: number,
+  method: DescMethodStreaming<I, O>,
+  watcher: AttemptWatcher | undefined,
 ): AsyncIterable<MessageShape<O>> {
+  const received = watcher?.messageReceived;
   const messages = response.message;
   let first = true;
   let ok = false;
@@ -414,6 +472,7 @@ async function* recordStream<I extends DescMessage, O extends DescMessage>(
         first = false;
         sc.firstResponse(startedAt);
       }
+      if (received) received(sizeOf(method.output, message));
       yield message;
     }
     ok = true;
@@ -431,5 +490,7 @@ async function* recordStream<I extends DescMessage, O extends DescMessage>(
         ? { ok, failure: false, pending: first, sample: first && ok }
         : { ...failedOutcome(error, true, first), sample: false },
     );
+    // A reader that stops early cancels the call.
+    watcher?.ended(error?.code ?? (ok ? 0 : Code.Canceled));
   }
 }

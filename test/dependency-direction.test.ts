@@ -16,6 +16,8 @@ const allowed: Record<string, string[]> = {
   "@meshlite/proxy": ["@meshlite/core", "@meshlite/transport", "@meshlite/balancers", "@meshlite/pool"],
   // Server side: load reports written by servers.
   "@meshlite/orca": ["@meshlite/core"],
+  // Instruments channels and the proxy through core's CallObserver (and reads pool snapshots' types).
+  "@meshlite/opentelemetry": ["@meshlite/core", "@meshlite/pool"],
 };
 
 const root = fileURLToPath(new URL("..", import.meta.url));

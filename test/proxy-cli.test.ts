@@ -79,7 +79,8 @@ describe("meshlite-proxy CLI", () => {
         "",
       ].join("\n"),
     );
-    const proxy = await startProxyProcess(["--config", file]);
+    // One process: the metrics below are one process's (test/proxy-workers.test.ts covers --workers N).
+    const proxy = await startProxyProcess(["--config", file, "--workers", "1"]);
     try {
       const admin = `http://${proxy.admin}`;
       await waitFor("readiness", async () => (await fetch(`${admin}/healthz`)).status === 200);
@@ -104,7 +105,10 @@ describe("meshlite-proxy CLI", () => {
   });
 
   it("drains on SIGTERM under load: zero failed calls, exit code 0", async () => {
-    const args = ["--listen", "127.0.0.30:0", "--target", target, "--balancer", "round-robin", "--grace-ms", "15000"];
+    const args = [
+      ...["--listen", "127.0.0.30:0", "--target", target, "--balancer", "round-robin", "--grace-ms", "15000"],
+      ...["--workers", "1"],
+    ];
     const [a, b] = await Promise.all([startProxyProcess(args), startProxyProcess(args)]);
     // A client balancing over the two proxies, as clients of a proxy tier do.
     const channel = createChannel({

@@ -39,6 +39,8 @@ export interface EchoBackend {
   inFlight(): number;
   /** HTTP/2 connections open now. */
   openConnections(): number;
+  /** HTTP/2 connections accepted since the start. */
+  acceptedConnections(): number;
   setDelay(ms: number): void;
   /** Makes every following call fail with this code (0 to stop). */
   setFailCode(code: Code | 0): void;
@@ -76,6 +78,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
   const timeouts: Array<number | undefined> = [];
   let name = options.name ?? "";
   const sessions = new Set<http2.Http2Session>();
+  let accepted = 0;
 
   function count(method: string) {
     calls.set(method, (calls.get(method) ?? 0) + 1);
@@ -202,6 +205,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     : http2.createServer({ settings }, handler);
   server.on("session", (session) => {
     sessions.add(session);
+    accepted++;
     session.on("close", () => sessions.delete(session));
   });
   await new Promise<void>((resolve, reject) => {
@@ -227,6 +231,7 @@ export async function startEchoBackend(options: EchoBackendOptions = {}): Promis
     totalCalls: () => [...calls.values()].reduce((a, b) => a + b, 0),
     inFlight: () => running,
     openConnections: () => sessions.size,
+    acceptedConnections: () => accepted,
     setDelay(ms) {
       delayMs = ms;
     },

@@ -1,6 +1,15 @@
 export type { Backoff, BackoffOptions } from "./backoff.js";
 export { createBackoff, defaultBackoffOptions } from "./backoff.js";
 export type { Balancer, ConnectionPolicy, EndpointLoad, PickCall, PickCandidate, ServerLoad } from "./balancer.js";
+export type {
+  AttemptWatcher,
+  CallObserver,
+  CallWatcher,
+  HeaderReader,
+  HeaderWriter,
+  ObservedAttempt,
+  ObservedCall,
+} from "./call-observer.js";
 export type { CallRate, CallRateOptions } from "./call-rate.js";
 export { createCallRate, defaultCallRateOptions } from "./call-rate.js";
 export type { ConnectivityState } from "./connectivity-state.js";

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type BalancerName, balancerNames } from "@meshlite/balancers";
@@ -5,7 +6,12 @@ import { createProxy } from "./create-proxy.js";
 import { createJsonLogger, isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
 import { loadConfig, type ProxyConfig } from "./load-config.js";
-import type { ProxyOptions } from "./proxy-options.js";
+import { createPrimaryAdmin } from "./primary-admin.js";
+import { defaults, type ProxyOptions } from "./proxy-options.js";
+import { checkWorkerCount, defaultWorkerCount } from "./worker-count.js";
+import { workerEnv } from "./worker-messages.js";
+import { connectToPrimary } from "./worker-process.js";
+import { createWorkers } from "./workers.js";
 
 export const usage = `Usage: meshlite-proxy --listen HOST:PORT --target TARGET [--balancer NAME] [options]
        meshlite-proxy --config FILE [--listen HOST:PORT] [options]
@@ -29,6 +35,9 @@ the endpoints of a target (one HTTP/2 connection per endpoint).
   --max-header-bytes N      request header block limit (default 16384)
   --max-message-bytes N     message size limit, either way (default 33554432)
   --grace-ms N              drain time on SIGTERM (default 10000)
+  --workers N               processes serving calls on the one listener, each with its own
+                            upstream connections (default: the CPUs available, ${defaultWorkerCount()} here);
+                            1: a single process, no fork
   --log-level LEVEL         debug | info | warn | error (default info); JSON lines on stderr
   --access-log              log every call
   -h, --help                this text
@@ -74,6 +83,7 @@ export async function main(argv: string[]): Promise<void> {
   let listen: string;
   let admin: string | undefined;
   let logLevel: LogLevel;
+  let workers: number;
   try {
     const { values } = parseArgs({
       args: argv,
@@ -96,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
         "max-message-bytes": { type: "string" },
         "grace-ms": { type: "string" },
         "log-level": { type: "string" },
+        workers: { type: "string" },
         "access-log": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -165,35 +176,27 @@ export async function main(argv: string[]): Promise<void> {
     const level = values["log-level"] ?? config.logLevel ?? "info";
     if (!isLogLevel(level)) throw new UsageError(`--log-level: expected debug, info, warn or error, got "${level}"`);
     logLevel = level;
+    workers =
+      values.workers !== undefined
+        ? checkWorkerCount(values.workers, "--workers")
+        : (config.workers ?? defaultWorkerCount());
   } catch (e) {
     process.stderr.write(`meshlite-proxy: ${(e as Error).message}\nRun meshlite-proxy --help for usage.\n`);
     process.exitCode = 2;
     return;
   }
 
-  const logger = createJsonLogger({ level: logLevel });
-  let proxy: ReturnType<typeof createProxy>;
-  try {
-    await loadOptionalResolvers(config.options);
-    proxy = createProxy({ ...config.options, logger });
-    const bound = await proxy.listen(listen);
-    const adminBound = admin !== undefined ? await proxy.listenAdmin(admin) : undefined;
-    logger.info("listening", {
-      address: `${bound.address}:${bound.port}`,
-      ...(adminBound ? { admin: `${adminBound.address}:${adminBound.port}` } : {}),
-      routes: config.options.routes.map((r) => ({
-        authority: r.authority ?? "*",
-        service: r.service ?? "*",
-        target: r.target,
-      })),
-    });
-  } catch (e) {
-    process.stderr.write(`meshlite-proxy: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-    return;
-  }
+  // A worker of a primary that runs --workers N: serves calls, no admin listener.
+  const workerSlot = cluster.isWorker ? process.env[workerEnv] : undefined;
+  if (workerSlot === undefined && workers > 1) return runPrimary(argv, config, admin, logLevel, workers);
+  const logger = createJsonLogger({
+    level: logLevel,
+    ...(workerSlot !== undefined ? { fields: { worker: Number(workerSlot) } } : {}),
+  });
+  let proxy: ReturnType<typeof createProxy> | undefined;
   const stop = (signal: string) => {
     logger.info(`${signal} received, draining`);
+    if (proxy === undefined) process.exit(0);
     proxy.close().then(
       () => process.exit(0),
       (e) => {
@@ -201,6 +204,81 @@ export async function main(argv: string[]): Promise<void> {
         process.exit(1);
       },
     );
+  };
+  // Before the proxy starts, so a drain asked for while it starts is not lost.
+  const link = workerSlot !== undefined ? connectToPrimary(() => stop("drain from the primary")) : undefined;
+  try {
+    await loadOptionalResolvers(config.options);
+    proxy = createProxy({ ...config.options, logger });
+    const bound = await proxy.listen(listen);
+    if (link) {
+      link.serve(proxy, bound);
+      logger.debug("worker listening", { address: `${bound.address}:${bound.port}`, pid: process.pid });
+    } else {
+      const adminBound = admin !== undefined ? await proxy.listenAdmin(admin) : undefined;
+      logger.info("listening", {
+        address: `${bound.address}:${bound.port}`,
+        ...(adminBound ? { admin: `${adminBound.address}:${adminBound.port}` } : {}),
+        routes: routeSummary(config),
+      });
+    }
+  } catch (e) {
+    process.stderr.write(`meshlite-proxy: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    // A worker's IPC channel would keep it running.
+    if (link) process.exit(1);
+    return;
+  }
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+function routeSummary(config: ProxyConfig) {
+  return config.options.routes.map((r) => ({
+    authority: r.authority ?? "*",
+    service: r.service ?? "*",
+    target: r.target,
+  }));
+}
+
+/**
+ * The primary of `--workers N`: forks the workers (each runs this CLI with the
+ * same arguments), serves the admin listener from what they report, replaces
+ * workers that die and drains them all on SIGTERM. It serves no calls itself.
+ */
+async function runPrimary(
+  argv: string[],
+  config: ProxyConfig,
+  admin: string | undefined,
+  logLevel: LogLevel,
+  count: number,
+): Promise<void> {
+  const logger = createJsonLogger({ level: logLevel });
+  const graceMs = config.options.graceMs ?? defaults.graceMs;
+  const workers = createWorkers({ count, args: argv, logger, graceMs });
+  const adminListener = createPrimaryAdmin(workers);
+  try {
+    const bound = await workers.start();
+    const adminBound = admin !== undefined ? await adminListener.listen(admin) : undefined;
+    logger.info("listening", {
+      address: `${bound.address}:${bound.port}`,
+      ...(adminBound ? { admin: `${adminBound.address}:${adminBound.port}` } : {}),
+      workers: count,
+      routes: routeSummary(config),
+    });
+  } catch (e) {
+    process.stderr.write(`meshlite-proxy: ${(e as Error).message}\n`);
+    adminListener.close();
+    await workers.drain();
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    logger.info(`${signal} received, draining`, { workers: count });
+    adminListener.close();
+    workers.drain().then((code) => {
+      logger.info("closed", { exitCode: code });
+      process.exit(code);
+    });
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));

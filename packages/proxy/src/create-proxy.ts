@@ -22,6 +22,8 @@ export interface Proxy {
   ready(): { ready: boolean; routes: Array<{ route: string; readyEndpoints: number; lastError?: string }> };
   /** Calls in flight. */
   inFlight(): number;
+  /** The routes and the endpoints each has now (what `/routes` answers). */
+  routes(): Array<{ route: string; authority: string; service: string; target: string; endpoints: unknown[] }>;
   readonly metrics: Metrics;
   /**
    * Drains: stops accepting, sends GOAWAY to HTTP/2 clients, lets in-flight
@@ -59,6 +61,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
     callStarted: calls.start,
     callEnded: calls.end,
+    observer: options.observer,
   };
 
   const front = createFrontServer({
@@ -147,6 +150,16 @@ export function createProxy(options: ProxyOptions): Proxy {
     return { ready: closing === undefined && routes.every((r) => r.readyEndpoints > 0), routes };
   }
 
+  function routes() {
+    return upstreams.map((u) => ({
+      route: u.name,
+      authority: u.route.authority ?? "*",
+      service: u.route.service ?? "*",
+      target: u.route.target,
+      endpoints: u.pool.snapshot().endpoints as unknown[],
+    }));
+  }
+
   function adminHandler(req: http.IncomingMessage, res: http.ServerResponse) {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
@@ -158,19 +171,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       res.end(metrics.render());
     } else if (path === "/routes") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        `${JSON.stringify(
-          upstreams.map((u) => ({
-            route: u.name,
-            authority: u.route.authority ?? "*",
-            service: u.route.service ?? "*",
-            target: u.route.target,
-            endpoints: u.pool.snapshot().endpoints,
-          })),
-          null,
-          2,
-        )}\n`,
-      );
+      res.end(`${JSON.stringify(routes(), null, 2)}\n`);
     } else {
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found; try /healthz, /metrics or /routes\n");
@@ -218,6 +219,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       );
     },
     ready,
+    routes,
     inFlight: calls.count,
     close(graceMs) {
       closing ??= close(graceMs ?? options.graceMs ?? defaults.graceMs);

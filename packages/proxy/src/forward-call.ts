@@ -1,6 +1,13 @@
 import * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
-import { type Logger, orcaHeaderName, orcaTrailerName } from "@meshlite/core";
+import {
+  type AttemptWatcher,
+  type CallObserver,
+  type CallWatcher,
+  type Logger,
+  orcaHeaderName,
+  orcaTrailerName,
+} from "@meshlite/core";
 import {
   endpointFailureCodes,
   isOverloadAnswer,
@@ -10,7 +17,7 @@ import {
   recordLoadReport,
   type Subchannel,
 } from "@meshlite/pool";
-import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
+import { CallNotSentError, cancelStream, isCallNotSent } from "@meshlite/transport";
 import { type AdmissionContext, admitCall } from "./admit-call.js";
 import { type CallProtocol, isEnveloped, okCode, timeoutHeader } from "./call-protocol.js";
 import type { Downstream } from "./downstream.js";
@@ -26,6 +33,8 @@ export interface ForwardContext extends AdmissionContext {
   readonly logger: Logger;
   readonly accessLog: boolean;
   readonly maxMessageBytes: number;
+  /** Watches routed calls and their upstream attempts (ProxyOptions.observer), when set. */
+  readonly observer: CallObserver | undefined;
 }
 
 /** The ORCA trailer as a Connect unary response sends it. */
@@ -80,6 +89,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   const { protocol, upstream: up, timeoutMs } = admission;
   const route = up.name;
   const call = downstreamPickCall(down);
+  const watcher = ctx.observer ? watchCall(ctx.observer, down, up.route.target) : undefined;
+  let attemptWatcher: AttemptWatcher | undefined;
+  let attempts = 0;
 
   let finished = false;
   let sc: Subchannel | undefined;
@@ -100,6 +112,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     const endpoint = sc?.key;
     const zone = sc?.endpoint.zone;
     if (sc) endAttempt(code === okCode, code);
+    watcher?.ended(code);
     ctx.callEnded();
     record(ctx, down, protocol, route, endpoint, code, startedAt, message);
     if (route !== undefined && zone !== undefined) ctx.metrics.observeZoneCall(route, zone);
@@ -109,6 +122,8 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   function endAttempt(ok: boolean, code: number, notSent = false) {
     const s = sc!;
     sc = undefined;
+    attemptWatcher?.ended(code);
+    attemptWatcher = undefined;
     const failure = !notSent && endpointFailureCodes.has(code);
     const overload = !notSent && !ok && isOverloadAnswer(code, upstreamStatus, pushbackMs);
     s.end(scStartedAt, {
@@ -123,7 +138,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   /** Answers the client with an error in its protocol and ends the call. */
   function fail(code: number, message: string) {
     if (finished) return;
-    if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    if (upstream) cancelStream(upstream);
     body.discard();
     answerError(down, protocol, contentType, { code, message });
     finish(code, message);
@@ -154,7 +169,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     if (body.ended) return;
     body.discard();
     down.stopRequest();
-    if (!u.destroyed) u.close(NGHTTP2_NO_ERROR);
+    cancelStream(u, NGHTTP2_NO_ERROR);
   }
 
   const deadline = timeoutMs !== undefined ? startedAt + timeoutMs : undefined;
@@ -167,7 +182,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   down.onAbort(() => {
     if (finished) return;
     abort?.abort();
-    if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    if (upstream) cancelStream(upstream);
     finish(Code.Canceled, "canceled by the client");
   });
 
@@ -230,6 +245,13 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     if (deadline !== undefined) {
       const [name, value] = timeoutHeader(protocol, deadline - performance.now());
       headers[name] = value;
+    }
+    if (watcher) {
+      attemptWatcher = watcher.attemptStarted({
+        address: picked.key,
+        index: attempts++,
+        header: { set: (name, value) => (headers[name] = value) },
+      });
     }
     let stream: http2.ClientHttp2Stream;
     try {
@@ -357,6 +379,23 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   }
 
   attempt(0, undefined);
+}
+
+/** Starts watching a routed call: its method is the path (which the observer may record as "other"). */
+function watchCall(observer: CallObserver, down: Downstream, target: string): CallWatcher {
+  const query = down.path.indexOf("?");
+  return observer.callStarted({
+    method: down.path.slice(1, query < 0 ? undefined : query),
+    knownMethod: false,
+    target,
+    side: "proxy",
+    incomingHeader: {
+      get(name) {
+        const value = down.headers[name];
+        return Array.isArray(value) ? value.join(",") : value;
+      },
+    },
+  });
 }
 
 function codeOf(protocol: CallProtocol, status: number, grpcStatus: unknown): number {

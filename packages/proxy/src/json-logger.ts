@@ -11,6 +11,8 @@ export interface JsonLoggerOptions {
   level?: LogLevel;
   /** Where lines go. Default process.stderr. */
   write?: (line: string) => void;
+  /** Fields on every line, after time, level and msg (e.g. `{ worker: 1 }`). Default none. */
+  fields?: Record<string, unknown>;
 }
 
 /** A Logger that writes one JSON object per line: time, level, msg, then the context fields. */
@@ -20,11 +22,12 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
     throw new TypeError(`unknown log level ${JSON.stringify(options.level)}: expected one of ${levels.join(", ")}`);
   }
   const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const fields = options.fields ?? {};
   const log = (level: LogLevel) =>
     levels.indexOf(level) < min
       ? () => {}
       : (msg: string, context?: Record<string, unknown>) =>
-          write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...context })}\n`);
+          write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields, ...context })}\n`);
   return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }
 

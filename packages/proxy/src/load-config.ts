@@ -5,12 +5,15 @@ import { parse as parseYaml } from "yaml";
 import { isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
 import { limitKeys, type ProxyOptions, type RouteOptions, validateProxyOptions } from "./proxy-options.js";
+import { checkWorkerCount } from "./worker-count.js";
 
 /** A config file's settings: the proxy's options plus the listeners and log level. */
 export interface ProxyConfig {
   listen?: string;
   admin?: string;
   logLevel?: LogLevel;
+  /** Worker processes (the CLI's `--workers`). */
+  workers?: number;
   options: ProxyOptions;
 }
 
@@ -19,7 +22,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-const topKeys = ["listen", "admin", "logLevel", "accessLog", "tls", "routes", ...limitKeys];
+const topKeys = ["listen", "admin", "logLevel", "workers", "accessLog", "tls", "routes", ...limitKeys];
 
 /**
  * Reads a YAML or JSON config file (JSON is YAML) and validates it. TLS file
@@ -72,6 +75,7 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
   if (d.logLevel !== undefined && !isLogLevel(d.logLevel)) {
     throw new TypeError(`logLevel: expected one of debug, info, warn, error, got ${JSON.stringify(d.logLevel)}`);
   }
+  const workers = d.workers !== undefined ? checkWorkerCount(d.workers, "workers") : undefined;
   if (d.accessLog !== undefined && typeof d.accessLog !== "boolean")
     throw new TypeError("accessLog: expected true or false");
   const options: ProxyOptions = { routes: d.routes as RouteOptions[] };
@@ -103,5 +107,6 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
     ...(d.listen !== undefined ? { listen: d.listen as string } : {}),
     ...(d.admin !== undefined ? { admin: d.admin as string } : {}),
     ...(d.logLevel !== undefined ? { logLevel: d.logLevel as LogLevel } : {}),
+    ...(workers !== undefined ? { workers } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import { type BalancerName, balancerNames } from "@meshlite/balancers";
 import type { OverloadPenaltyOptions } from "@meshlite/core";
-import { assertKnownKeys, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
+import { assertKnownKeys, type CallObserver, type Logger, parseTarget, type ResolverOptions } from "@meshlite/core";
 import {
   type CallLimitsOptions,
   type LocalityOptions,
@@ -134,6 +134,13 @@ export interface ProxyOptions {
   accessLog?: boolean;
   /** Where logs go. Default: JSON lines on stderr at info. */
   logger?: Logger;
+  /**
+   * Watches every routed call and each upstream attempt (endpoint, status,
+   * request headers to add), as for createChannel: for metrics and tracing,
+   * such as `createOpenTelemetry().observer` from `@meshlite/opentelemetry`.
+   * Default: none.
+   */
+  observer?: CallObserver;
 }
 
 export const defaults = {
@@ -183,7 +190,7 @@ const routeKeys = [
   "overloadPenalty",
   "limits",
 ];
-const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger"];
+const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger", "observer"];
 
 /** Checks routes and limits; throws a TypeError that says where the problem is and what is accepted. */
 export function validateProxyOptions(options: ProxyOptions): void {
@@ -192,6 +199,9 @@ export function validateProxyOptions(options: ProxyOptions): void {
   assertKnownKeys(options, proxyKeys, "proxy");
   if (!Array.isArray(options.routes) || options.routes.length === 0) {
     throw new TypeError("proxy: routes must be a non-empty list of { target, authority?, service?, balancer? }");
+  }
+  if (options.observer !== undefined && typeof options.observer?.callStarted !== "function") {
+    throw new TypeError("proxy: observer must be an object with a callStarted(call) method (a CallObserver)");
   }
   options.routes.forEach((route, i) => {
     validateRoute(route, `routes[${i}]`);

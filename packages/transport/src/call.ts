@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
+import { cancelStream } from "./cancel-stream.js";
 import { EnvelopeReader, flagCompressed } from "./envelope.js";
 import { contentTypeRegExp } from "./grpc-content-type.js";
 import {
@@ -10,7 +11,6 @@ import {
   errorFromRstCode,
   errorNoResponse,
   isOkStatus,
-  rstCancel,
   statusError,
 } from "./grpc-status.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
@@ -151,7 +151,7 @@ export abstract class Call {
     if (this.done) {
       // Failed (deadline, cancel) while the stream was being opened.
       stream.on("error", noop);
-      stream.close(rstCancel);
+      cancelStream(stream);
       return;
     }
     this.stream = stream;
@@ -280,9 +280,8 @@ export abstract class Call {
     this.settle();
     const stream = this.stream;
     if (stream !== undefined && !stream.closed) {
-      stream.close(rstCancel);
-      // Node keeps a stream closed with unread data until it is read: let it go now.
-      stream.destroy();
+      stream[kCall] = undefined;
+      cancelStream(stream);
     }
     this.onFail(err);
   }

@@ -3,6 +3,7 @@ export {
   isCallNotSent,
   isConnectionLost,
 } from "./call-not-sent-error.js";
+export { cancelStream } from "./cancel-stream.js";
 export type {
   ConnectTransportOptions,
   EndpointTransportOptions,
