@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
+/** Test files that run by themselves, after the others (see the "alone" project). */
+const alone = ["test/packaging.test.ts", "test/proxy-workers.test.ts"];
+
 export default defineConfig({
   resolve: {
     alias: {
@@ -21,11 +24,33 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
-    fileParallelism: true,
-    maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "suite",
+          sequence: { groupOrder: 0 },
+          include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
+          exclude: [...alone],
+          fileParallelism: true,
+          maxWorkers: 2,
+        },
+      },
+      {
+        // After the rest, one at a time: these build, pack, install and fork
+        // whole processes (more than a busy core's worth of CPU for minutes),
+        // and `pnpm build` rewrites the dist/ other files may load.
+        extends: true,
+        test: {
+          name: "alone",
+          include: [...alone],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

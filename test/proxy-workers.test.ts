@@ -67,6 +67,18 @@ async function health(proxy: ProxyProcess): Promise<{ status: number; body: Heal
   return { status: r.status, body: (await r.json()) as Health };
 }
 
+/** Waits until /healthz is 200 (every worker up), and returns that answer. */
+function allReady(proxy: ProxyProcess): Promise<{ status: number; body: Health }> {
+  return waitFor(
+    "every worker ready",
+    async () => {
+      const h = await health(proxy);
+      return h.status === 200 ? h : undefined;
+    },
+    slow,
+  );
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -80,7 +92,7 @@ describe("meshlite-proxy --workers", () => {
   it("spreads client connections over the workers and counts every call exactly once in /metrics", async () => {
     const proxy = await start(2);
     try {
-      await waitFor("both workers ready", async () => (await health(proxy)).status === 200, slow);
+      await allReady(proxy);
       const clients = Array.from({ length: 6 }, () => client(proxy));
       for (let i = 0; i < 10; i++) await Promise.all(clients.map((c) => c.echo({ message: "m" })));
       const text = await metrics(proxy);
@@ -105,14 +117,7 @@ describe("meshlite-proxy --workers", () => {
 
   it("drains every worker on SIGTERM: calls in flight finish, all workers exit, the primary exits 0", async () => {
     const proxy = await start(2, "--grace-ms", "20000");
-    const { body } = await waitFor(
-      "both workers ready",
-      async () => {
-        const h = await health(proxy);
-        return h.status === 200 ? h : undefined;
-      },
-      slow,
-    );
+    const { body } = await allReady(proxy);
     const pids = body.workers.map((w) => w.pid!);
     const clients = Array.from({ length: 4 }, () => client(proxy));
     const calls = clients.flatMap((c) =>
@@ -143,14 +148,7 @@ describe("meshlite-proxy --workers", () => {
   it("replaces a worker that was killed, and calls go on", async () => {
     const proxy = await start(2);
     try {
-      const { body } = await waitFor(
-        "both workers ready",
-        async () => {
-          const h = await health(proxy);
-          return h.status === 200 ? h : undefined;
-        },
-        slow,
-      );
+      const { body } = await allReady(proxy);
       const killed = body.workers[0]!.pid!;
       process.kill(killed, "SIGKILL");
       const after = await waitFor(
