@@ -116,10 +116,25 @@ describe("least-request", () => {
  * Endpoints measured the way the channel measures them (peak-EWMA, call rate)
  * on a fake clock: every pick starts a call that takes `latency(i)` ms.
  */
-function measuredEndpoints(n: number, clock: { now: number }, defaultMs?: number, first = 0) {
-  return Array.from({ length: n }, (_, k) => {
+function measuredEndpoints(
+  n: number,
+  clock: { now: number },
+  defaultMs?: number,
+  first = 0,
+  /** Gives each estimate its peers' mean latency, as the pool does (see createPeakEwma's `peerMs`). */
+  withPeers = true,
+) {
+  const list = Array.from({ length: n }, (_, k) => {
     const i = first + k;
-    const ewma = createPeakEwma(defaultMs === undefined ? {} : { defaultMs }, clock.now);
+    const peerMs = () => {
+      const others = list.filter((e) => e.key !== `10.0.0.${i}:80`);
+      return others.reduce((sum, e) => sum + e.load.latencyMs(), 0) / others.length;
+    };
+    const ewma = createPeakEwma(
+      defaultMs === undefined ? {} : { defaultMs },
+      clock.now,
+      withPeers ? peerMs : undefined,
+    );
     const rate = createCallRate({}, clock.now);
     return {
       key: `10.0.0.${i}:80`,
@@ -140,6 +155,7 @@ function measuredEndpoints(n: number, clock: { now: number }, defaultMs?: number
       },
     };
   });
+  return list;
 }
 
 /** `rate` calls/s for `seconds` through `b`, one call at a time; counts per endpoint. */
@@ -251,6 +267,28 @@ describe("p2c", () => {
     // Endpoint 0 turns 15x slower: after its first few calls it gets almost none.
     const slow = run(b, grown, clock, 100, 5, (i) => (i === 0 ? 30 : 2));
     expect(slow[0]).toBeLessThan(10);
+  });
+});
+
+describe("p2c over a pod that stays slow", () => {
+  it("tries it again less and less often: under half the calls it got without the re-probe backoff", () => {
+    const share = (withPeers: boolean) => {
+      const clock = { now: 0 };
+      const random = seeded(5);
+      const endpoints = measuredEndpoints(5, clock, undefined, 0, withPeers);
+      const b = createP2cBalancer({ random, now: () => clock.now });
+      run(b, endpoints, clock, 250, 2, () => 1.5);
+      // 30 ms slower from now on, for a minute.
+      const counts = run(b, endpoints, clock, 250, 60, (i) => (i === 0 ? 31.5 : 1 + random()));
+      return (100 * (counts[0] ?? 0)) / (250 * 60);
+    };
+    const [backoff, plain] = [share(true), share(false)];
+    console.log(
+      `share of a pod 30 ms slower over 60 s: ${backoff.toFixed(2)}% (decay without backoff: ${plain.toFixed(2)}%)`,
+    );
+    expect(backoff).toBeLessThan(plain / 2);
+    // Tried again about every 8 s: a handful of calls a minute, not one every 2 s.
+    expect(backoff).toBeLessThan(0.2);
   });
 });
 

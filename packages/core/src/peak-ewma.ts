@@ -3,7 +3,8 @@ export interface PeakEwmaOptions {
   /**
    * How fast the estimate forgets: while no samples arrive it decays towards
    * zero with this time constant, so an endpoint avoided for being slow (or
-   * failing) is tried again after about twice this. Default 1000 ms.
+   * failing) is tried again after about twice this (up to four times longer
+   * while each try finds it as slow as before). Default 1000 ms.
    */
   decayMs?: number;
   /**
@@ -32,6 +33,9 @@ export interface PeakEwmaOptions {
  *   keeps it away for well under `decayMs`.
  * - While no samples arrive the estimate decays towards zero (time constant
  *   `decayMs`), so an endpoint avoided for being slow or failing is tried again.
+ *   Each try that finds it as slow (or failing) as before doubles the time
+ *   constant, up to 4x, and a sample that shows it faster resets it: a pod
+ *   that stays slow costs a call every few seconds, not every two `decayMs`.
  * - A failure counts at once as a call 10 times the last healthy estimate,
  *   each further one in a row doubles that, up to 100 times (or the failed
  *   call's own duration, if longer): a failing endpoint is left at its first
@@ -62,9 +66,22 @@ const failureFactor = 10;
 const failureCeiling = 100;
 /** Samples are floored here before taking logs (a 0 ms sample would pull the estimate to zero). */
 const floorMs = 0.01;
+/** The decay slows down at most this much for an endpoint that re-probes find as slow as before. */
+const maxProbeBackoff = 4;
 
-/** Creates an estimate; `createdAt` is the clock's reading at creation (ms, monotonic). */
-export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = performance.now()): PeakEwma {
+/**
+ * Creates an estimate; `createdAt` is the clock's reading at creation (ms,
+ * monotonic). `peerMs` gives the other endpoints' latency (the pool's mean
+ * estimate of them), read only when a re-probe's verdict needs it: a try
+ * counts as finding the endpoint slow only when it is clearly slower than
+ * them (p2c's default tolerance, 2x and 1 ms). Without it, only failures
+ * slow the decay down.
+ */
+export function createPeakEwma(
+  options: PeakEwmaOptions = {},
+  createdAt = performance.now(),
+  peerMs?: () => number | undefined,
+): PeakEwma {
   const { decayMs, defaultMs } = { ...defaultPeakEwmaOptions, ...options };
   if (!(decayMs > 0) || !(defaultMs >= 0)) {
     throw new RangeError(
@@ -79,9 +96,28 @@ export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = perfor
   // The estimate after the last success: the reference of the failure penalty.
   let healthy = defaultMs;
   let samples = 0;
+  // How much slower than `decayMs` the estimate decays now: doubled by each
+  // re-probe that finds the endpoint as slow (or failing) as it was, back to 1
+  // when a sample shows it faster. Without it, a persistently slow endpoint is
+  // tried again every couple of `decayMs`, and those calls set the tail latency.
+  let backoff = 1;
   function decayed(now: number): number {
     const elapsed = now - updatedAt;
-    return elapsed > 0 ? value * Math.exp(-elapsed / decayMs) : value;
+    return elapsed > 0 ? value * Math.exp(-elapsed / (decayMs * backoff)) : value;
+  }
+  /**
+   * Adjusts the backoff for a sample arriving `elapsed` after the last, when
+   * the estimate stood at `held` (undecayed); a failure counts as slow.
+   */
+  function probed(sample: number, held: number, elapsed: number) {
+    if (sample < held / 2) backoff = 1;
+    // A re-probe (left alone long enough for the estimate to fall by e) that finds it as slow as before.
+    else if (elapsed >= decayMs * backoff && clearlySlower(sample)) backoff = Math.min(backoff * 2, maxProbeBackoff);
+  }
+  function clearlySlower(sample: number): boolean {
+    if (sample === Number.POSITIVE_INFINITY) return true;
+    const peers = peerMs?.();
+    return peers !== undefined && sample > 2 * peers + 1;
   }
   function remember(sample: number, now: number) {
     beforePrevious = previous;
@@ -91,6 +127,7 @@ export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = perfor
   return {
     observe(latencyMs, now = performance.now()) {
       const sample = Math.max(latencyMs, floorMs);
+      const held = value;
       const current = Math.max(decayed(now), floorMs);
       const elapsed = Math.max(0, now - updatedAt);
       const staleness = 1 - Math.exp(-elapsed / decayMs);
@@ -105,6 +142,7 @@ export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = perfor
         const w = Math.max(sampleWeight, 1 / (samples + 2), staleness);
         value = current * (sample / current) ** w;
       }
+      probed(sample, held, elapsed);
       healthy = value;
       samples++;
       remember(sample, now);
@@ -112,6 +150,7 @@ export function createPeakEwma(options: PeakEwmaOptions = {}, createdAt = perfor
     observeFailure(latencyMs, now = performance.now()) {
       const current = decayed(now);
       const penalty = Math.min(failureCeiling * healthy, Math.max(failureFactor * healthy, 2 * current));
+      probed(Number.POSITIVE_INFINITY, value, now - updatedAt);
       value = Math.max(current, penalty, latencyMs);
       remember(value, now);
     },

@@ -73,6 +73,61 @@ describe("createPeakEwma", () => {
     expect(e.estimate(200 + 2000)).toBeLessThan(35 / 5);
   });
 
+  it("tries a persistently slow endpoint again less and less often (up to 4x the decay), and a recovered one at once", () => {
+    // Its peers take 2 ms.
+    const e = createPeakEwma({ decayMs: 1000 }, 0, () => 2);
+    let t = feed(e, 35, 10, 40, 0);
+    /** When p2c would try it again beside 2 ms peers (within its default 2x + 1 ms), in 10 ms steps. */
+    const nextProbe = (from: number) => {
+      let at = from;
+      while (e.estimate(at) > 2 * 2 + 1) at += 10;
+      return at;
+    };
+    const gaps: number[] = [];
+    for (let probe = 0; probe < 5; probe++) {
+      const at = nextProbe(t);
+      gaps.push(at - t);
+      // Still 35 ms: the call that probes it (and the two that follow in a row) say so.
+      e.observe(35, at);
+      t = feed(e, 35, 2, 5, at);
+    }
+    console.log(`re-probes of an endpoint that stays 35 ms slower: ${gaps.map((g) => `${g} ms`).join(", ")} apart`);
+    // About 2 s, then twice that each time, up to four times the first gap.
+    expect(gaps[1]).toBeGreaterThan(1.8 * (gaps[0] as number));
+    expect(gaps[2]).toBeGreaterThan(1.8 * (gaps[1] as number));
+    expect(gaps[4]).toBeLessThan(4.5 * (gaps[0] as number));
+    // It recovers: the probe measures 2 ms, and from then on it decays at the normal pace again.
+    const at = nextProbe(t);
+    t = feed(e, 2, 3, 40, at);
+    t = feed(e, 35, 5, 40, t);
+    expect(nextProbe(t) - t).toBeLessThan(1.2 * (gaps[0] as number));
+  });
+
+  it("keeps the normal decay for an endpoint that is as fast as its peers when tried again", () => {
+    // Its peers take 3 ms; it was held at 4 ms (a noisy moment) and is tried again at 3 ms, and again.
+    const e = createPeakEwma({ decayMs: 1000 }, 0, () => 3);
+    let t = feed(e, 4, 10, 40, 0);
+    const decayOver = (from: number) => e.estimate(from) / e.estimate(from + 1000);
+    for (let probe = 0; probe < 3; probe++) t = feed(e, 3.5, 1, 1500, t);
+    // e: the decay of 1000 ms, not slowed down.
+    expect(decayOver(t)).toBeCloseTo(Math.E, 1);
+  });
+
+  it("tries a failing endpoint again less and less often too", () => {
+    const e = createPeakEwma({ decayMs: 1000 }, 0);
+    let t = feed(e, 2, 30, 40, 0);
+    const gaps: number[] = [];
+    for (let probe = 0; probe < 3; probe++) {
+      e.observeFailure(0.3, t);
+      let at = t;
+      while (e.estimate(at) > 2 * 2 + 1) at += 10;
+      gaps.push(at - t);
+      t = at;
+    }
+    expect(gaps[1]).toBeGreaterThan(1.8 * (gaps[0] as number));
+    expect(gaps[2]).toBeGreaterThan(1.5 * (gaps[1] as number));
+  });
+
   it("leaves a failing endpoint at its first failure, and twenty in a row stay bounded", () => {
     const e = createPeakEwma({}, 0);
     const t = feed(e, 2, 30, 40, 0);

@@ -21,6 +21,7 @@ import { createLocalityPolicy, type LocalityPolicy } from "./locality-policy.js"
 import { NoEndpointError } from "./no-endpoint-error.js";
 import { createOutlierDetector, type OutlierDetector, type ResolvedOutlierDetection } from "./outlier-detection.js";
 import { createPanicPolicy } from "./panic-mode.js";
+import { createPeerLatency } from "./peer-latency.js";
 import type { PoolEventHandler } from "./pool-event.js";
 import { createReadyPolicy } from "./ready-policy.js";
 import { createSlowStartPolicy, type ResolvedSlowStart } from "./slow-start.js";
@@ -132,6 +133,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   let connectionError: Error | undefined;
   // The caller's own event-loop stalls, taken out of latency samples and failure verdicts.
   const stalls = acquireEventLoopStalls();
+  const peers = createPeerLatency(() => active.values());
 
   const hooks: PolicyHooks = {
     target: target.raw,
@@ -237,15 +239,8 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   // already measured, not from the fixed default: otherwise p2c would keep a
   // freshly scaled-up pod nearly idle until the default decays.
   function seedLatency(): { defaultMs?: number } {
-    let sum = 0;
-    let n = 0;
-    for (const sc of active.values()) {
-      if (sc.stats.calls > 0) {
-        sum += sc.load.latencyMs();
-        n++;
-      }
-    }
-    return n > 0 ? { defaultMs: sum / n } : {};
+    const mean = peers.mean();
+    return mean === undefined ? {} : { defaultMs: mean };
   }
 
   function add(endpoint: Endpoint) {
@@ -253,6 +248,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     const sc = createSubchannel(endpoint, connection, { ...options.loadOptions, ...seedLatency() }, onCallEnd, {
       stalls,
       overloadPenalty: options.overloadPenalty ?? {},
+      peerLatencyMs: peers.excluding,
     });
     let failing = false;
     const unsubscribe = connection.subscribe((event) => {

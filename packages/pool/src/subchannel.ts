@@ -72,6 +72,8 @@ export interface SubchannelOptions {
   stalls?: EventLoopStalls;
   /** Latency penalty of answers that say the endpoint is overloaded; false turns it off. Default: on, defaults. */
   overloadPenalty?: OverloadPenaltyOptions | false;
+  /** The other endpoints' latency (see createPeakEwma's `peerMs`). Default: none known. */
+  peerLatencyMs?: (self: Subchannel) => number | undefined;
 }
 
 export function createSubchannel(
@@ -81,10 +83,10 @@ export function createSubchannel(
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
   options: SubchannelOptions = {},
 ): Subchannel {
-  const { stalls, overloadPenalty = {} } = options;
+  const { stalls, overloadPenalty = {}, peerLatencyMs } = options;
   const spannedStall = (since: number, now: number) => stalls?.spannedStall(since, now) ?? false;
   const stalledMs = (since: number, now: number) => stalls?.stalledMs(since, now) ?? 0;
-  const ewma = createPeakEwma(loadOptions);
+  const ewma = createPeakEwma(loadOptions, performance.now(), peerLatencyMs && (() => peerLatencyMs(subchannel)));
   const penalty = overloadPenalty === false ? undefined : createOverloadPenalty(overloadPenalty);
   const callRate = createCallRate();
   let inFlight = 0;
