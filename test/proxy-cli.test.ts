@@ -48,6 +48,9 @@ describe("meshlite-proxy CLI", () => {
     const listen = run("--target", target, "--listen", "nowhere");
     expect(listen.status).toBe(2);
     expect(listen.stderr).toContain('listen address "nowhere" is not valid');
+    const half = run("--target", target, "--upstream-cert", "client.crt");
+    expect(half.status).toBe(2);
+    expect(half.stderr).toContain("--upstream-cert and --upstream-key go together");
   });
 
   it("rejects an invalid config file, naming the file and the problem", () => {

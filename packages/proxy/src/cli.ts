@@ -30,6 +30,8 @@ the endpoints of a target (one HTTP/2 connection per endpoint).
   --tls-client-ca FILE      require client certificates signed by this CA
   --upstream-tls            TLS to the endpoints (Node's default roots)
   --upstream-ca FILE        TLS to the endpoints, trusting this CA
+  --upstream-cert FILE      client certificate chain to present to the endpoints (mTLS)
+  --upstream-key FILE       ... and its private key
   --max-concurrent-streams N  per client connection (default 1000)
   --max-in-flight N         calls in flight in total (default 10000)
   --max-header-bytes N      request header block limit (default 16384)
@@ -100,6 +102,8 @@ export async function main(argv: string[]): Promise<void> {
         "tls-client-ca": { type: "string" },
         "upstream-tls": { type: "boolean" },
         "upstream-ca": { type: "string" },
+        "upstream-cert": { type: "string" },
+        "upstream-key": { type: "string" },
         "max-concurrent-streams": { type: "string" },
         "max-in-flight": { type: "string" },
         "max-header-bytes": { type: "string" },
@@ -123,6 +127,11 @@ export async function main(argv: string[]): Promise<void> {
     if (values.config !== undefined) {
       if (values.balancer !== undefined)
         throw new UsageError("--balancer goes with --target; with --config set it per route");
+      const upstream = ["upstream-tls", "upstream-ca", "upstream-cert", "upstream-key"] as const;
+      const given = upstream.find((flag) => values[flag] !== undefined);
+      if (given !== undefined) {
+        throw new UsageError(`--${given} goes with --target; with --config set tls per route`);
+      }
       config = loadConfig(values.config);
     } else {
       if (values.balancer !== undefined && !balancerNames.includes(values.balancer as BalancerName)) {
@@ -131,7 +140,17 @@ export async function main(argv: string[]): Promise<void> {
         );
       }
       const upstreamCa = readFile("upstream-ca", values["upstream-ca"]);
-      const tls = upstreamCa ? { ca: upstreamCa } : values["upstream-tls"] ? true : undefined;
+      if ((values["upstream-cert"] === undefined) !== (values["upstream-key"] === undefined)) {
+        throw new UsageError("--upstream-cert and --upstream-key go together");
+      }
+      const cert = readFile("upstream-cert", values["upstream-cert"]);
+      const key = readFile("upstream-key", values["upstream-key"]);
+      const tls =
+        upstreamCa || cert
+          ? { ...(upstreamCa ? { ca: upstreamCa } : {}), ...(cert && key ? { cert, key } : {}) }
+          : values["upstream-tls"]
+            ? true
+            : undefined;
       config = {
         options: {
           routes: [

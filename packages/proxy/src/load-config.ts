@@ -78,7 +78,7 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
   const workers = d.workers !== undefined ? checkWorkerCount(d.workers, "workers") : undefined;
   if (d.accessLog !== undefined && typeof d.accessLog !== "boolean")
     throw new TypeError("accessLog: expected true or false");
-  const options: ProxyOptions = { routes: d.routes as RouteOptions[] };
+  const options: ProxyOptions = { routes: routesWithTlsFiles(d.routes, baseDir) };
   for (const key of limitKeys) {
     if (d[key] !== undefined) options[key] = d[key] as number;
   }
@@ -88,13 +88,7 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
     if (typeof t !== "object" || t === null || typeof t.cert !== "string" || typeof t.key !== "string") {
       throw new TypeError("tls: expected { cert: FILE, key: FILE, clientCa?: FILE } (PEM files)");
     }
-    const read = (file: string, what: string) => {
-      try {
-        return readFileSync(resolve(baseDir, file));
-      } catch (e) {
-        throw new TypeError(`tls.${what}: cannot read ${file}: ${(e as Error).message}`);
-      }
-    };
+    const read = (file: string, what: string) => readPem(baseDir, file, `tls.${what}`);
     options.tls = {
       cert: read(t.cert, "cert"),
       key: read(t.key, "key"),
@@ -109,4 +103,38 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
     ...(d.logLevel !== undefined ? { logLevel: d.logLevel as LogLevel } : {}),
     ...(workers !== undefined ? { workers } : {}),
   };
+}
+
+function readPem(baseDir: string, file: string, where: string): Buffer {
+  try {
+    return readFileSync(resolve(baseDir, file));
+  } catch (e) {
+    throw new TypeError(`${where}: cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** The PEM files a route's upstream TLS names. */
+const routeTlsFiles = ["ca", "cert", "key"] as const;
+
+/**
+ * A route's `tls` in a file names PEM files (`ca`, and `cert` + `key` for a
+ * client certificate to the upstreams, mTLS), relative to the file: they are
+ * read here. Everything else about routes is validated by createProxy.
+ */
+function routesWithTlsFiles(routes: unknown, baseDir: string): RouteOptions[] {
+  if (!Array.isArray(routes)) return routes as RouteOptions[];
+  return routes.map((route, i) => {
+    const tls = (route as { tls?: unknown } | null)?.tls;
+    if (typeof tls !== "object" || tls === null) return route as RouteOptions;
+    const files: Record<string, unknown> = { ...tls };
+    for (const key of routeTlsFiles) {
+      const file = files[key];
+      if (file === undefined) continue;
+      if (typeof file !== "string") {
+        throw new TypeError(`routes[${i}].tls.${key}: expected a PEM file path, got ${JSON.stringify(file)}`);
+      }
+      files[key] = readPem(baseDir, file, `routes[${i}].tls.${key}`);
+    }
+    return { ...(route as RouteOptions), tls: files as RouteOptions["tls"] };
+  });
 }
