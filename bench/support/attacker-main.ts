@@ -1,8 +1,10 @@
 // A hostile HTTP/2 client in its own process, for bench/hostile-clients.ts:
-// `attacker-main.ts HOST PORT KIND` repeats one attack until killed,
-// reconnecting whenever the proxy cuts it off. Sends { type: "ready" } once
-// it starts, and { type: "stats", connections } when asked.
+// `attacker-main.ts HOST PORT KIND [NICE]` repeats one attack until killed,
+// reconnecting whenever the proxy cuts it off, at CPU priority NICE (default
+// 0). Sends { type: "ready" } once it starts, and { type: "stats",
+// connections, steps } when asked (steps: frames, or requests, it wrote).
 import * as net from "node:net";
+import { setPriority } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../../gen/meshlite/echo/v1/echo_pb.js";
 import { connectRawH2, envelope, frames, headerBlock, type RawH2Client } from "../../test/support/raw-h2-client.js";
@@ -18,17 +20,20 @@ export const attackKinds = [
 ] as const;
 export type AttackKind = (typeof attackKinds)[number];
 
-const [host = "127.0.0.1", portText = "0", kind = "rapid-reset"] = process.argv.slice(2);
+const [host = "127.0.0.1", portText = "0", kind = "rapid-reset", niceText = "0"] = process.argv.slice(2);
 const port = Number(portText);
+setPriority(Number(niceText));
 const path = "/meshlite.echo.v1.EchoService/EchoIdempotent";
 const body = (message = "x", count = 0) =>
   envelope(Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message, count }))));
 const turn = () => new Promise((r) => setImmediate(r));
 let connections = 0;
+let steps = 0;
 
 async function flood(c: RawH2Client, step: (i: number) => void, every: number) {
   for (let i = 0; !c.received.closed; i++) {
     step(i);
+    steps++;
     if (i % every === every - 1) await turn();
     // Stream ids run out at 2^31: start over on a new connection.
     if (i > 1_000_000) break;
@@ -100,7 +105,7 @@ async function once(): Promise<void> {
 }
 
 process.on("message", (m: { type: string }) => {
-  if (m.type === "stats") process.send?.({ type: "stats", connections });
+  if (m.type === "stats") process.send?.({ type: "stats", connections, steps });
 });
 // The bench gone (killed, crashed): stop too, rather than attack a port forever.
 process.on("disconnect", () => process.exit(0));
