@@ -209,3 +209,26 @@ describe("method config: timeout, waitForReady, hedging", () => {
     expect(echoCalls(slow)).toBeGreaterThan(0);
   });
 });
+
+describe("pick_first", () => {
+  it("shuffleAddressList spreads clients that get the same list; without it they all take the first address", async () => {
+    await start(["127.0.80.31", "127.0.80.32", "127.0.80.33", "127.0.80.34"]);
+    const serverOf = async (shuffleAddressList: boolean) => {
+      await using channel = createChannel({
+        target: targetOf(backends),
+        logger: silentLogger,
+        serviceConfig: { loadBalancingConfig: [{ pick_first: { shuffleAddressList } }] },
+      });
+      return (await createClient(EchoService, channel).echo({ message: "x" })).server;
+    };
+    const shuffled = new Set<string>();
+    const plain = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      shuffled.add(await serverOf(true));
+      plain.add(await serverOf(false));
+    }
+    // 8 clients on one of 4 addresses each: all on the same one has a chance of 1 in 16384.
+    expect(shuffled.size).toBeGreaterThan(1);
+    expect([...plain]).toEqual([backends[0]?.address]);
+  });
+});
