@@ -279,6 +279,30 @@ describe("service config: explicit options win", () => {
     expect(channel.snapshot().balancer).toBe("p2c");
   });
 
+  it("per method too: an explicit retry policy or method option wins over the config's for the same name", () => {
+    const config = translateServiceConfig({
+      methodConfig: [{ name: [{ service: "a.S", method: "M" }], timeout: "1s", waitForReady: true, retryPolicy }],
+    });
+    const { options, conflicts } = mergeServiceConfig(
+      {
+        target,
+        retry: { methods: { "a.S/M": false } },
+        methods: { "a.S/M": { timeoutMs: 2000 }, "b.S": { waitForReady: false } },
+      },
+      config,
+      "serviceConfig",
+    );
+    expect(conflicts).toEqual([
+      'option retry.methods["a.S/M"] (false) wins over serviceConfig retryPolicy of {"service":"a.S","method":"M"} ({"maxAttempts":3,"initialBackoffMs":10,"maxBackoffMs":100,"backoffMultiplier":2,"retryableCodes":[14]})',
+      'option methods["a.S/M"].timeoutMs (2000) wins over serviceConfig methodConfig of {"service":"a.S","method":"M"} (1000)',
+    ]);
+    expect(options.retry?.methods).toEqual({ "a.S/M": false });
+    expect(options.methods).toEqual({
+      "a.S/M": { timeoutMs: 2000, waitForReady: true },
+      "b.S": { waitForReady: false },
+    });
+  });
+
   it("without explicit options the config's balancer runs", async () => {
     const channel = createChannel({ target, serviceConfig: '{"loadBalancingConfig":[{"round_robin":{}}]}' });
     expect(channel.snapshot().balancer).toBe("round-robin");
