@@ -1,9 +1,8 @@
-import type { DescMethod } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import type { Logger, PickCall } from "@meshlite/core";
 import type { Subchannel } from "@meshlite/pool";
 import type { ChannelEventHandler } from "./channel-event.js";
-import type { HedgingPolicy, ResolvedRetryPolicy, RetryThrottle } from "./retry-policy.js";
+import type { RetryThrottle } from "./retry-policy.js";
 
 /** What the call path needs from the channel. */
 export interface CallContext {
@@ -13,7 +12,7 @@ export interface CallContext {
   tryPick(avoid: Subchannel | undefined, call: PickCall): Subchannel | undefined;
   /**
    * Waits for a ready endpoint until the deadline (performance.now() clock;
-   * `waitForReadyMs` without one). Throws ConnectError DEADLINE_EXCEEDED
+   * `waitForReadyMs` without one); `failFast`: not while every endpoint is failing. Throws ConnectError DEADLINE_EXCEEDED
    * (the call's deadline passed), UNAVAILABLE or CANCELED.
    */
   waitForPick(
@@ -21,17 +20,14 @@ export interface CallContext {
     signal: AbortSignal | undefined,
     avoid: Subchannel | undefined,
     call: PickCall,
+    failFast?: boolean,
   ): Promise<Subchannel>;
   /** The Connect transport pinned to an endpoint's connection. */
   transportOf(subchannel: Subchannel): Transport;
   /** Whether the channel is closing (no retries then). */
   isClosing(): boolean;
-  /** The retry policy of a method, if its calls are retried. */
-  policyOf(method: DescMethod): ResolvedRetryPolicy | undefined;
-  /** Retry throttling shared by every call of the channel. */
+  /** Retry throttling shared by every call of the channel (replaced when a new service config arrives). */
   readonly throttle: RetryThrottle;
-  /** Hedging of idempotent unary calls, when configured. */
-  readonly hedging: HedgingPolicy | undefined;
   readonly emit: ChannelEventHandler;
   /** Where warnings about endpoints go (a load report that does not parse). */
   readonly logger: Logger;

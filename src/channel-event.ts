@@ -19,6 +19,19 @@ export type ChannelEvent =
       /** Why: a policy retry, a call that was never sent, or a hedged copy. */
       kind: "policy" | "not-sent" | "hedge";
       delayMs: number;
+    }
+  | {
+      /**
+       * A service config from DNS (`dnsServiceConfig`): `applied` (it runs
+       * now), `removed` (the record is gone: the channel's own serviceConfig
+       * runs again) or `rejected` (invalid: the last good one keeps running).
+       */
+      type: "service-config";
+      status: "applied" | "removed" | "rejected";
+      /** Where it came from, e.g. `DNS TXT _grpc_config.orders.test`. */
+      source: string;
+      /** Why it was rejected, naming the JSON path. */
+      error?: string;
     };
 
 /** Receives channel events. */

@@ -29,7 +29,9 @@ import {
 import type { ChannelEventHandler } from "./channel-event.js";
 import type { HealthCheckOptions } from "./health-check.js";
 import type { OutOfBandLoadReportOptions } from "./load-report-stream.js";
+import type { MethodOptions } from "./method-options.js";
 import type { RetryOptions } from "./retry-policy.js";
+import type { ServiceConfig } from "./service-config.js";
 
 /** Options of createChannel. */
 export interface ChannelOptions extends ConnectTransportOptions {
@@ -161,6 +163,28 @@ export interface ChannelOptions extends ConnectTransportOptions {
    * Default: none (calls build nothing for it).
    */
   observer?: CallObserver;
+  /**
+   * Per-method options (gRPC's method config): deadline, wait-for-ready and
+   * hedging, keyed by `package.Service/Method`, `package.Service` or ""
+   * (every method); the most specific key decides. Default: none.
+   */
+  methods?: Record<string, MethodOptions>;
+  /**
+   * A gRPC service config (object or JSON text), as grpc-js takes in
+   * `grpc.service_config`: its load-balancing policy, method configs and
+   * retry throttling become meshlite options (see docs/migrating-from-grpc-js.md).
+   * Options given explicitly win; a conflict is logged as a warning naming
+   * both. An invalid config throws here, naming its JSON path. Default: none.
+   */
+  serviceConfig?: ServiceConfig | string;
+  /**
+   * Look up the service config in DNS too (gRFC A2: the `grpc_config=` TXT
+   * record of `_grpc_config.<host>`), for `dns:` targets: one that arrives
+   * replaces the running one (`serviceConfig` is the default while DNS has
+   * none); an invalid one is logged, counted in `snapshot().serviceConfig`
+   * and a `service-config` event, and the last good one keeps running. Default false.
+   */
+  dnsServiceConfig?: boolean;
 }
 
 const protocols: readonly Protocol[] = ["grpc", "connect", "grpc-web"];
@@ -196,6 +220,9 @@ const channelOptionKeys: readonly string[] = [
   "limits",
   "onEvent",
   "observer",
+  "methods",
+  "serviceConfig",
+  "dnsServiceConfig",
   ...connectTransportOptionNames,
 ];
 
@@ -246,6 +273,19 @@ export function validateChannelOptions(options: ChannelOptions): void {
     throw new TypeError("createChannel: observer must be an object with a callStarted(call) method (a CallObserver)");
   }
   if (options.keepalive !== undefined) validateKeepalive(options.keepalive, "createChannel: keepalive");
+  if (options.dnsServiceConfig !== undefined && typeof options.dnsServiceConfig !== "boolean") {
+    throw new TypeError(
+      `createChannel: dnsServiceConfig must be true or false, got ${JSON.stringify(options.dnsServiceConfig)}`,
+    );
+  }
+  if (
+    options.serviceConfig !== undefined &&
+    (typeof options.serviceConfig !== "object" || options.serviceConfig === null)
+  ) {
+    if (typeof options.serviceConfig !== "string") {
+      throw new TypeError("createChannel: serviceConfig must be a gRPC service config: an object or its JSON text");
+    }
+  }
   resolveLocality(options.locality, "createChannel: locality");
   for (const [name, keys] of nestedOptionKeys) {
     const value = options[name];
@@ -286,7 +326,7 @@ const nestedOptionKeys: ReadonlyArray<readonly [keyof ChannelOptions, readonly s
 const retryOptionKeys: ReadonlyArray<readonly ["idempotent" | "budget" | "hedging", readonly string[]]> = [
   ["idempotent", retryPolicyKeys],
   ["budget", ["maxTokens", "tokenRatio"]],
-  ["hedging", ["delayMs", "maxAttempts"]],
+  ["hedging", ["delayMs", "maxAttempts", "nonFatalCodes"]],
 ];
 
 /** The Connect transport options of a channel's options, for each endpoint transport. */

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type {
   DescMessage,
   DescMethod,
@@ -13,16 +14,21 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { type CallWatcher, consoleLogger } from "@meshlite/core";
+import { createBalancer } from "@meshlite/balancers";
+import { type CallWatcher, consoleLogger, parseTarget } from "@meshlite/core";
 import { createInFlightCalls, createPool, NoEndpointError, type Subchannel } from "@meshlite/pool";
 import { createEndpointTransport, type Protocol } from "@meshlite/transport";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
 import { createLoadReportStreams } from "./load-report-stream.js";
-import { createRetryPolicyLookup, createRetryThrottle, methodName } from "./retry-policy.js";
+import { createMethodSettings } from "./method-settings.js";
+import { createRetryThrottle, methodName } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
-import type { ChannelSnapshot } from "./snapshot.js";
+import { type ServiceConfigOptions, translateServiceConfig } from "./service-config.js";
+import { chooseServiceConfig } from "./service-config-choice.js";
+import { type MergedOptions, mergeServiceConfig } from "./service-config-merge.js";
+import type { ChannelSnapshot, ServiceConfigSnapshot } from "./snapshot.js";
 import { withMessages } from "./stream-response.js";
 
 /**
@@ -41,14 +47,24 @@ export interface Channel extends Transport {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export function createChannel(options: ChannelOptions): Channel {
-  validateChannelOptions(options);
+export function createChannel(explicit: ChannelOptions): Channel {
+  validateChannelOptions(explicit);
   const api = "createChannel";
-  const logger = options.logger ?? consoleLogger;
+  const logger = explicit.logger ?? consoleLogger;
+  // The service config becomes options; from here on the channel reads only those.
+  const ownConfig = explicit.serviceConfig === undefined ? undefined : translateServiceConfig(explicit.serviceConfig);
+  const merged = merge(ownConfig, "serviceConfig");
+  const options = merged.options;
   const closeGraceMs = options.closeGraceMs ?? 10_000;
   const protocol: Protocol = options.protocol ?? "grpc";
-  const transportOptions = connectTransportOptions(options);
-  const policyOf = createRetryPolicyLookup(options.retry);
+  let transportOptions = connectTransportOptions(options);
+  let settingsOf = createMethodSettings(options);
+  let throttle = createRetryThrottle(options.retry?.budget);
+  const dnsConfig = explicit.dnsServiceConfig === true;
+  const dnsHost = dnsConfig ? dnsHostOf(explicit) : "";
+  const configState: ServiceConfigSnapshot = { source: ownConfig ? "options" : "none", updates: 0, rejected: 0 };
+  let running: MergedOptions = merged;
+  let balancerKey = ownConfig?.balancerKey;
   const userEmit = options.onEvent ?? (() => {});
   const loadReportStreams = options.outOfBandLoadReports
     ? createLoadReportStreams(
@@ -65,7 +81,7 @@ export function createChannel(options: ChannelOptions): Channel {
       }
     : userEmit;
   const healthWatcher = options.healthCheck ? createHealthWatcher(options.healthCheck, transportOf, logger) : undefined;
-  const transports = new WeakMap<Subchannel, Transport>();
+  let transports = new WeakMap<Subchannel, Transport>();
   function transportOf(sc: Subchannel): Transport {
     let transport = transports.get(sc);
     if (transport === undefined) {
@@ -80,6 +96,7 @@ export function createChannel(options: ChannelOptions): Channel {
     return transport;
   }
 
+  let poolStarted = false;
   const pool = createPool({
     api,
     target: options.target,
@@ -105,31 +122,100 @@ export function createChannel(options: ChannelOptions): Channel {
       "overloadPenalty",
       "limits",
     ]),
+    ...(dnsConfig
+      ? { resolverOptions: { ...options.resolverOptions, serviceConfig: true }, onServiceConfig: onDnsServiceConfig }
+      : {}),
     ...(healthWatcher ? { healthWatcher } : {}),
   });
+  poolStarted = true;
+
+  /** Translates and merges a service config; logs what it could only approximate and each conflict. */
+  function merge(config: ServiceConfigOptions | undefined, source: string): MergedOptions {
+    const result = mergeServiceConfig(explicit, config, source);
+    for (const note of config?.notes ?? []) logger.warn(`${api}: ${source}: ${note}`);
+    for (const conflict of result.conflicts) logger.warn(`${api}: ${conflict}`);
+    return result;
+  }
+
+  /** A TXT record of the target's name changed (gRFC A2): run its config, or the channel's own when it is gone. */
+  function onDnsServiceConfig(text: string | undefined) {
+    // A resolver may report before createPool returned.
+    if (!poolStarted) return queueMicrotask(() => onDnsServiceConfig(text));
+    const source = `DNS TXT _grpc_config.${dnsHost}`;
+    const prefix = `${api}: ${source}: `;
+    let next: MergedOptions;
+    let fromDns: ServiceConfigOptions | undefined;
+    try {
+      const chosen = text === undefined ? undefined : chooseServiceConfig(text, client, prefix);
+      fromDns = chosen && translateServiceConfig(chosen.config, prefix, chosen.path);
+      next = fromDns ? mergeServiceConfig(explicit, fromDns, `the service config of ${source}`) : merged;
+      const nextSettings = createMethodSettings(next.options);
+      if (fromDns) {
+        for (const note of fromDns.notes) logger.warn(`${prefix}${note}`);
+        for (const conflict of next.conflicts) logger.warn(`${api}: ${conflict}`);
+      }
+      settingsOf = nextSettings;
+    } catch (error) {
+      const message = (error as Error).message;
+      configState.rejected++;
+      configState.lastError = message;
+      logger.warn(`${message}; keeping the service config that runs now`, { target });
+      emit({ type: "service-config", status: "rejected", source, error: message });
+      return;
+    }
+    install(next.options, fromDns ? fromDns.balancerKey : ownConfig?.balancerKey);
+    running = next;
+    configState.updates++;
+    configState.source = fromDns ? "dns" : ownConfig ? "options" : "none";
+    logger.info(
+      `${api}: ${fromDns ? `applied the service config of ${source}` : `${source} has no service config for this client; running the channel's own`}`,
+      { target },
+    );
+    emit({ type: "service-config", status: fromDns ? "applied" : "removed", source });
+  }
+
+  /** Puts a new set of options into force (the method settings are in already). */
+  function install(next: ChannelOptions, nextBalancerKey: string | undefined) {
+    const previous = running.options;
+    if (JSON.stringify(next.retry?.budget) !== JSON.stringify(previous.retry?.budget)) {
+      throttle = createRetryThrottle(next.retry?.budget);
+    }
+    if (next.readMaxBytes !== previous.readMaxBytes || next.writeMaxBytes !== previous.writeMaxBytes) {
+      transportOptions = connectTransportOptions(next);
+      transports = new WeakMap();
+    }
+    if (explicit.balancer === undefined && nextBalancerKey !== balancerKey) {
+      pool.setBalancer(createBalancer(next.balancer, api));
+      balancerKey = nextBalancerKey;
+    }
+    for (const key of ["healthCheck", "outOfBandLoadReports"] as const) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(previous[key])) {
+        logger.warn(`${api}: ${key} from a DNS service config takes effect only for a new channel`, { target });
+      }
+    }
+  }
   const target = options.target;
 
   const ctx: CallContext = {
     target,
     tryPick: (avoid, call) => pool.tryPick(avoid, call),
-    async waitForPick(deadline, signal, avoid, call) {
+    async waitForPick(deadline, signal, avoid, call, failFast) {
       try {
-        return await pool.waitForPick(deadline, signal, avoid, call);
+        return await pool.waitForPick(deadline, signal, avoid, call, failFast);
       } catch (e) {
         throw e instanceof NoEndpointError ? new ConnectError(e.message, e.code as Code) : e;
       }
     },
     transportOf,
     isClosing: () => closing !== undefined,
-    policyOf,
-    throttle: createRetryThrottle(options.retry?.budget),
-    hedging: options.retry?.hedging,
+    get throttle() {
+      return throttle;
+    },
     emit,
     logger,
   };
 
-  function deadlineOf(timeoutMs: number | undefined): number | undefined {
-    const t = timeoutMs ?? options.defaultTimeoutMs;
+  function deadlineOf(t: number | undefined): number | undefined {
     return t !== undefined && t > 0 ? performance.now() + t : undefined;
   }
 
@@ -163,10 +249,12 @@ export function createChannel(options: ChannelOptions): Channel {
     ): Promise<UnaryResponse<I, O>> {
       callStarted();
       const watcher = watch(method);
+      const settings = settingsOf(method);
       try {
         const response = await sendUnary(
           ctx,
-          deadlineOf(timeoutMs),
+          settings,
+          deadlineOf(timeoutMs ?? settings.timeoutMs),
           method,
           signal,
           header,
@@ -194,9 +282,11 @@ export function createChannel(options: ChannelOptions): Channel {
     ): Promise<StreamResponse<I, O>> {
       callStarted();
       const watcher = watch(method);
+      const settings = settingsOf(method);
       let response: StreamResponse<I, O>;
       try {
-        response = await sendStream(ctx, deadlineOf(timeoutMs), method, signal, header, input, contextValues, watcher);
+        const deadline = deadlineOf(timeoutMs ?? settings.timeoutMs);
+        response = await sendStream(ctx, settings, deadline, method, signal, header, input, contextValues, watcher);
       } catch (e) {
         callEnded();
         watcher?.ended(ConnectError.from(e).code);
@@ -212,7 +302,12 @@ export function createChannel(options: ChannelOptions): Channel {
     },
 
     snapshot(): ChannelSnapshot {
-      return { ...pool.snapshot(), closed: closing !== undefined };
+      const configured = ownConfig !== undefined || dnsConfig;
+      return {
+        ...pool.snapshot(),
+        closed: closing !== undefined,
+        ...(configured ? { serviceConfig: { ...configState } } : {}),
+      };
     },
 
     close() {
@@ -241,6 +336,20 @@ async function* onDone<T>(messages: AsyncIterable<T>, done: (code: number) => vo
   } finally {
     done(code);
   }
+}
+
+/** Drawn once per channel: which DNS service config choices (gRFC A2 `percentage`) apply to it. */
+const client = { percentile: Math.floor(Math.random() * 100), hostname: hostname() };
+
+/** The host whose `_grpc_config.` TXT record holds the service config; dnsServiceConfig needs a `dns:` target. */
+function dnsHostOf(options: ChannelOptions): string {
+  const target = parseTarget(options.target);
+  if (target.scheme !== "dns") {
+    throw new TypeError(
+      `createChannel: dnsServiceConfig needs a dns: target (the service config is a TXT record of its host name), got "${options.target}"`,
+    );
+  }
+  return target.host.replace(/\.$/, "");
 }
 
 /** The options among `keys` that are set, for passing on. */

@@ -7,6 +7,7 @@ export type {
   LeastRequestOptions,
   MaglevOptions,
   P2cOptions,
+  PickFirstOptions,
   RingHashOptions,
   RoundRobinOptions,
   WeightedRoundRobinOptions,
@@ -98,5 +99,8 @@ export type { Channel } from "./create-channel.js";
 export { createChannel } from "./create-channel.js";
 export type { HealthCheckOptions } from "./health-check.js";
 export type { OutOfBandLoadReportOptions } from "./load-report-stream.js";
+export type { MethodOptions } from "./method-options.js";
 export type { HedgingPolicy, RetryBudget, RetryOptions, RetryPolicy } from "./retry-policy.js";
-export type { ChannelSnapshot } from "./snapshot.js";
+export type { ServiceConfig } from "./service-config.js";
+export { ServiceConfigError } from "./service-config-values.js";
+export type { ChannelSnapshot, ServiceConfigSnapshot } from "./snapshot.js";

@@ -36,6 +36,12 @@ export interface HedgingPolicy {
   delayMs: number;
   /** Copies in all, the first included; 2 to 5. Default 2. */
   maxAttempts?: number;
+  /**
+   * Status codes after which the other copies go on; any other ends the call
+   * at once. Default: the method's retry policy's `retryableCodes`
+   * (UNAVAILABLE), none for a method without one.
+   */
+  nonFatalCodes?: Code[];
 }
 
 /** Retry options of a channel. */
@@ -47,8 +53,8 @@ export interface RetryOptions {
    */
   idempotent?: RetryPolicy | false;
   /**
-   * Policies by `package.Service/Method` or `package.Service`, overriding the
-   * idempotent default; setting one for a method that has side effects says
+   * Policies by `package.Service/Method`, `package.Service` or "" (every
+   * method), the most specific first, overriding the idempotent default; setting one for a method that has side effects says
    * you know retrying it is safe. `false` turns retries off for it.
    */
   methods?: Record<string, RetryPolicy | false>;
@@ -80,7 +86,8 @@ export function createRetryPolicyLookup(options: RetryOptions = {}) {
     if (cache.has(method)) return cache.get(method);
     const byMethod = options.methods?.[methodName(method)];
     const byService = options.methods?.[method.parent.typeName];
-    const chosen = byMethod ?? byService ?? (isIdempotent(method) ? (options.idempotent ?? {}) : false);
+    const chosen =
+      byMethod ?? byService ?? options.methods?.[""] ?? (isIdempotent(method) ? (options.idempotent ?? {}) : false);
     const policy = chosen === false ? undefined : resolve(chosen);
     cache.set(method, policy);
     return policy;
@@ -130,15 +137,21 @@ function validateRetryOptions(options: RetryOptions) {
       }
     }
   }
-  const hedging = options.hedging;
-  if (hedging !== undefined) {
-    if (!(typeof hedging.delayMs === "number" && hedging.delayMs >= 0)) {
-      throw new TypeError("createChannel: retry.hedging.delayMs must be a non-negative number of milliseconds");
-    }
-    const n = hedging.maxAttempts ?? 2;
-    if (!Number.isInteger(n) || n < 2 || n > maxAttemptsCap) {
-      throw new TypeError(`createChannel: retry.hedging.maxAttempts must be an integer from 2 to 5, got ${String(n)}`);
-    }
+  if (options.hedging !== undefined) validateHedging(options.hedging, "retry.hedging");
+}
+
+/** Checks a hedging policy; `name` says where it is in the options. */
+export function validateHedging(hedging: HedgingPolicy, name: string): void {
+  if (!(typeof hedging.delayMs === "number" && hedging.delayMs >= 0)) {
+    throw new TypeError(`createChannel: ${name}.delayMs must be a non-negative number of milliseconds`);
+  }
+  const n = hedging.maxAttempts ?? 2;
+  if (!Number.isInteger(n) || n < 2 || n > maxAttemptsCap) {
+    throw new TypeError(`createChannel: ${name}.maxAttempts must be an integer from 2 to 5, got ${String(n)}`);
+  }
+  const codes = hedging.nonFatalCodes;
+  if (codes !== undefined && !(Array.isArray(codes) && codes.every((c) => Number.isInteger(c) && c >= 1 && c <= 16))) {
+    throw new TypeError(`createChannel: ${name}.nonFatalCodes must be a list of status codes (1 to 16)`);
   }
 }
 

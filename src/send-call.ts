@@ -22,9 +22,10 @@ import {
 import { isCallNotSent, isConnectionLost, responseField } from "@meshlite/transport";
 import pRetry from "p-retry";
 import type { CallContext } from "./call-context.js";
+import type { MethodSettings, ResolvedHedging } from "./method-settings.js";
 import { ConnectPickCall } from "./pick-call.js";
 import { createReplayableInput, type ReplayableInput } from "./replayable-input.js";
-import { isIdempotent, isRetryable, methodName, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
+import { isRetryable, methodName, type ResolvedRetryPolicy, retryDelay } from "./retry-policy.js";
 import { withMessages } from "./stream-response.js";
 
 /** Messages of a request stream kept so the call can be replayed. */
@@ -46,11 +47,14 @@ interface CallState {
   readonly watch: CallWatcher | undefined;
   /** Attempts started, for the observer. */
   attempts: number;
+  /** Fail at once when every endpoint is failing (the method's waitForReady is false). */
+  readonly failFast: boolean;
 }
 
 /** Sends a unary call: picks, records load, resends unsent calls, retries and hedges by policy. */
 export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   ctx: CallContext,
+  settings: MethodSettings,
   deadline: number | undefined,
   method: DescMethodUnary<I, O>,
   signal: AbortSignal | undefined,
@@ -59,7 +63,7 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
   contextValues: ContextValues | undefined,
   watch?: CallWatcher,
 ): Promise<UnaryResponse<I, O>> {
-  const state = callState(deadline, method, signal, header, watch);
+  const state = callState(deadline, method, signal, header, watch, settings.failFast);
   const attempt = (attemptSignal = signal) =>
     sendAttempt(ctx, state, method, attemptSignal, async (sc, timeoutMs, _startedAt, attemptHeader, watcher) => {
       if (watcher?.messageSent) watcher.messageSent(sizeOf(method.input, input));
@@ -69,9 +73,9 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
       if (watcher?.messageReceived) watcher.messageReceived(sizeOf(method.output, response.message));
       return response;
     });
-  const policy = ctx.policyOf(method);
+  if (settings.hedging !== undefined) return sendHedged(ctx, state, method, settings.hedging, attempt);
+  const policy = settings.retry;
   if (policy === undefined) return attempt();
-  if (ctx.hedging && isIdempotent(method)) return sendHedged(ctx, state, method, policy, attempt);
   return withRetries(ctx, state, method, policy, () => attempt());
 }
 
@@ -83,6 +87,7 @@ export async function sendUnary<I extends DescMessage, O extends DescMessage>(
  */
 export async function sendStream<I extends DescMessage, O extends DescMessage>(
   ctx: CallContext,
+  settings: MethodSettings,
   deadline: number | undefined,
   method: DescMethodStreaming<I, O>,
   signal: AbortSignal | undefined,
@@ -91,7 +96,7 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
   contextValues: ContextValues | undefined,
   watch?: CallWatcher,
 ): Promise<StreamResponse<I, O>> {
-  const state = callState(deadline, method, signal, header, watch);
+  const state = callState(deadline, method, signal, header, watch, settings.failFast);
   const replay = createReplayableInput(input, maxReplayMessages);
   const attempt = () =>
     sendAttempt(
@@ -109,7 +114,7 @@ export async function sendStream<I extends DescMessage, O extends DescMessage>(
       },
       replay,
     );
-  const policy = ctx.policyOf(method);
+  const policy = settings.retry;
   // With a retry policy, an attempt lasts until the first response message:
   // a failure before it (trailers-only or right after the headers) is retried.
   const attemptToFirstMessage = async () => {
@@ -143,8 +148,10 @@ function callState(
   signal: AbortSignal | undefined,
   header: HeadersInit | undefined,
   watch: CallWatcher | undefined,
+  failFast: boolean,
 ): CallState {
-  return { deadline, call: new ConnectPickCall(method, header), signal, avoid: undefined, header, watch, attempts: 0 };
+  const call = new ConnectPickCall(method, header);
+  return { deadline, call, signal, avoid: undefined, header, watch, attempts: 0, failFast };
 }
 
 /** A message's size on the wire before compression: its protobuf encoding (observers only). */
@@ -193,7 +200,8 @@ async function sendAttempt<T>(
   for (let resend = 0; ; resend++) {
     // No promise on the common path: an endpoint is ready.
     const sc =
-      ctx.tryPick(state.avoid, state.call) ?? (await ctx.waitForPick(state.deadline, signal, state.avoid, state.call));
+      ctx.tryPick(state.avoid, state.call) ??
+      (await ctx.waitForPick(state.deadline, signal, state.avoid, state.call, state.failFast));
     // Before begin(): a deadline that ran out while waiting for an endpoint
     // is not the endpoint's failure.
     const timeoutMs = remaining(ctx, state.deadline);
@@ -294,17 +302,16 @@ async function withRetries<T>(
 /**
  * Hedging: a copy of the call goes to another endpoint each time `delayMs`
  * passes without an answer, up to `maxAttempts` copies; the first success
- * wins and the others are canceled. A non-retryable failure ends the call.
+ * wins and the others are canceled. A failure not in `nonFatalCodes` ends the call.
  */
 function sendHedged<T>(
   ctx: CallContext,
   state: CallState,
   method: DescMethod,
-  policy: ResolvedRetryPolicy,
+  hedging: ResolvedHedging,
   attempt: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const hedging = ctx.hedging as NonNullable<CallContext["hedging"]>;
-  const maxAttempts = hedging.maxAttempts ?? 2;
+  const maxAttempts = hedging.maxAttempts;
   return new Promise<T>((resolve, reject) => {
     const controllers: AbortController[] = [];
     let failed = 0;
@@ -346,7 +353,7 @@ function sendHedged<T>(
         (error: unknown) => {
           if (settled) return;
           failed++;
-          const retryable = isRetryable(policy, error);
+          const retryable = error instanceof ConnectError && hedging.nonFatalCodes.includes(error.code);
           if (retryable) ctx.throttle.onFailure();
           if (
             !retryable ||

@@ -20,6 +20,9 @@ export interface SrvRecordSpec {
   weight?: number;
 }
 
+/** TXT records: name -> the texts of its records (one record each; long ones are split into strings of 200). */
+export type TxtRecords = Readonly<Record<string, readonly string[]>>;
+
 /** Address records: name -> addresses (IPv4 become A records, IPv6 AAAA). */
 export type HostRecords = Readonly<Record<string, readonly string[]>>;
 
@@ -29,6 +32,8 @@ export interface DnsmasqOptions {
   hosts?: HostRecords;
   /** SRV records. Default none. */
   srv?: readonly SrvRecordSpec[];
+  /** TXT records. Default none. */
+  txt?: TxtRecords;
   /** TTL of every answer, in seconds. Default 5. */
   ttl?: number;
   /**
@@ -67,6 +72,8 @@ export interface Dnsmasq {
    * same port (a gap of some milliseconds in which queries are refused).
    */
   setSrv(srv: readonly SrvRecordSpec[]): Promise<void>;
+  /** Replaces the TXT records; like setSrv, this restarts dnsmasq on the same port. */
+  setTxt(txt: TxtRecords): Promise<void>;
   /** Stops the process (the port then refuses queries). */
   stop(): Promise<void>;
   /** Starts it again on the same port after stop(). */
@@ -120,6 +127,13 @@ async function freePort(): Promise<number> {
   }
 }
 
+/** A TXT record's text as dnsmasq's quoted character-strings (at most 255 bytes each; 200 here). */
+function txtStrings(text: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < text.length; i += 200) parts.push(text.slice(i, i + 200));
+  return parts.map((p) => `"${p.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",");
+}
+
 function hostsText(hosts: HostRecords): string {
   const lines: string[] = [];
   for (const [name, addresses] of Object.entries(hosts)) {
@@ -140,6 +154,7 @@ export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmas
   const confPath = join(dir, "dnsmasq.conf");
   const host = "127.0.0.1";
   let srv = options.srv ?? [];
+  let txt = options.txt ?? {};
   let port = options.port ?? 0;
   let child: ChildProcess | undefined;
   /** Times dnsmasq has logged reading the hosts file. */
@@ -174,6 +189,7 @@ export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmas
       ...(options.dnssec ? ["dnssec", `trust-anchor=${rootTrustAnchor}`, "dnssec-check-unsigned"] : []),
       "log-queries",
       ...srv.map((r) => `srv-host=${r.name},${r.target},${r.port},${r.priority ?? 0},${r.weight ?? 0}`),
+      ...Object.entries(txt).flatMap(([name, texts]) => texts.map((text) => `txt-record=${name},${txtStrings(text)}`)),
     ];
     return lines.join("\n") + "\n";
   }
@@ -287,6 +303,13 @@ export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmas
     },
     async setSrv(records) {
       srv = records;
+      if (child !== undefined) {
+        await stopProcess();
+        await launch();
+      }
+    },
+    async setTxt(records) {
+      txt = records;
       if (child !== undefined) {
         await stopProcess();
         await launch();

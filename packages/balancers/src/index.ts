@@ -7,6 +7,7 @@ export type { MaglevOptions } from "./maglev.js";
 export { createMaglevBalancer } from "./maglev.js";
 export type { P2cOptions } from "./p2c.js";
 export { createP2cBalancer } from "./p2c.js";
+export type { PickFirstOptions } from "./pick-first.js";
 export { createPickFirstBalancer } from "./pick-first.js";
 export type { RingHashOptions } from "./ring-hash.js";
 export { createRingHashBalancer } from "./ring-hash.js";

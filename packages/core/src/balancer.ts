@@ -94,6 +94,12 @@ export interface Balancer {
   /** Which endpoints the pool keeps connected. Default "all". */
   readonly connections?: ConnectionPolicy;
   /**
+   * Shuffle the resolver's list on each update before connecting in its
+   * order (gRPC pick_first's `shuffleAddressList`, gRFC A62): clients that
+   * get the same list spread over it. Default false.
+   */
+  readonly shuffleAddressList?: boolean;
+  /**
    * Picks among `candidates`, which is never empty and keeps the resolver's
    * order; `call` says which call it is for (method, request headers).
    * Return undefined to refuse the call (the channel then waits for a change).

@@ -11,6 +11,14 @@ export interface ResolverListener {
    * retrying on its own.
    */
   onError(error: Error): void;
+  /**
+   * The service config the resolver found (the DNS resolver's `grpc_config=`
+   * TXT record, gRFC A2, when asked for with `serviceConfig: true`): the
+   * record's text, or undefined when there is none (any more). Called only
+   * when it changed. Optional: listeners that do not take service configs
+   * leave it out.
+   */
+  onServiceConfig?(text: string | undefined): void;
 }
 
 /**

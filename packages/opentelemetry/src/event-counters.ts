@@ -4,7 +4,8 @@ import type { Meter } from "@opentelemetry/api";
 /** The channel events counted: the pool's, and the channel's retries. */
 export type CountedEvent =
   | PoolEvent
-  | { type: "retry"; method: string; kind: "policy" | "not-sent" | "hedge"; address: string; [key: string]: unknown };
+  | { type: "retry"; method: string; kind: "policy" | "not-sent" | "hedge"; address: string; [key: string]: unknown }
+  | { type: "service-config"; status: "applied" | "removed" | "rejected"; [key: string]: unknown };
 
 /** Counters fed by a channel's (or pool's) `onEvent`: retries, ejections, resolver errors. */
 export function createEventCounters(meter: Meter): (event: CountedEvent) => void {
@@ -17,6 +18,10 @@ export function createEventCounters(meter: Meter): (event: CountedEvent) => void
     description: "Failed resolutions.",
     unit: "{error}",
   });
+  const serviceConfigs = meter.createCounter("meshlite.service_config.updates", {
+    description: "Service configs from DNS: applied, removed (back to the channel's own) or rejected as invalid.",
+    unit: "{update}",
+  });
   return (event) => {
     if (event.type === "retry") {
       retries.add(1, {
@@ -28,6 +33,8 @@ export function createEventCounters(meter: Meter): (event: CountedEvent) => void
       ejections.add(1, { "meshlite.endpoint": event.address, "meshlite.ejection.reason": event.reason });
     } else if (event.type === "resolver-error") {
       resolverErrors.add(1);
+    } else if (event.type === "service-config") {
+      serviceConfigs.add(1, { "meshlite.service_config.status": event.status });
     }
   };
 }

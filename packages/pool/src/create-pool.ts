@@ -115,6 +115,8 @@ export interface PoolOptions {
   logger?: Logger;
   /** Receives endpoint, ejection, health and resolver events. Default: none. */
   onEvent?: PoolEventHandler;
+  /** Receives the service configs the resolver finds (the DNS resolver's with `serviceConfig: true`). Default: none. */
+  onServiceConfig?: (text: string | undefined) => void;
   /** The API the user called, to start validation messages with. Default "createPool". */
   api?: string;
 }
@@ -158,6 +160,7 @@ export function createPool(options: PoolOptions): EndpointPool {
     overloadPenalty,
     limits,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.onServiceConfig ? { onServiceConfig: options.onServiceConfig } : {}),
     ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
     ...(options.waitForReadyMs !== undefined ? { waitForReadyMs: options.waitForReadyMs } : {}),

@@ -58,6 +58,8 @@ export interface EndpointPoolOptions {
   readonly logger: Logger;
   /** Receives endpoint, ejection, health and resolver events. Default: none. */
   readonly onEvent?: PoolEventHandler;
+  /** Receives the service configs the resolver finds (ResolverListener.onServiceConfig). Default: none. */
+  readonly onServiceConfig?: (text: string | undefined) => void;
 }
 
 /**
@@ -77,16 +79,25 @@ export interface EndpointPool {
   tryPick(avoid?: Subchannel, call?: PickCall): Subchannel | undefined;
   /**
    * Waits for a candidate until `deadline` (ms, performance.now() clock; when
-   * undefined, `waitForReadyMs` from now) or the signal aborts. Throws
-   * NoEndpointError with the status to fail the call with and a message that
-   * names the target and the last error.
+   * undefined, `waitForReadyMs` from now) or the signal aborts; with
+   * `failFast`, only while the target is resolving or an endpoint is
+   * connecting (or idle): every endpoint failing ends the wait at once (gRPC's
+   * fail-fast). Throws NoEndpointError with the status to fail the call with
+   * and a message that names the target and the last error.
    */
   waitForPick(
     deadline: number | undefined,
     signal: AbortSignal | undefined,
     avoid?: Subchannel,
     call?: PickCall,
+    failFast?: boolean,
   ): Promise<Subchannel>;
+  /**
+   * Replaces the balancer (a new service config): the next pick uses it, and
+   * its connection policy applies from now (endpoints it wants connected are
+   * dialled; connections it does not need stay open until they close).
+   */
+  setBalancer(balancer: Balancer): void;
   /** Active endpoints in the resolver's order, then draining ones. */
   subchannels(): Subchannel[];
   /** The endpoints that may take calls now, as the endpoint policies left them. */
@@ -108,7 +119,8 @@ export interface EndpointPool {
 const anyCall: PickCall = { method: "", header: () => undefined };
 
 export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
-  const { target, resolver, balancer, logger } = options;
+  const { target, resolver, logger } = options;
+  let balancer = options.balancer;
   const emit = options.onEvent ?? (() => {});
   const waitForReadyMs = options.waitForReadyMs ?? 20_000;
   const limits = options.limits ?? defaultCallLimits;
@@ -123,7 +135,9 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   const active = new Map<string, Subchannel>();
   const draining = new Set<Subchannel>();
   const cleanups = new Map<Subchannel, () => void>();
-  const connections = createConnectionManager(balancer.connections);
+  let connections = createConnectionManager(balancer.connections);
+  /** Calls waiting with failFast: they must hear of every change, not only of a new candidate. */
+  let failFastWaiting = 0;
   let candidateList: readonly Subchannel[] = [];
   let dirty = true;
   const waiters = new Set<() => void>();
@@ -159,7 +173,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   function changed() {
     dirty = true;
     connections.changed(active.values());
-    if (waiters.size > 0 && candidates().length > 0) wakeAll();
+    if (waiters.size > 0 && (failFastWaiting > 0 || candidates().length > 0)) wakeAll();
   }
 
   function wakeAll() {
@@ -287,7 +301,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     if (closed) return;
     resolved = true;
     const wanted = new Map<string, Endpoint>();
-    for (const e of endpoints) {
+    for (const e of balancer.shuffleAddressList ? shuffled(endpoints) : endpoints) {
       if (!e.draining) wanted.set(endpointKey(e), e);
     }
     for (const sc of [...active.values()]) {
@@ -307,6 +321,21 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       }
     }
     changed();
+  }
+
+  /**
+   * Nothing to wait for: resolution failed or gave no endpoints, or no
+   * endpoint is a candidate, connecting or idle (to be dialled): every one
+   * failed to connect, or is ready but kept out (ejected, not serving).
+   */
+  function allFailing(): boolean {
+    if (!resolved) return resolverError !== undefined;
+    if (candidates().length > 0) return false;
+    for (const sc of active.values()) {
+      const state = sc.state();
+      if (state === "connecting" || state === "idle") return false;
+    }
+    return true;
   }
 
   function describeFailure(): string {
@@ -368,6 +397,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     signal: AbortSignal | undefined,
     avoid: Subchannel | undefined,
     call: PickCall | undefined,
+    failFast: boolean,
   ): Promise<Subchannel> {
     const until = deadline ?? performance.now() + waitForReadyMs;
     let heldBack = false;
@@ -386,6 +416,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
           "max-in-flight",
         );
       }
+      if (failFast && allFailing()) throw new NoEndpointError(describeFailure(), "fail-fast");
       const left = until - performance.now();
       if (left <= 0) throw new NoEndpointError(describeFailure(), deadline === undefined ? "wait-limit" : "deadline");
       if (signal?.aborted) {
@@ -419,7 +450,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       if (sc !== undefined && sc.load.inFlight >= maxPerEndpoint) sc = pickWithRoom(list, avoid, call);
       return sc;
     },
-    async waitForPick(deadline, signal, avoid, call) {
+    async waitForPick(deadline, signal, avoid, call, failFast = false) {
       if (closed) throw new NoEndpointError(`channel to "${target.raw}" is closed`, "closed");
       const first = pool.tryPick(avoid, call);
       if (first) return first;
@@ -431,11 +462,22 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         );
       }
       waiting++;
+      if (failFast) failFastWaiting++;
       try {
-        return await waitInLine(deadline, signal, avoid, call);
+        return await waitInLine(deadline, signal, avoid, call, failFast);
       } finally {
         waiting--;
+        if (failFast) failFastWaiting--;
       }
+    },
+    setBalancer(next) {
+      if (next === balancer) return;
+      balancer = next;
+      connections = createConnectionManager(next.connections);
+      if ((next.connections ?? "all") === "all") {
+        for (const sc of active.values()) if (sc.state() === "idle") sc.connection.connect();
+      }
+      changed();
     },
     subchannels: () => [...active.values(), ...draining],
     candidates,
@@ -474,7 +516,15 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     },
   };
 
+  const onServiceConfig = options.onServiceConfig;
   resolver.start({
+    ...(onServiceConfig
+      ? {
+          onServiceConfig(text: string | undefined) {
+            if (!closed) onServiceConfig(text);
+          },
+        }
+      : {}),
     onEndpoints: update,
     onError(error) {
       resolverError = error;
@@ -483,4 +533,14 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     },
   });
   return pool;
+}
+
+/** A copy of the list in random order (Fisher-Yates). */
+function shuffled<T>(list: readonly T[]): T[] {
+  const copy = [...list];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
 }

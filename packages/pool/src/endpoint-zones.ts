@@ -17,6 +17,7 @@ export function withEndpointZones(resolver: Resolver, zones: ReadonlyMap<string,
       resolver.start({
         onEndpoints: (endpoints) => listener.onEndpoints(endpoints.map(zoned)),
         onError: (error) => listener.onError(error),
+        ...(listener.onServiceConfig ? { onServiceConfig: listener.onServiceConfig.bind(listener) } : {}),
       });
     },
     refresh: () => resolver.refresh(),

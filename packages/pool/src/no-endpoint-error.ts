@@ -1,7 +1,14 @@
 import { grpcStatus } from "./grpc-status.js";
 
 /** Why no endpoint could be picked for a call. */
-export type NoEndpointReason = "deadline" | "wait-limit" | "aborted" | "closed" | "max-in-flight" | "max-pending";
+export type NoEndpointReason =
+  | "deadline"
+  | "wait-limit"
+  | "fail-fast"
+  | "aborted"
+  | "closed"
+  | "max-in-flight"
+  | "max-pending";
 
 /**
  * The status a call fails with when no endpoint could be picked, the same in
@@ -13,6 +20,8 @@ export type NoEndpointReason = "deadline" | "wait-limit" | "aborted" | "closed" 
  * - `wait-limit`: a call without a deadline waited `waitForReadyMs` and no
  *   endpoint became ready: UNAVAILABLE (what gRPC answers when there is
  *   nothing to send a call to, as a fail-fast call does at once).
+ * - `fail-fast`: a call that does not wait for ready (gRPC's default, a
+ *   method config's `waitForReady: false`) found every endpoint failing: UNAVAILABLE.
  * - `closed`: the pool is closing: UNAVAILABLE.
  * - `aborted`: the caller canceled while waiting: CANCELED.
  * - `max-in-flight`, `max-pending`: a concurrency limit (see CallLimitsOptions)

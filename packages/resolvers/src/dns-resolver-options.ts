@@ -68,6 +68,14 @@ export interface DnsResolverOptions {
   search?: readonly string[];
   /** `ndots` to use instead of the resolv.conf one. Default: from resolv.conf (1 when absent). */
   ndots?: number;
+  /**
+   * Also look up the gRPC service config in DNS (gRFC A2): the TXT record
+   * `_grpc_config.<host>` whose value starts with `grpc_config=`, at every
+   * lookup; its text goes to the listener's `onServiceConfig` when it
+   * changes. A failed TXT query keeps the last one and never fails
+   * resolution. The channel sets this for `dnsServiceConfig: true`. Default false.
+   */
+  serviceConfig?: boolean;
 }
 
 /** The options with every default applied. */
@@ -87,6 +95,7 @@ export const defaultDnsResolverOptions: Readonly<Omit<ResolvedDnsResolverOptions
   tries: 2,
   retryInitialMs: 1000,
   resolvConf: defaultResolvConfPath,
+  serviceConfig: false,
 };
 
 const families: readonly DnsFamily[] = ["dual", "ipv4", "ipv6", "prefer-ipv4", "prefer-ipv6"];
@@ -134,6 +143,7 @@ const checks: Record<keyof DnsResolverOptions, Check> = {
       ? undefined
       : "an array of domain names",
   ndots: number(0, 15, true),
+  serviceConfig: (value) => (typeof value === "boolean" ? undefined : "true or false"),
 };
 
 /**

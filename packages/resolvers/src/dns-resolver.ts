@@ -13,6 +13,7 @@ import {
 import pRetry from "p-retry";
 import { type DnsLookupConfig, type DnsLookupResult, dnsLookup } from "./dns-lookup.js";
 import { type ResolvedDnsResolverOptions, resolveDnsResolverOptions } from "./dns-resolver-options.js";
+import { lookupServiceConfig, type ServiceConfigLookup } from "./dns-service-config.js";
 import { emptyResolvConf, type ResolvConf, readResolvConf, searchNames } from "./resolv-conf.js";
 
 /** A resolution in progress: one p-retry loop of lookups until one succeeds. */
@@ -53,6 +54,8 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
   /** Start of the last lookup, for the refresh() rate limit. */
   let lastLookupAt = Number.NEGATIVE_INFINITY;
   let failures = 0;
+  /** The service config text last reported (gRFC A2); undefined for none. */
+  let serviceConfig: string | undefined;
 
   function schedule(delayMs: number) {
     const at = performance.now() + delayMs;
@@ -91,7 +94,12 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
         lastLookupAt = performance.now();
         own.querying = true;
         try {
-          return await dnsLookup(resolver, config);
+          // The TXT query runs beside the address lookup and never fails it.
+          const [result, txt] = await Promise.all([
+            dnsLookup(resolver, config),
+            options.serviceConfig ? lookupServiceConfig(resolver, host) : undefined,
+          ]);
+          return { result, txt };
         } catch (error) {
           // p-retry gives up on a TypeError; a resolver must not, whatever failed.
           throw error instanceof TypeError ? new Error(error.message, { cause: error }) : error;
@@ -114,10 +122,11 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
         },
       },
     ).then(
-      (result) => {
+      ({ result, txt }) => {
         if (cycle === own) {
           cycle = undefined;
           succeeded(result);
+          if (txt !== undefined) serviceConfigFound(txt);
         }
       },
       (error: unknown) => {
@@ -159,6 +168,19 @@ export function createDnsResolver(target: DnsTarget, context: ResolverContext): 
       refreshWanted = false;
       schedule(rateLimitDelay());
     }
+  }
+
+  function serviceConfigFound(txt: ServiceConfigLookup) {
+    if (closed) return;
+    if (txt.error !== undefined) {
+      logger.warn(`DNS TXT lookup of _grpc_config.${host} failed: ${txt.error.message}; keeping the service config`, {
+        target: target.raw,
+      });
+      return;
+    }
+    if (txt.text === serviceConfig) return;
+    serviceConfig = txt.text;
+    listener?.onServiceConfig?.(txt.text);
   }
 
   function failed(error: Error) {
