@@ -440,12 +440,14 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     tryPick(avoid, call = anyCall) {
       const list = candidates();
       if (list.length === 0) return undefined;
-      let sc: Subchannel | undefined;
-      if (avoid === undefined || list.length === 1) {
-        sc = balancer.pick(list, call) as Subchannel | undefined;
-      } else {
+      let sc = balancer.pick(list, call) as Subchannel | undefined;
+      // A retry avoids the endpoint that just failed. The balancer picks from the whole list
+      // first, so its own state (a rotation's position) moves on as for any call; picking from
+      // a shorter list with the same position would skip one endpoint every time (round-robin
+      // over A, B, C with A failing sent every retry to C and none to B).
+      if (sc === avoid && avoid !== undefined && list.length > 1) {
         const others = list.filter((c) => c !== avoid);
-        sc = balancer.pick(others.length > 0 ? others : list, call) as Subchannel | undefined;
+        sc = balancer.pick(others, call) as Subchannel | undefined;
       }
       if (sc !== undefined && sc.load.inFlight >= maxPerEndpoint) sc = pickWithRoom(list, avoid, call);
       return sc;

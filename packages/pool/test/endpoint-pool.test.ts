@@ -1,3 +1,4 @@
+import { createRoundRobinBalancer } from "@meshlite/balancers";
 import type { Balancer, Endpoint, PickCall } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
@@ -202,6 +203,26 @@ describe("endpoint pool", () => {
     expect(seen).toEqual([
       { method: "pkg.Svc/Do", user: "ann", hashKeys: ["pod-a", "10.0.0.2:50051"], weights: [3, 1] },
     ]);
+  });
+
+  it("spreads retries that avoid a failed endpoint evenly over the others, round-robin included", () => {
+    const { pool, readyAll } = setup({ balancer: createRoundRobinBalancer(), outlierDetection: false });
+    readyAll();
+    const calls = new Map<string, number>();
+    const retries = new Map<string, number>();
+    const count = (into: Map<string, number>, sc: Subchannel | undefined) =>
+      into.set(sc?.key ?? "", (into.get(sc?.key ?? "") ?? 0) + 1);
+    for (let call = 0; call < 300; call++) {
+      const sc = pool.tryPick();
+      count(calls, sc);
+      // 10.0.0.1 fails every call: its calls are retried elsewhere.
+      if (sc?.key === "10.0.0.1:50051") count(retries, pool.tryPick(sc));
+    }
+    const [a, b, c] = ["10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.3:50051"];
+    expect(retries.get(a)).toBeUndefined();
+    // Every attempt, first or retry, alike on the healthy two (before: 10.0.0.2 got none).
+    const attempts = (k: string) => (calls.get(k) ?? 0) + (retries.get(k) ?? 0);
+    expect(attempts(b as string)).toBe(attempts(c as string));
   });
 
   it("dials one endpoint at a time for a first-reachable balancer", () => {
