@@ -13,6 +13,7 @@
 // `--attacker-nice 0` runs it at the proxy's priority.
 //
 // Run: pnpm bench:hostile [--rounds 3] [--slice-ms 4000] [--rate 200] [--attacker-nice 19]
+// (ATTACKS=ping,continuation runs only those; the proxy runs from dist: pnpm build first.)
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,8 +32,11 @@ const { rounds, sliceMs, rate, attackerNice } = parseArgs(
   "tsx bench/hostile-clients.ts [--rounds 3] [--slice-ms 4000] [--rate 200] [--attacker-nice 19]",
 );
 // The attacks bench/support/attacker-main.ts knows.
-const attackKinds = ["rapid-reset", "continuation", "ping", "settings", "slowloris", "no-end", "slow-reader"] as const;
-type AttackKind = (typeof attackKinds)[number];
+const allAttacks = ["rapid-reset", "continuation", "ping", "settings", "slowloris", "no-end", "slow-reader"] as const;
+type AttackKind = (typeof allAttacks)[number];
+const attackKinds = process.env.ATTACKS
+  ? allAttacks.filter((kind) => process.env.ATTACKS?.split(",").includes(kind))
+  : allAttacks;
 const attacker = fileURLToPath(new URL("./support/attacker-main.ts", import.meta.url));
 
 async function main() {

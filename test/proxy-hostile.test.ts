@@ -112,10 +112,11 @@ describe("the proxy against hostile HTTP/2 clients", () => {
       expect(c.received.goawayCode).toBe(ENHANCE_YOUR_CALM);
     });
     expect(limited("rapid_reset")).toBe(before + 1);
-    // What reached the backends is bounded by the limit, not by what the attacker sent.
+    // A stream reset in the packets that opened it is dropped before it is forwarded: almost
+    // nothing reaches the backends (a stream whose frames TCP split may), far under the limit.
     const forwarded = backendCalls() - callsBefore;
     console.log(`rapid reset: ${sent} streams sent, ${forwarded} reached a backend`);
-    expect(forwarded).toBeLessThanOrEqual(2 * limits.maxPrematureResets);
+    expect(forwarded).toBeLessThanOrEqual(limits.maxPrematureResets / 10);
   });
 
   it("an attacker that reconnects after each cut-off cannot make the backends drop the proxy's connections", async () => {

@@ -87,7 +87,17 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    options.onStream(stream, headers);
+    // One turn later, after the rest of what the socket delivered is read: a
+    // stream the client reset in the same packets (HEADERS, DATA, RST_STREAM:
+    // a rapid-reset attack) is gone by then and costs no upstream call. Sent at
+    // once, each would become a call the upstream runs in full, since past the
+    // reset budget (cancelStream) upstream cancels are deferred.
+    // Until then nothing else listens: a reset with an error code must not throw.
+    stream.on("error", noop);
+    setImmediate(() => {
+      if (stream.destroyed || stream.closed) return;
+      options.onStream(stream, headers);
+    });
   });
   h2.on("session", (session) => {
     sessions.add(session);
@@ -229,3 +239,5 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     },
   };
 }
+
+function noop() {}

@@ -66,6 +66,9 @@ class Body implements ReplayableBody {
     body.on("data", (chunk: Buffer) => this.onData(chunk));
     body.on("end", () => this.onEnd());
     body.pause();
+    // A request that ended before the call was taken up (the front server takes
+    // streams a turn after they arrive) emitted its 'end' already.
+    if (body.readableEnded) this.ended = true;
   }
 
   get replayable() {
