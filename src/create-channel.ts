@@ -102,6 +102,7 @@ export function createChannel(options: ChannelOptions): Channel {
       "locality",
       "waitForReadyMs",
       "slowStart",
+      "subset",
       "overloadPenalty",
       "limits",
     ]),

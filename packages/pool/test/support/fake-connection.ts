@@ -6,12 +6,14 @@ import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/
 export interface FakeConnection extends Http2Connection {
   set(state: ConnectivityState, error?: Error): void;
   readonly connects: number;
+  readonly disconnects: number;
   readonly closed: boolean;
 }
 
 export function createFakeConnection(endpoint: Endpoint): FakeConnection {
   let state: ConnectivityState = "idle";
   let connects = 0;
+  let disconnects = 0;
   let closed = false;
   const listeners = new Set<(event: Http2ConnectionEvent) => void>();
   const connection: FakeConnection = {
@@ -34,6 +36,9 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
     connect() {
       connects++;
     },
+    disconnect() {
+      disconnects++;
+    },
     async close() {
       closed = true;
     },
@@ -43,6 +48,9 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
     },
     get connects() {
       return connects;
+    },
+    get disconnects() {
+      return disconnects;
     },
     get closed() {
       return closed;

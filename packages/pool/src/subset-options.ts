@@ -1,0 +1,121 @@
+import { hostname } from "node:os";
+import { assertKnownKeys, parseTarget } from "@meshlite/core";
+
+/** The environment variable the client's own pod IP is read from (downward API `status.podIP`). */
+export const podIpEnv = "POD_IP";
+
+/**
+ * Subsetting: the client connects to, and picks among, a small share of the
+ * endpoints instead of all of them, so N clients x M servers do not make
+ * N x M connections.
+ */
+export interface SubsetOptions {
+  /** Endpoints in the subset (servers' worth of the aperture). Default 12. */
+  size?: number;
+  /** Below this many resolved endpoints the subset is off and every endpoint is used. Default 50. */
+  minEndpoints?: number;
+  /**
+   * A target that resolves to the client's own peers (its own Service), e.g.
+   * `k8s:///checkout.shop:http`: the client finds its rank among them by its
+   * own address (`selfAddress`) and follows them live. Any scheme works
+   * (`dns:`, `static:`); `k8s:` needs `@meshlite/resolver-k8s` imported.
+   * Default: none (`rank`/`count`, else a rendezvous-hash subset).
+   */
+  peers?: string;
+  /** The client's own address among its peers. Default: the environment variable POD_IP. */
+  selfAddress?: string;
+  /** The client's position among `count` clients (0-based), for static fleets; with `count`. Default: none. */
+  rank?: number;
+  /** How many clients share the endpoints, with `rank`. Default: none. */
+  count?: number;
+  /**
+   * Seed of the rendezvous-hash subset used when the rank is unknown: the
+   * same seed gives the same subset. Default: the host name (the pod name).
+   */
+  seed?: string;
+}
+
+/** Subset options after validation, with defaults. */
+export interface ResolvedSubset {
+  size: number;
+  minEndpoints: number;
+  peers: string | undefined;
+  selfAddress: string | undefined;
+  rank: number | undefined;
+  count: number | undefined;
+  seed: string;
+}
+
+const keys = ["size", "minEndpoints", "peers", "selfAddress", "rank", "count", "seed"] as const;
+
+/**
+ * Checks subset options and fills in defaults; `where` names the option in
+ * messages ("createChannel: subset"). `false` and undefined turn it off;
+ * `true` turns it on with the defaults.
+ */
+export function resolveSubset(
+  options: SubsetOptions | boolean | undefined,
+  where: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedSubset | false {
+  if (options === false || options === undefined) return false;
+  const o = options === true ? {} : options;
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    throw new TypeError(
+      `${where} must be an object { size, minEndpoints, peers, selfAddress, rank, count, seed }, true or false, got ${JSON.stringify(o)}`,
+    );
+  }
+  assertKnownKeys(o, keys, where);
+  const whole = (key: string, value: unknown, fallback: number | undefined, min: number) => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+      throw new TypeError(`${where}.${key} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  };
+  const size = whole("size", o.size, 12, 1) as number;
+  const minEndpoints = whole("minEndpoints", o.minEndpoints, 50, 0) as number;
+  const rank = whole("rank", o.rank, undefined, 0);
+  const count = whole("count", o.count, undefined, 1);
+  if ((rank === undefined) !== (count === undefined)) {
+    throw new TypeError(
+      `${where}: rank and count go together (rank from 0 to count - 1); got only ${rank === undefined ? "count" : "rank"}`,
+    );
+  }
+  if (rank !== undefined && count !== undefined && rank >= count) {
+    throw new TypeError(`${where}.rank must be below count (0 to ${count - 1}), got ${rank}`);
+  }
+  for (const key of ["peers", "selfAddress", "seed"] as const) {
+    if (o[key] !== undefined && (typeof o[key] !== "string" || o[key] === "")) {
+      throw new TypeError(`${where}.${key} must be a non-empty string, got ${JSON.stringify(o[key])}`);
+    }
+  }
+  if (o.peers !== undefined && rank !== undefined) {
+    throw new TypeError(`${where}: give peers (found live) or rank and count (fixed), not both`);
+  }
+  if (o.peers !== undefined) {
+    try {
+      parseTarget(o.peers);
+    } catch (e) {
+      throw new TypeError(`${where}.peers: ${(e as Error).message}`);
+    }
+  }
+  const selfAddress = o.selfAddress ?? (env[podIpEnv] || undefined);
+  return {
+    size,
+    minEndpoints,
+    peers: o.peers,
+    selfAddress: selfAddress === undefined ? undefined : hostOf(selfAddress),
+    rank,
+    count,
+    seed: o.seed ?? hostname(),
+  };
+}
+
+/** The host of `host`, `host:port`, `[v6]` or `[v6]:port`: peers are matched by host only. */
+export function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1] as string;
+  const parts = address.split(":");
+  return parts.length === 2 ? (parts[0] as string) : address;
+}
