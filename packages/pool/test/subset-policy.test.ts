@@ -1,0 +1,132 @@
+import type { Endpoint } from "@meshlite/core";
+import { silentLogger } from "@meshlite/core";
+import { describe, expect, it } from "vitest";
+import { apertureShares, createEndpointPool, resolveSubset, type SubsetOptions } from "../src/index.js";
+import { createFakeConnection, createFakeResolver, type FakeConnection } from "./support/fake-connection.js";
+
+const endpoints = (n: number): Endpoint[] =>
+  Array.from({ length: n }, (_, i) => ({ host: `10.1.${i >> 8}.${i & 255}`, port: 50051 }));
+
+const roundRobin = { name: "first-candidate", pick: (c: readonly unknown[]) => c[0] } as never;
+
+function setup(subset: SubsetOptions, initial: Endpoint[]) {
+  const connections = new Map<string, FakeConnection>();
+  const resolver = createFakeResolver(initial);
+  const pool = createEndpointPool({
+    target: { scheme: "static", form: "static", raw: "static:///test", authority: "test", addresses: [] },
+    resolver,
+    balancer: roundRobin,
+    logger: silentLogger,
+    outlierDetection: false,
+    locality: false,
+    slowStart: false,
+    subset: resolveSubset(subset, "test: subset"),
+    createConnection(endpoint) {
+      const c = createFakeConnection(endpoint);
+      connections.set(c.address, c);
+      return c;
+    },
+  });
+  const connected = () => [...connections.values()].filter((c) => c.connected);
+  const readyConnected = () => {
+    for (const c of connected()) if (c.state() !== "ready") c.set("ready");
+  };
+  return { pool, resolver, connections, connected, readyConnected };
+}
+
+describe("subset policy", () => {
+  it("connects only the subset's members, and hands the balancer only those", async () => {
+    const { pool, connected, readyConnected, connections } = setup(
+      { size: 6, minEndpoints: 0, rank: 3, count: 10 },
+      endpoints(60),
+    );
+    expect(connected()).toHaveLength(6);
+    readyConnected();
+    const snap = pool.snapshot();
+    expect(snap.subset?.mode).toBe("aperture");
+    expect(snap.subset?.rank).toBe(3);
+    expect(new Set(pool.candidates().map((sc) => sc.key))).toEqual(new Set(snap.subset?.members.map((m) => m.address)));
+    expect([...connections.values()].filter((c) => c.connects > 0)).toHaveLength(6);
+    await pool.destroy();
+  });
+
+  it("keeps the old members taking calls until every new member is ready, then lets them go", async () => {
+    const { pool, resolver, connections, connected, readyConnected } = setup(
+      { size: 6, minEndpoints: 0, rank: 5, count: 20 },
+      endpoints(60),
+    );
+    readyConnected();
+    const before = new Set(pool.candidates().map((sc) => sc.key));
+    resolver.set(endpoints(120));
+    const members = new Set(pool.snapshot().subset?.members.map((m) => m.address));
+    const leaving = [...before].filter((a) => !members.has(a));
+    const joining = [...members].filter((a) => !before.has(a));
+    expect(leaving.length).toBeGreaterThan(0);
+    expect(joining.length).toBeGreaterThan(0);
+    // The new members are dialled; the old ones stay connected and keep taking calls.
+    for (const a of joining) expect(connections.get(a)?.connected).toBe(true);
+    for (const a of leaving) expect(connections.get(a)?.connected).toBe(true);
+    const candidates = new Set(pool.candidates().map((sc) => sc.key));
+    for (const a of leaving) expect(candidates.has(a)).toBe(true);
+    expect(pool.snapshot().subset?.leaving.sort()).toEqual(leaving.sort());
+    // All but one new member ready: the old ones still stay.
+    for (const a of joining.slice(1)) connections.get(a)?.set("ready");
+    for (const a of leaving) expect(connections.get(a)?.connected).toBe(true);
+    connections.get(joining[0] as string)?.set("ready");
+    for (const a of leaving) expect(connections.get(a)?.connected).toBe(false);
+    expect(new Set(pool.candidates().map((sc) => sc.key))).toEqual(members);
+    expect(
+      connected()
+        .map((c) => c.address)
+        .sort(),
+    ).toEqual([...members].sort());
+    await pool.destroy();
+  });
+
+  it("is off below minEndpoints and falls back to a seeded rendezvous subset without a rank", async () => {
+    const small = setup({ size: 6 }, endpoints(40));
+    expect(small.connected()).toHaveLength(40);
+    expect(small.pool.snapshot().subset?.mode).toBe("off");
+    await small.pool.destroy();
+    const a = setup({ size: 6, seed: "pod-a" }, endpoints(60));
+    const b = setup({ size: 6, seed: "pod-a" }, endpoints(60));
+    expect(a.pool.snapshot().subset?.mode).toBe("rendezvous");
+    expect(a.connected().map((c) => c.address)).toEqual(b.connected().map((c) => c.address));
+    expect(a.connected()).toHaveLength(6);
+    await Promise.all([a.pool.destroy(), b.pool.destroy()]);
+  });
+
+  it("gives every server the same share and each client at most size + 1 servers", () => {
+    for (const [servers, clients, size] of [
+      [200, 30, 12],
+      [210, 31, 12],
+      [24, 6, 6],
+      [1000, 7, 16],
+    ] as const) {
+      const load = new Array<number>(servers).fill(0);
+      for (let rank = 0; rank < clients; rank++) {
+        const shares = apertureShares(servers, rank, clients, size);
+        // Clients must cover the ring: the aperture is at least servers / clients wide.
+        expect(shares.length).toBeLessThanOrEqual(Math.max(size, Math.ceil(servers / clients)) + 1);
+        expect(shares.reduce((s, x) => s + x.share, 0)).toBeCloseTo(1, 9);
+        for (const { index, share } of shares) load[index] = (load[index] as number) + share;
+      }
+      for (const l of load) expect(l).toBeCloseTo(clients / servers, 9);
+    }
+  });
+
+  it("rejects bad options with a message that says what is accepted", () => {
+    expect(() => resolveSubset({ size: 0 }, "createChannel: subset")).toThrow(
+      "createChannel: subset.size must be a whole number >= 1, got 0",
+    );
+    expect(() => resolveSubset({ rank: 2 }, "createChannel: subset")).toThrow(/rank and count go together/);
+    expect(() => resolveSubset({ rank: 3, count: 3 }, "createChannel: subset")).toThrow(/rank must be below count/);
+    expect(() => resolveSubset({ peers: "nope:///x" }, "createChannel: subset")).toThrow(/subset\.peers/);
+    expect(() => resolveSubset({ sizes: 3 } as never, "createChannel: subset")).toThrow(/sizes/);
+    expect(resolveSubset(undefined, "x")).toBe(false);
+    expect(resolveSubset(true, "x", {})).toMatchObject({ size: 12, minEndpoints: 50 });
+    expect(resolveSubset({ peers: "dns:///peers:1" }, "x", { POD_IP: "10.9.0.1" })).toMatchObject({
+      selfAddress: "10.9.0.1",
+    });
+  });
+});
