@@ -163,12 +163,17 @@ export function createPool(options: PoolOptions): EndpointPool {
       options: (options.resolverOptions ?? {}) as Readonly<Record<string, unknown>>,
     });
   const resolver = locality ? withEndpointZones(resolved, locality.endpointZones) : resolved;
-  const subsetPeers = peersTarget
-    ? getResolverFactory(peersTarget)(peersTarget, {
-        logger,
-        options: (options.resolverOptions ?? {}) as Readonly<Record<string, unknown>>,
-      })
-    : undefined;
+  const subsetPeers =
+    subset && peersTarget
+      ? getResolverFactory(peersTarget)(peersTarget, {
+          logger,
+          options:
+            subset.peersResolverOptions ??
+            ((peersTarget.scheme === target.scheme ? (options.resolverOptions ?? {}) : {}) as Readonly<
+              Record<string, unknown>
+            >),
+        })
+      : undefined;
   return createEndpointPool({
     target,
     resolver,

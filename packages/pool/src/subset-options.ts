@@ -22,6 +22,12 @@ export interface SubsetOptions {
    * Default: none (`rank`/`count`, else a rendezvous-hash subset).
    */
   peers?: string;
+  /**
+   * Options of the peers target's resolver (as `resolverOptions` of the
+   * channel). Default: the channel's `resolverOptions` when the peers target
+   * has the same scheme as the channel's target, else none.
+   */
+  peersResolverOptions?: Readonly<Record<string, unknown>>;
   /** The client's own address among its peers. Default: the environment variable POD_IP. */
   selfAddress?: string;
   /** The client's position among `count` clients (0-based), for static fleets; with `count`. Default: none. */
@@ -40,13 +46,14 @@ export interface ResolvedSubset {
   size: number;
   minEndpoints: number;
   peers: string | undefined;
+  peersResolverOptions: Readonly<Record<string, unknown>> | undefined;
   selfAddress: string | undefined;
   rank: number | undefined;
   count: number | undefined;
   seed: string;
 }
 
-const keys = ["size", "minEndpoints", "peers", "selfAddress", "rank", "count", "seed"] as const;
+const keys = ["size", "minEndpoints", "peers", "peersResolverOptions", "selfAddress", "rank", "count", "seed"] as const;
 
 /**
  * Checks subset options and fills in defaults; `where` names the option in
@@ -100,11 +107,24 @@ export function resolveSubset(
       throw new TypeError(`${where}.peers: ${(e as Error).message}`);
     }
   }
+  const peersResolverOptions = o.peersResolverOptions;
+  if (
+    peersResolverOptions !== undefined &&
+    (typeof peersResolverOptions !== "object" || peersResolverOptions === null || Array.isArray(peersResolverOptions))
+  ) {
+    throw new TypeError(
+      `${where}.peersResolverOptions must be an object (the peers resolver's options), got ${JSON.stringify(peersResolverOptions)}`,
+    );
+  }
+  if (peersResolverOptions !== undefined && o.peers === undefined) {
+    throw new TypeError(`${where}.peersResolverOptions needs peers (a target of the client's own peers)`);
+  }
   const selfAddress = o.selfAddress ?? (env[podIpEnv] || undefined);
   return {
     size,
     minEndpoints,
     peers: o.peers,
+    peersResolverOptions,
     selfAddress: selfAddress === undefined ? undefined : hostOf(selfAddress),
     rank,
     count,
