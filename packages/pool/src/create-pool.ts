@@ -152,7 +152,7 @@ export function createPool(options: PoolOptions): EndpointPool {
   const peersTarget = subset && subset.peers !== undefined ? parseTarget(subset.peers) : undefined;
   if (peersTarget && !hasResolver(peersTarget.scheme)) {
     throw new TypeError(
-      `${api}: subset.peers ${JSON.stringify(peersTarget.raw)} needs a resolver for "${peersTarget.scheme}:" (import "@meshlite/resolver-k8s" for k8s targets)`,
+      `${api}: subset.peers ${JSON.stringify(peersTarget.raw)} needs a resolver for "${peersTarget.scheme}:" (for k8s targets, import the package @meshlite/resolver-k8s)`,
     );
   }
   // Created last: everything above validates options, and a resolver starts working at once.

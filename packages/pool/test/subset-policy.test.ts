@@ -1,7 +1,7 @@
 import type { Endpoint } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
-import { apertureShares, createEndpointPool, resolveSubset, type SubsetOptions } from "../src/index.js";
+import { apertureShares, createEndpointPool, createPool, resolveSubset, type SubsetOptions } from "../src/index.js";
 import { createFakeConnection, createFakeResolver, type FakeConnection } from "./support/fake-connection.js";
 
 const endpoints = (n: number): Endpoint[] =>
@@ -123,6 +123,12 @@ describe("subset policy", () => {
     expect(() => resolveSubset({ rank: 3, count: 3 }, "createChannel: subset")).toThrow(/rank must be below count/);
     expect(() => resolveSubset({ peers: "nope:///x" }, "createChannel: subset")).toThrow(/subset\.peers/);
     expect(() => resolveSubset({ sizes: 3 } as never, "createChannel: subset")).toThrow(/sizes/);
+    expect(() =>
+      createPool({
+        target: "static:///127.0.0.1:1",
+        subset: { peers: "k8s:///checkout.shop:http", selfAddress: "10.0.0.1" },
+      }),
+    ).toThrow(/createPool: subset\.peers "k8s:\/\/\/checkout\.shop:http" needs a resolver for "k8s:"/);
     expect(resolveSubset(undefined, "x")).toBe(false);
     expect(resolveSubset(true, "x", {})).toMatchObject({ size: 12, minEndpoints: 50 });
     expect(resolveSubset({ peers: "dns:///peers:1" }, "x", { POD_IP: "10.9.0.1" })).toMatchObject({
