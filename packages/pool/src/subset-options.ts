@@ -30,6 +30,11 @@ export interface SubsetOptions {
   peersResolverOptions?: Readonly<Record<string, unknown>>;
   /** The client's own address among its peers. Default: the environment variable POD_IP. */
   selfAddress?: string;
+  /**
+   * Widen the subset while its members are busy, and narrow it back with
+   * hysteresis (see SubsetWidenOptions); `true` for the defaults. Default: off.
+   */
+  widen?: SubsetWidenOptions | boolean;
   /** The client's position among `count` clients (0-based), for static fleets; with `count`. Default: none. */
   rank?: number;
   /** How many clients share the endpoints, with `rank`. Default: none. */
@@ -39,6 +44,24 @@ export interface SubsetOptions {
    * same seed gives the same subset. Default: the host name (the pod name).
    */
   seed?: string;
+}
+
+/**
+ * Widening under load (Finagle's load band): when the members' average calls
+ * in flight stay above `highInFlight`, the subset grows by `step`; once they
+ * stay below `lowInFlight`, it shrinks back by `step`, down to `size`.
+ */
+export interface SubsetWidenOptions {
+  /** Average calls in flight per member above which the subset widens (two checks in a row). Default 8. */
+  highInFlight?: number;
+  /** Average calls in flight per member below which it narrows again (five checks in a row). Default 2. */
+  lowInFlight?: number;
+  /** Endpoints added or removed per step. Default 2. */
+  step?: number;
+  /** The widest the subset gets. Default 4 x size. */
+  maxSize?: number;
+  /** How often the load is checked, ms. Default 1000. */
+  intervalMs?: number;
 }
 
 /** Subset options after validation, with defaults. */
@@ -51,9 +74,21 @@ export interface ResolvedSubset {
   rank: number | undefined;
   count: number | undefined;
   seed: string;
+  widen: Required<SubsetWidenOptions> | false;
 }
 
-const keys = ["size", "minEndpoints", "peers", "peersResolverOptions", "selfAddress", "rank", "count", "seed"] as const;
+const keys = [
+  "size",
+  "minEndpoints",
+  "peers",
+  "peersResolverOptions",
+  "selfAddress",
+  "rank",
+  "count",
+  "seed",
+  "widen",
+] as const;
+const widenKeys = ["highInFlight", "lowInFlight", "step", "maxSize", "intervalMs"] as const;
 
 /**
  * Checks subset options and fills in defaults; `where` names the option in
@@ -129,6 +164,43 @@ export function resolveSubset(
     rank,
     count,
     seed: o.seed ?? hostname(),
+    widen: resolveWiden(o.widen, size, `${where}.widen`),
+  };
+}
+
+function resolveWiden(
+  options: SubsetWidenOptions | boolean | undefined,
+  size: number,
+  where: string,
+): Required<SubsetWidenOptions> | false {
+  if (options === undefined || options === false) return false;
+  const o = options === true ? {} : options;
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    throw new TypeError(
+      `${where} must be an object { highInFlight, lowInFlight, step, maxSize, intervalMs }, true or false, got ${JSON.stringify(o)}`,
+    );
+  }
+  assertKnownKeys(o, widenKeys, where);
+  const number = (key: string, value: unknown, fallback: number, min: number, whole = false) => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < min || (whole && !Number.isInteger(value))) {
+      throw new TypeError(
+        `${where}.${key} must be a ${whole ? "whole " : ""}number >= ${min}, got ${JSON.stringify(value)}`,
+      );
+    }
+    return value;
+  };
+  const highInFlight = number("highInFlight", o.highInFlight, 8, 0);
+  const lowInFlight = number("lowInFlight", o.lowInFlight, Math.min(2, highInFlight / 2), 0);
+  if (lowInFlight >= highInFlight) {
+    throw new TypeError(`${where}: lowInFlight (${lowInFlight}) must be below highInFlight (${highInFlight})`);
+  }
+  return {
+    highInFlight,
+    lowInFlight,
+    step: number("step", o.step, 2, 1, true),
+    maxSize: number("maxSize", o.maxSize, 4 * size, size, true),
+    intervalMs: number("intervalMs", o.intervalMs, 1000, 10),
   };
 }
 

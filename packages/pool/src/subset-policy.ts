@@ -19,6 +19,8 @@ export interface SubsetSnapshot {
   peers?: string;
   /** The configured size. */
   size: number;
+  /** The size in effect: above `size` while widened under load. */
+  effectiveSize: number;
   /** Addresses in the subset, each with its share of this client's calls (0-1, adding up to 1). */
   members: { address: string; share: number }[];
   /** Endpoints still connected after leaving the subset, until the new members are up. */
@@ -72,6 +74,12 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
   let reported = "";
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Widening under load: the size in effect, and checks in a row above or below the band.
+  let effectiveSize = options.size;
+  let above = 0;
+  let below = 0;
+  let widenTimer: NodeJS.Timeout | undefined;
+  let activeCount = 0;
 
   let peersStarted = false;
   // Started on the first update, not at creation: a resolver may report at once, and the pool is not built yet.
@@ -127,6 +135,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
 
   function compute(active: readonly Subchannel[]): Map<Subchannel, number> {
     const next = new Map<Subchannel, number>();
+    const size = Math.min(effectiveSize, active.length);
     if (active.length < options.minEndpoints || active.length <= options.size) {
       mode = "off";
       reason =
@@ -147,7 +156,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       const picked = rendezvousSubset(
         active.map((sc) => sc.key),
         options.seed,
-        options.size,
+        size,
       );
       for (const i of picked) next.set(active[i] as Subchannel, 1 / picked.length);
       return next;
@@ -157,7 +166,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     rank = found.rank;
     count = found.count;
     const order = ringOrder(active.map((sc) => sc.key));
-    for (const { index, share } of apertureShares(active.length, found.rank, found.count, options.size)) {
+    for (const { index, share } of apertureShares(active.length, found.rank, found.count, size)) {
       next.set(active[order[index] as number] as Subchannel, share);
     }
     return next;
@@ -169,6 +178,37 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     reported = key;
     const where = rank === undefined ? "" : ` (rank ${rank} of ${count})`;
     hooks.logger.info(`subset for ${hooks.target}: ${mode}${where}, ${members.size} endpoints: ${reason}`);
+  }
+
+  /** Compares the members' average calls in flight with the load band; widens or narrows by a step. */
+  function checkLoad() {
+    const widen = options.widen;
+    if (widen === false || mode === "off" || members.size === 0) return;
+    let inFlight = 0;
+    for (const sc of members.keys()) inFlight += sc.load.inFlight;
+    const average = inFlight / members.size;
+    above = average > widen.highInFlight ? above + 1 : 0;
+    below = average < widen.lowInFlight ? below + 1 : 0;
+    let next = effectiveSize;
+    if (above >= 2 && effectiveSize < widen.maxSize && members.size < activeCount) {
+      next = Math.min(effectiveSize + widen.step, widen.maxSize);
+    } else if (below >= 5 && effectiveSize > options.size) {
+      next = Math.max(effectiveSize - widen.step, options.size);
+    }
+    if (next === effectiveSize) return;
+    hooks.logger.info(
+      `subset for ${hooks.target}: ${next > effectiveSize ? "widening" : "narrowing"} from ${effectiveSize} to ${next} (${average.toFixed(1)} calls in flight per member)`,
+    );
+    effectiveSize = next;
+    above = 0;
+    below = 0;
+    hooks.changed();
+  }
+
+  function startWidening() {
+    if (options.widen === false || widenTimer !== undefined || closed) return;
+    widenTimer = setInterval(checkLoad, options.widen.intervalMs);
+    widenTimer.unref();
   }
 
   /** The old members can go once every new one is ready or has failed to connect. */
@@ -194,7 +234,9 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     update(active) {
       if (closed) return;
       startPeers();
-      const key = `${peersVersion}\n${active.map((sc) => sc.key).join(",")}`;
+      startWidening();
+      activeCount = active.length;
+      const key = `${peersVersion}\n${effectiveSize}\n${active.map((sc) => sc.key).join(",")}`;
       if (key === signature) return;
       signature = key;
       const previous = members;
@@ -249,6 +291,8 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       closed = true;
       clearTimeout(timer);
       timer = undefined;
+      clearInterval(widenTimer);
+      widenTimer = undefined;
       peerResolver?.close();
     },
     snapshot: () => ({
@@ -257,6 +301,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       ...(rank !== undefined ? { rank, count } : {}),
       ...(options.peers ? { peers: options.peers } : {}),
       size: options.size,
+      effectiveSize,
       members: [...members].map(([sc, share]) => ({ address: sc.key, share })),
       leaving: [...leaving].map((sc) => sc.key),
     }),

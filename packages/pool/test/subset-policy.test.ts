@@ -1,6 +1,7 @@
 import type { Endpoint } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
+import { waitFor } from "../../../test/support/wait-for.js";
 import { apertureShares, createEndpointPool, createPool, resolveSubset, type SubsetOptions } from "../src/index.js";
 import { createFakeConnection, createFakeResolver, type FakeConnection } from "./support/fake-connection.js";
 
@@ -96,6 +97,37 @@ describe("subset policy", () => {
     await Promise.all([a.pool.destroy(), b.pool.destroy()]);
   });
 
+  it("widens while its members are busy and narrows back once they are not", async () => {
+    const { pool, connected, readyConnected } = setup(
+      {
+        size: 6,
+        minEndpoints: 0,
+        rank: 0,
+        count: 20,
+        widen: { highInFlight: 2, lowInFlight: 0.5, step: 2, intervalMs: 20 },
+      },
+      endpoints(100),
+    );
+    readyConnected();
+    expect(connected()).toHaveLength(6);
+    // Three calls in flight on every member: above the band.
+    const calls = pool.candidates().flatMap((sc) => [0, 1, 2].map(() => ({ sc, at: sc.begin() })));
+    await waitFor("the subset to widen", () => {
+      readyConnected();
+      return (pool.snapshot().subset?.effectiveSize ?? 0) >= 8;
+    });
+    expect(connected().length).toBeGreaterThanOrEqual(8);
+    expect(connected().length).toBeLessThanOrEqual(9);
+    for (const { sc, at } of calls) sc.end(at, { ok: true, failure: false, pending: true, sample: true });
+    await waitFor("the subset to narrow back", () => {
+      readyConnected();
+      const snap = pool.snapshot().subset;
+      return snap?.effectiveSize === 6 && snap.leaving.length === 0;
+    });
+    expect(connected()).toHaveLength(6);
+    await pool.destroy();
+  });
+
   it("gives every server the same share and each client at most size + 1 servers", () => {
     for (const [servers, clients, size] of [
       [200, 30, 12],
@@ -129,6 +161,9 @@ describe("subset policy", () => {
         subset: { peers: "k8s:///checkout.shop:http", selfAddress: "10.0.0.1" },
       }),
     ).toThrow(/createPool: subset\.peers "k8s:\/\/\/checkout\.shop:http" needs a resolver for "k8s:"/);
+    expect(() => resolveSubset({ widen: { highInFlight: 2, lowInFlight: 3 } }, "createChannel: subset")).toThrow(
+      "createChannel: subset.widen: lowInFlight (3) must be below highInFlight (2)",
+    );
     expect(resolveSubset(undefined, "x")).toBe(false);
     expect(resolveSubset(true, "x", {})).toMatchObject({ size: 12, minEndpoints: 50 });
     expect(resolveSubset({ peers: "dns:///peers:1" }, "x", { POD_IP: "10.9.0.1" })).toMatchObject({
