@@ -120,6 +120,8 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       return `the client's own address is unknown: set subset.selfAddress or ${podIpEnv} (downward API status.podIP)`;
     }
     if (peerHosts === undefined) return `waiting for the peers (${options.peers})`;
+    // Most likely a wrong Service name: alone, the client would take every server.
+    if (peerHosts.length === 0) return `the peers target ${options.peers} resolved to no endpoints`;
     // The client counts itself even before its own Service lists it (not ready yet).
     const hosts = peerHosts.map(hostOf);
     const listed = hosts.includes(self);
