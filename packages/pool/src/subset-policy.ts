@@ -4,8 +4,12 @@ import type { EndpointPolicy, PolicyHooks } from "./endpoint-policy.js";
 import type { Subchannel } from "./subchannel.js";
 import { hostOf, podIpEnv, type ResolvedSubset } from "./subset-options.js";
 
-/** How the subset is chosen now. */
-export type SubsetMode = "aperture" | "rendezvous" | "off";
+/**
+ * How the subset is chosen now. "waiting": for the first answer of the peers
+ * target (at most 1 s, nothing connected meanwhile), so that a client does
+ * not connect a rendezvous subset only to replace it a moment later.
+ */
+export type SubsetMode = "aperture" | "rendezvous" | "waiting" | "off";
 
 /** The subset policy in a snapshot. */
 export interface SubsetSnapshot {
@@ -46,6 +50,8 @@ export interface SubsetPolicy extends EndpointPolicy, ConnectionFilter {
  * go to the members that are up.
  */
 const handoverMs = 10_000;
+/** How long a new client waits for its peers before it falls back to a rendezvous subset. */
+const peersWaitMs = 1000;
 
 /**
  * Subsetting as an endpoint policy that also decides the connections: only
@@ -82,10 +88,21 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
   let activeCount = 0;
 
   let peersStarted = false;
+  let peersWaiting = false;
+  let peersWaitTimer: NodeJS.Timeout | undefined;
   // Started on the first update, not at creation: a resolver may report at once, and the pool is not built yet.
   function startPeers() {
     if (peersStarted || peerResolver === undefined) return;
     peersStarted = true;
+    peersWaiting = true;
+    peersWaitTimer = setTimeout(() => {
+      peersWaitTimer = undefined;
+      if (!peersWaiting || closed) return;
+      peersWaiting = false;
+      peersVersion++;
+      hooks.changed();
+    }, peersWaitMs);
+    peersWaitTimer.unref();
     peerResolver.start({
       onEndpoints(endpoints) {
         if (closed) return;
@@ -98,6 +115,9 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
           return;
         }
         peerHosts = hosts;
+        peersWaiting = false;
+        clearTimeout(peersWaitTimer);
+        peersWaitTimer = undefined;
         peersVersion++;
         hooks.changed();
       },
@@ -150,6 +170,13 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       return next;
     }
     const found = position();
+    if (typeof found === "string" && peersWaiting && peerHosts === undefined && options.selfAddress !== undefined) {
+      mode = "waiting";
+      reason = `${found}, for up to ${peersWaitMs} ms`;
+      rank = undefined;
+      count = undefined;
+      return next;
+    }
     if (typeof found === "string") {
       mode = "rendezvous";
       reason = `${found}; seeded rendezvous-hash subset`;
@@ -295,6 +322,8 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       timer = undefined;
       clearInterval(widenTimer);
       widenTimer = undefined;
+      clearTimeout(peersWaitTimer);
+      peersWaitTimer = undefined;
       peerResolver?.close();
     },
     snapshot: () => ({

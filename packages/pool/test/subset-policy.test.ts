@@ -1,4 +1,4 @@
-import type { Endpoint } from "@meshlite/core";
+import type { Endpoint, Resolver, ResolverListener } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/wait-for.js";
@@ -10,7 +10,7 @@ const endpoints = (n: number): Endpoint[] =>
 
 const roundRobin = { name: "first-candidate", pick: (c: readonly unknown[]) => c[0] } as never;
 
-function setup(subset: SubsetOptions, initial: Endpoint[]) {
+function setup(subset: SubsetOptions, initial: Endpoint[], subsetPeers?: Resolver) {
   const connections = new Map<string, FakeConnection>();
   const resolver = createFakeResolver(initial);
   const pool = createEndpointPool({
@@ -22,6 +22,7 @@ function setup(subset: SubsetOptions, initial: Endpoint[]) {
     locality: false,
     slowStart: false,
     subset: resolveSubset(subset, "test: subset"),
+    ...(subsetPeers ? { subsetPeers } : {}),
     createConnection(endpoint) {
       const c = createFakeConnection(endpoint);
       connections.set(c.address, c);
@@ -126,6 +127,33 @@ describe("subset policy", () => {
     });
     expect(connected()).toHaveLength(6);
     await pool.destroy();
+  });
+
+  it("waits up to a second for its peers before connecting anything, then takes its rank", async () => {
+    let listener: ResolverListener | undefined;
+    const peers: Resolver = {
+      start: (l) => {
+        listener = l;
+      },
+      refresh() {},
+      close() {},
+    };
+    const subset = { size: 6, minEndpoints: 0, peers: "dns:///peers.test:1", selfAddress: "10.9.0.2" };
+    const { pool, connected } = setup(subset, endpoints(120), peers);
+    expect(pool.snapshot().subset?.mode).toBe("waiting");
+    expect(connected()).toHaveLength(0);
+    listener?.onEndpoints(["10.9.0.1", "10.9.0.2", "10.9.0.3"].map((host) => ({ host, port: 1 })));
+    expect(pool.snapshot().subset).toMatchObject({ mode: "aperture", count: 3 });
+    // 120 servers over 3 clients: the aperture covers a third of the ring (every server needs a client).
+    expect(connected().length).toBeGreaterThanOrEqual(40);
+    expect(connected().length).toBeLessThanOrEqual(41);
+    await pool.destroy();
+
+    const silent: Resolver = { start() {}, refresh() {}, close() {} };
+    const late = setup(subset, endpoints(120), silent);
+    await waitFor("the rendezvous fallback", () => late.pool.snapshot().subset?.mode === "rendezvous");
+    expect(late.connected()).toHaveLength(6);
+    await late.pool.destroy();
   });
 
   it("gives every server the same share and each client at most size + 1 servers", () => {
