@@ -126,6 +126,7 @@ function readyConnection(endpoint: { host: string; port: number }): Http2Connect
     notifyResponseByteRead() {},
     subscribe: () => () => {},
     connect() {},
+    disconnect() {},
     close: async () => {},
   };
 }

@@ -15,7 +15,9 @@ import {
   type LocalityOptions,
   type OutlierDetectionOptions,
   resolveLocality,
+  resolveSubset,
   type SlowStartOptions,
+  type SubsetOptions,
   validateKeepalive,
 } from "@meshlite/pool";
 import {
@@ -140,6 +142,16 @@ export interface ChannelOptions extends ConnectTransportOptions {
    */
   slowStart?: SlowStartOptions | false;
   /**
+   * Subsetting for large fleets: the channel connects to, and picks among,
+   * `size` endpoints only (default 12), chosen by deterministic aperture
+   * when it knows its rank among its own peers (`peers`, e.g.
+   * `k8s:///checkout.shop:http` with `POD_IP` from the downward API, or
+   * `rank`/`count`), else by a seeded rendezvous hash; off below
+   * `minEndpoints` (default 50) endpoints. `true` for the defaults.
+   * Default: off.
+   */
+  subset?: SubsetOptions | boolean;
+  /**
    * Overload signals: an endpoint that answers RESOURCE_EXHAUSTED, HTTP 429 or
    * 503 (Connect, gRPC-web), or sends `grpc-retry-pushback-ms`, gets a
    * latency penalty for balancing (each answer adds `factor` x its latency
@@ -216,6 +228,7 @@ const channelOptionKeys: readonly string[] = [
   "outOfBandLoadReports",
   "locality",
   "slowStart",
+  "subset",
   "overloadPenalty",
   "limits",
   "onEvent",
@@ -287,6 +300,7 @@ export function validateChannelOptions(options: ChannelOptions): void {
     }
   }
   resolveLocality(options.locality, "createChannel: locality");
+  resolveSubset(options.subset, "createChannel: subset");
   for (const [name, keys] of nestedOptionKeys) {
     const value = options[name];
     if (typeof value === "object" && value !== null) assertKnownKeys(value, keys, `createChannel: ${name}`);

@@ -119,6 +119,7 @@ export function createChannel(explicit: ChannelOptions): Channel {
       "locality",
       "waitForReadyMs",
       "slowStart",
+      "subset",
       "overloadPenalty",
       "limits",
     ]),

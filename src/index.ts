@@ -82,6 +82,9 @@ export type {
   LocalityState,
   OutlierDetectionOptions,
   SlowStartOptions,
+  SubsetMode,
+  SubsetOptions,
+  SubsetSnapshot,
 } from "@meshlite/pool";
 // Resolvers: targets, the DNS resolver's options, and what a custom one is written against
 export type { DnsFamily, DnsResolverOptions } from "@meshlite/resolvers";

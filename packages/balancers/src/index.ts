@@ -1,5 +1,6 @@
 export type { BalancerName } from "./create-balancer.js";
 export { balancerNames, createBalancer } from "./create-balancer.js";
+export { hash32 } from "./hash.js";
 export { defaultHashHeader } from "./hashed-balancer.js";
 export type { LeastRequestOptions } from "./least-request.js";
 export { createLeastRequestBalancer } from "./least-request.js";

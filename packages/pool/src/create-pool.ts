@@ -26,6 +26,7 @@ import { type OutlierDetectionOptions, resolveOutlierDetection } from "./outlier
 import { resolveOverloadPenalty } from "./overload-signal.js";
 import type { PoolEventHandler } from "./pool-event.js";
 import { resolveSlowStart, type SlowStartOptions } from "./slow-start.js";
+import { resolveSubset, type SubsetOptions } from "./subset-options.js";
 
 /** Options of createPool: a target and how to connect to its endpoints. */
 export interface PoolOptions {
@@ -88,6 +89,14 @@ export interface PoolOptions {
    * MESHLITE_ZONE / NODE_NAME; no preference without hints or `prefer`.
    */
   locality?: LocalityOptions | false;
+  /**
+   * Subsetting for large fleets: connect to, and pick among, `size`
+   * endpoints only (a deterministic aperture when the client's rank is
+   * known from `peers` or `rank`/`count`, else a seeded rendezvous-hash
+   * subset); `true` for the defaults. Default: off. When on, it is off
+   * below `minEndpoints` (50) resolved endpoints.
+   */
+  subset?: SubsetOptions | boolean;
   /** Active health checking: watches each ready endpoint's health. Default: off. */
   healthWatcher?: HealthWatcher;
   /**
@@ -140,7 +149,14 @@ export function createPool(options: PoolOptions): EndpointPool {
   const slowStart = resolveSlowStart(options.slowStart, `${api}: slowStart`);
   const overloadPenalty = resolveOverloadPenalty(options.overloadPenalty, `${api}: overloadPenalty`);
   const limits = resolveCallLimits(options.limits, `${api}: limits`);
+  const subset = resolveSubset(options.subset, `${api}: subset`);
   registerBuiltInResolvers();
+  const peersTarget = subset && subset.peers !== undefined ? parseTarget(subset.peers) : undefined;
+  if (peersTarget && !hasResolver(peersTarget.scheme)) {
+    throw new TypeError(
+      `${api}: subset.peers ${JSON.stringify(peersTarget.raw)} needs a resolver for "${peersTarget.scheme}:" (for k8s targets, import the package @meshlite/resolver-k8s)`,
+    );
+  }
   // Created last: everything above validates options, and a resolver starts working at once.
   const resolved =
     options.resolver ??
@@ -149,6 +165,17 @@ export function createPool(options: PoolOptions): EndpointPool {
       options: (options.resolverOptions ?? {}) as Readonly<Record<string, unknown>>,
     });
   const resolver = locality ? withEndpointZones(resolved, locality.endpointZones) : resolved;
+  const subsetPeers =
+    subset && peersTarget
+      ? getResolverFactory(peersTarget)(peersTarget, {
+          logger,
+          options:
+            subset.peersResolverOptions ??
+            ((peersTarget.scheme === target.scheme ? (options.resolverOptions ?? {}) : {}) as Readonly<
+              Record<string, unknown>
+            >),
+        })
+      : undefined;
   return createEndpointPool({
     target,
     resolver,
@@ -159,6 +186,8 @@ export function createPool(options: PoolOptions): EndpointPool {
     slowStart,
     overloadPenalty,
     limits,
+    subset,
+    ...(subsetPeers ? { subsetPeers } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.onServiceConfig ? { onServiceConfig: options.onServiceConfig } : {}),
     ...(options.healthWatcher ? { healthWatcher: options.healthWatcher } : {}),

@@ -27,6 +27,8 @@ import { createReadyPolicy } from "./ready-policy.js";
 import { createSlowStartPolicy, type ResolvedSlowStart } from "./slow-start.js";
 import type { EndpointSnapshot, PoolSnapshot } from "./snapshot.js";
 import { type CallOutcome, createSubchannel, type Subchannel } from "./subchannel.js";
+import type { ResolvedSubset } from "./subset-options.js";
+import { createSubsetPolicy, type SubsetPolicy } from "./subset-policy.js";
 
 /** Options of createEndpointPool: the parts, already built (createPool builds them from a target). */
 export interface EndpointPoolOptions {
@@ -46,6 +48,13 @@ export interface EndpointPoolOptions {
   readonly healthWatcher?: HealthWatcher;
   /** Zone- and node-aware routing (resolveLocality); undefined or false turns it off. */
   readonly locality?: ResolvedLocality | false;
+  /**
+   * Subsetting (resolveSubset): only a subset of the endpoints is connected
+   * and picked; undefined or false turns it off.
+   */
+  readonly subset?: ResolvedSubset | false;
+  /** Resolves the client's own peers for `subset.peers` (createPool makes it from the target). Default: none. */
+  readonly subsetPeers?: Resolver;
   /** Weight ramp-up of new endpoints (resolveSlowStart fills it in). Default: off (createPool turns it on). */
   readonly slowStart?: ResolvedSlowStart | false;
   /** Latency penalty of endpoints that shed load; false turns it off. Default: on, factor 10, decay 5000 ms. */
@@ -135,7 +144,6 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
   const active = new Map<string, Subchannel>();
   const draining = new Set<Subchannel>();
   const cleanups = new Map<Subchannel, () => void>();
-  let connections = createConnectionManager(balancer.connections);
   /** Calls waiting with failFast: they must hear of every change, not only of a new candidate. */
   let failFastWaiting = 0;
   let candidateList: readonly Subchannel[] = [];
@@ -167,6 +175,12 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     ? createLocalityPolicy(options.locality, hooks, resolver.zoneOfNode?.bind(resolver))
     : undefined;
   if (locality) policies.push(locality);
+  const subset: SubsetPolicy | undefined = options.subset
+    ? createSubsetPolicy(options.subset, hooks, options.subsetPeers)
+    : undefined;
+  if (subset) policies.push(subset);
+  // Replaced by setBalancer (a new connection policy), always with the subset's filter.
+  let connections = createConnectionManager(balancer.connections, subset);
   if (options.slowStart) policies.push(createSlowStartPolicy(options.slowStart, hooks));
   const pipeline = createPolicyPipeline(policies);
 
@@ -475,8 +489,10 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     setBalancer(next) {
       if (next === balancer) return;
       balancer = next;
-      connections = createConnectionManager(next.connections);
-      if ((next.connections ?? "all") === "all") {
+      connections = createConnectionManager(next.connections, subset);
+      // Without a subset, the "all" policy dials what "first-reachable" left idle; with one, the
+      // subset's manager dials its members on the change below.
+      if (subset === undefined && (next.connections ?? "all") === "all") {
         for (const sc of active.values()) if (sc.state() === "idle") sc.connection.connect();
       }
       changed();
@@ -492,6 +508,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
         ...(lastError ? { lastError } : {}),
         eventLoop: stalls.stats(),
         ...(locality ? { locality: locality.snapshot() } : {}),
+        ...(subset ? { subset: subset.snapshot() } : {}),
         endpoints: pool.subchannels().map((sc) => snapshotOf(sc, picked)),
         waiting,
         limited: { ...limited },

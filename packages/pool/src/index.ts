@@ -2,6 +2,8 @@
 // resolver, one HTTP/2 connection per endpoint, endpoint policies, load
 // accounting and the pick. The channel (meshlite) and the proxy build on it.
 
+export type { ApertureShare } from "./aperture.js";
+export { apertureShares, rendezvousSubset, ringOrder } from "./aperture.js";
 export type { CallLimitsOptions, ResolvedCallLimits } from "./call-limits.js";
 export { defaultCallLimits, resolveCallLimits } from "./call-limits.js";
 export type { ClientLocality } from "./client-locality.js";
@@ -48,3 +50,7 @@ export { createSlowStartPolicy, resolveSlowStart, slowStartFactor } from "./slow
 export type { EndpointSnapshot, PoolSnapshot } from "./snapshot.js";
 export type { CallOutcome, HealthStatus, Subchannel, SubchannelOptions } from "./subchannel.js";
 export { createSubchannel } from "./subchannel.js";
+export type { ResolvedSubset, SubsetOptions } from "./subset-options.js";
+export { podIpEnv, resolveSubset } from "./subset-options.js";
+export type { ConnectionFilter, SubsetMode, SubsetPolicy, SubsetSnapshot } from "./subset-policy.js";
+export { createSubsetPolicy } from "./subset-policy.js";

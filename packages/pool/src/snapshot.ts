@@ -1,6 +1,7 @@
 import type { ConnectivityState, EventLoopStallStats, OrcaLoadReport } from "@meshlite/core";
 import type { LocalitySnapshot } from "./locality-policy.js";
 import type { HealthStatus } from "./subchannel.js";
+import type { SubsetSnapshot } from "./subset-policy.js";
 
 /** One endpoint in a snapshot. */
 export interface EndpointSnapshot {
@@ -60,6 +61,8 @@ export interface PoolSnapshot {
   eventLoop: EventLoopStallStats;
   /** Where the client is and what the locality policy does; absent with `locality: false`. */
   locality?: LocalitySnapshot;
+  /** How the subset is chosen (aperture, rendezvous or off), the rank and the members; absent without `subset`. */
+  subset?: SubsetSnapshot;
   endpoints: EndpointSnapshot[];
   /** Calls waiting for an endpoint now (none ready, or all at `limits.maxInFlightPerEndpoint`). */
   waiting: number;

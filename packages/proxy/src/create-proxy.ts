@@ -23,7 +23,15 @@ export interface Proxy {
   /** Calls in flight. */
   inFlight(): number;
   /** The routes and the endpoints each has now (what `/routes` answers). */
-  routes(): Array<{ route: string; authority: string; service: string; target: string; endpoints: unknown[] }>;
+  routes(): Array<{
+    route: string;
+    authority: string;
+    service: string;
+    target: string;
+    endpoints: unknown[];
+    /** The route's subset (mode, rank, members), with `subset` on. */
+    subset?: unknown;
+  }>;
   readonly metrics: Metrics;
   /**
    * Drains: stops accepting, sends GOAWAY to HTTP/2 clients, lets in-flight
@@ -139,6 +147,18 @@ export function createProxy(options: ProxyOptions): Proxy {
       }),
   );
 
+  metrics.addGauge(
+    "meshlite_proxy_subset_endpoints",
+    "Endpoints in the subset per route, by mode (aperture, rendezvous or off); only routes with subset.",
+    () =>
+      upstreams.flatMap((u) => {
+        const subset = u.pool.snapshot().subset;
+        return subset
+          ? [[{ route: u.name, mode: subset.mode }, subset.members.length] as [Record<string, string>, number]]
+          : [];
+      }),
+  );
+
   const adminServers: http.Server[] = [];
 
   function ready() {
@@ -156,7 +176,10 @@ export function createProxy(options: ProxyOptions): Proxy {
       authority: u.route.authority ?? "*",
       service: u.route.service ?? "*",
       target: u.route.target,
-      endpoints: u.pool.snapshot().endpoints as unknown[],
+      ...(() => {
+        const snap = u.pool.snapshot();
+        return { endpoints: snap.endpoints as unknown[], ...(snap.subset ? { subset: snap.subset } : {}) };
+      })(),
     }));
   }
 

@@ -10,7 +10,9 @@ import {
   resolveOutlierDetection,
   resolveOverloadPenalty,
   resolveSlowStart,
+  resolveSubset,
   type SlowStartOptions,
+  type SubsetOptions,
   validateKeepalive,
 } from "@meshlite/pool";
 import type { KeepaliveOptions, TlsOptions } from "@meshlite/transport";
@@ -63,6 +65,13 @@ export interface RouteOptions {
    * Default: on, `{ windowMs: 30000, aggression: 1, minWeightPercent: 10 }`.
    */
   slowStart?: SlowStartOptions | false;
+  /**
+   * Subsetting of a large upstream set, as for createChannel: each proxy
+   * (worker) connects to `size` upstream endpoints only, by deterministic
+   * aperture with `peers` (the proxies' own Service) or `rank`/`count`,
+   * else by a seeded rendezvous hash; off below `minEndpoints`. Default: off.
+   */
+  subset?: SubsetOptions | boolean;
   /**
    * Latency penalty of upstream endpoints that shed load (RESOURCE_EXHAUSTED,
    * HTTP 429/503 without a gRPC status, `grpc-retry-pushback-ms`), as for
@@ -187,6 +196,7 @@ const routeKeys = [
   "outlierDetection",
   "locality",
   "slowStart",
+  "subset",
   "overloadPenalty",
   "limits",
 ];
@@ -248,6 +258,7 @@ function validateRoute(route: RouteOptions, where: string): void {
     resolveOutlierDetection(route.outlierDetection, `${where}.outlierDetection`);
   if (route.locality !== undefined) resolveLocality(route.locality, `${where}.locality`);
   resolveSlowStart(route.slowStart, `${where}.slowStart`);
+  resolveSubset(route.subset, `${where}.subset`);
   resolveOverloadPenalty(route.overloadPenalty, `${where}.overloadPenalty`);
   resolveCallLimits(route.limits, `${where}.limits`);
   if (route.service?.includes("/")) {

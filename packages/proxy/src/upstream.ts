@@ -32,6 +32,7 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     ...(route.locality !== undefined ? { locality: route.locality } : {}),
     // Slow start, the overload penalty and concurrency limits, as in the channel (on, on, maxPending only by default).
     ...(route.slowStart !== undefined ? { slowStart: route.slowStart } : {}),
+    ...(route.subset !== undefined ? { subset: route.subset } : {}),
     ...(route.overloadPenalty !== undefined ? { overloadPenalty: route.overloadPenalty } : {}),
     ...(route.limits !== undefined ? { limits: route.limits } : {}),
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },

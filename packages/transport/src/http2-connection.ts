@@ -118,6 +118,12 @@ export interface Http2Connection extends Http2SessionManager {
   /** Starts connecting and keeps the connection up until closed. */
   connect(): void;
   /**
+   * Lets the connection go without closing it for good: no new streams, open
+   * streams finish, no re-dial; the state goes back to "idle" and `connect()`
+   * dials again. For an endpoint that leaves a client's subset.
+   */
+  disconnect(): void;
+  /**
    * Closes for good. Graceful (default): no new streams, open streams finish,
    * then the connection closes; `destroy: true` resets open streams at once.
    */
@@ -440,6 +446,23 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
       if (state === "shutdown" || wanted) return;
       wanted = true;
       dial();
+    },
+    disconnect() {
+      if (state === "shutdown" || !wanted) return;
+      wanted = false;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      const open = [...sessions];
+      session = undefined;
+      for (const s of open) {
+        if (s.destroyed) continue;
+        // A session still connecting has no streams to let finish.
+        if (s.connecting) s.destroy();
+        else s.close();
+      }
+      stalls?.release();
+      stalls = undefined;
+      setState("idle");
     },
     async request(method, path, headers, requestOptions) {
       if (state === "connecting" || (state === "idle" && wanted)) {

@@ -6,12 +6,17 @@ import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/
 export interface FakeConnection extends Http2Connection {
   set(state: ConnectivityState, error?: Error): void;
   readonly connects: number;
+  readonly disconnects: number;
+  /** Between connect() and disconnect() (or close()). */
+  readonly connected: boolean;
   readonly closed: boolean;
 }
 
 export function createFakeConnection(endpoint: Endpoint): FakeConnection {
   let state: ConnectivityState = "idle";
   let connects = 0;
+  let disconnects = 0;
+  let connected = false;
   let closed = false;
   const listeners = new Set<(event: Http2ConnectionEvent) => void>();
   const connection: FakeConnection = {
@@ -33,9 +38,16 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
     },
     connect() {
       connects++;
+      connected = true;
+    },
+    disconnect() {
+      disconnects++;
+      connected = false;
+      connection.set("idle");
     },
     async close() {
       closed = true;
+      connected = false;
     },
     set(next, error) {
       state = next;
@@ -43,6 +55,12 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
     },
     get connects() {
       return connects;
+    },
+    get connected() {
+      return connected;
+    },
+    get disconnects() {
+      return disconnects;
     },
     get closed() {
       return closed;
