@@ -52,6 +52,18 @@ describe("subset policy", () => {
     await pool.destroy();
   });
 
+  it("keeps connecting only its members when the balancer is replaced (a new service config)", async () => {
+    const { pool, connections, connected, readyConnected } = setup(
+      { size: 6, minEndpoints: 0, rank: 3, count: 10 },
+      endpoints(60),
+    );
+    readyConnected();
+    pool.setBalancer({ name: "another", pick: (c) => c[c.length - 1] });
+    expect(connected()).toHaveLength(6);
+    expect([...connections.values()].filter((c) => c.connects > 0)).toHaveLength(6);
+    await pool.destroy();
+  });
+
   it("keeps the old members taking calls until every new member is ready, then lets them go", async () => {
     const { pool, resolver, connections, connected, readyConnected } = setup(
       { size: 6, minEndpoints: 0, rank: 5, count: 20 },
