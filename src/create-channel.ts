@@ -22,7 +22,7 @@ import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
 import { createLoadReportStreams } from "./load-report-stream.js";
-import { createMethodSettings } from "./method-settings.js";
+import { callTimeoutMs, createMethodSettings } from "./method-settings.js";
 import { createRetryThrottle, methodName } from "./retry-policy.js";
 import { sendStream, sendUnary } from "./send-call.js";
 import { type ServiceConfigOptions, translateServiceConfig } from "./service-config.js";
@@ -255,7 +255,7 @@ export function createChannel(explicit: ChannelOptions): Channel {
         const response = await sendUnary(
           ctx,
           settings,
-          deadlineOf(timeoutMs ?? settings.timeoutMs),
+          deadlineOf(callTimeoutMs(timeoutMs, settings)),
           method,
           signal,
           header,
@@ -286,7 +286,7 @@ export function createChannel(explicit: ChannelOptions): Channel {
       const settings = settingsOf(method);
       let response: StreamResponse<I, O>;
       try {
-        const deadline = deadlineOf(timeoutMs ?? settings.timeoutMs);
+        const deadline = deadlineOf(callTimeoutMs(timeoutMs, settings));
         response = await sendStream(ctx, settings, deadline, method, signal, header, input, contextValues, watcher);
       } catch (e) {
         callEnded();

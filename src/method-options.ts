@@ -8,7 +8,11 @@ import type { HedgingPolicy } from "./retry-policy.js";
  * channel-wide option.
  */
 export interface MethodOptions {
-  /** Deadline of calls that set none, in ms (0: none). Default: the channel's defaultTimeoutMs. */
+  /**
+   * Deadline of calls that set none, in ms, and the most a caller's own may be
+   * (gRPC's method config `timeout`: the shorter wins); 0: none. Default: the
+   * channel's defaultTimeoutMs for calls that set none, no cap.
+   */
   timeoutMs?: number;
   /**
    * `true`: a call waits for a ready endpoint until its deadline (or

@@ -25,6 +25,8 @@ export interface MethodSettings {
   readonly hedging: ResolvedHedging | undefined;
   /** Deadline of calls that set none, ms; undefined or 0 for none. */
   readonly timeoutMs: number | undefined;
+  /** The method's own timeout (MethodOptions), which also caps a caller's longer one; undefined or 0 for none. */
+  readonly maxTimeoutMs: number | undefined;
   /** Fail at once when every endpoint is failing instead of waiting (waitForReady false). */
   readonly failFast: boolean;
 }
@@ -56,6 +58,7 @@ export function createMethodSettings(options: MethodSettingsOptions): (method: D
         retry,
         hedging: hedgingOf(own, retry, options.retry, method),
         timeoutMs: own.timeoutMs ?? options.defaultTimeoutMs,
+        maxTimeoutMs: own.timeoutMs,
         failFast: own.waitForReady === false,
       };
       cache.set(method, settings);
@@ -105,4 +108,17 @@ function validateMethods(methods: Record<string, MethodOptions> | undefined): vo
     if (m.hedging !== undefined && m.hedging !== false)
       validateHedging(m.hedging, `methods[${JSON.stringify(key)}].hedging`);
   }
+}
+
+/**
+ * The timeout of a call: the caller's, capped by the method's own (as gRPC's
+ * method config `timeout` does); without the caller's, the method's or the
+ * channel's default. Runs per call: no allocation.
+ */
+export function callTimeoutMs(timeoutMs: number | undefined, settings: MethodSettings): number | undefined {
+  if (timeoutMs === undefined) return settings.timeoutMs;
+  const cap = settings.maxTimeoutMs;
+  if (cap === undefined || cap <= 0) return timeoutMs;
+  // A caller's 0 or less turns the channel's default off (Connect's rule), not the method's cap.
+  return timeoutMs <= 0 || cap < timeoutMs ? cap : timeoutMs;
 }

@@ -133,7 +133,7 @@ describe("a grpc-js service config behaves as the equivalent meshlite options", 
 });
 
 describe("method config: timeout, waitForReady, hedging", () => {
-  it("a method's timeout is the deadline of its calls that set none; a caller's own timeout wins", async () => {
+  it("a method's timeout is the deadline of its calls that set none, and caps a caller's longer one", async () => {
     const [b] = (await start(["127.0.80.7"])) as [EchoBackend];
     await using channel = createChannel({
       target: targetOf(backends),
@@ -152,10 +152,14 @@ describe("method config: timeout, waitForReady, hedging", () => {
     const sent = b.timeouts.at(-1) as number;
     expect(sent).toBeGreaterThan(200);
     expect(sent).toBeLessThanOrEqual(300);
-    // Other methods have no deadline; the caller's own timeout overrides the method's.
+    // Other methods have no deadline. As in gRPC, the method's timeout caps a caller's longer
+    // one, and a caller's shorter one stands.
     await expect(client.echo({ message: "x", delayMs: 500 })).resolves.toBeDefined();
-    await expect(client.echoIdempotent({ message: "x", delayMs: 500 }, { timeoutMs: 2000 })).resolves.toBeDefined();
-    expect(b.timeouts.at(-1)).toBeGreaterThan(1500);
+    const capped = await client.echoIdempotent({ message: "x", delayMs: 3000 }, { timeoutMs: 5000 }).catch((e) => e);
+    expect(ConnectError.from(capped).code).toBe(Code.DeadlineExceeded);
+    expect(b.timeouts.at(-1)).toBeLessThanOrEqual(300);
+    await client.echoIdempotent({ message: "x" }, { timeoutMs: 150 });
+    expect(b.timeouts.at(-1)).toBeLessThanOrEqual(150);
   });
 
   it("waitForReady false fails fast when every endpoint is failing; the default waits up to the deadline", async () => {
