@@ -68,6 +68,8 @@ const failureCeiling = 100;
 const floorMs = 0.01;
 /** The decay slows down at most this much for an endpoint that re-probes find as slow as before. */
 const maxProbeBackoff = 4;
+/** A sample below this fraction of the estimate it follows shows the endpoint getting faster. */
+const improving = 0.8;
 
 /**
  * Creates an estimate; `createdAt` is the clock's reading at creation (ms,
@@ -98,7 +100,7 @@ export function createPeakEwma(
   let samples = 0;
   // How much slower than `decayMs` the estimate decays now: doubled by each
   // re-probe that finds the endpoint as slow (or failing) as it was, back to 1
-  // when a sample shows it faster. Without it, a persistently slow endpoint is
+  // when a sample shows it faster (by a fifth or more). Without it, a persistently slow endpoint is
   // tried again every couple of `decayMs`, and those calls set the tail latency.
   let backoff = 1;
   function decayed(now: number): number {
@@ -110,7 +112,9 @@ export function createPeakEwma(
    * the estimate stood at `held` (undecayed); a failure counts as slow.
    */
   function probed(sample: number, held: number, elapsed: number) {
-    if (sample < held / 2) backoff = 1;
+    // Faster than it was held at: recovering (a new pod warming up gets faster try by try), or
+    // back; either way it must be tried at the normal pace.
+    if (sample < held * improving) backoff = 1;
     // A re-probe (left alone long enough for the estimate to fall by e) that finds it as slow as before.
     else if (elapsed >= decayMs * backoff && clearlySlower(sample)) backoff = Math.min(backoff * 2, maxProbeBackoff);
   }

@@ -103,6 +103,20 @@ describe("createPeakEwma", () => {
     expect(nextProbe(t) - t).toBeLessThan(1.2 * (gaps[0] as number));
   });
 
+  it("keeps the normal decay for an endpoint that gets faster try by try (a new pod warming up)", () => {
+    const e = createPeakEwma({ decayMs: 1000 }, 0, () => 2);
+    let t = feed(e, 40, 10, 40, 0);
+    const gaps: number[] = [];
+    for (const ms of [30, 22, 16, 12]) {
+      let at = t;
+      while (e.estimate(at) > 2 * 2 + 1) at += 10;
+      gaps.push(at - t);
+      t = feed(e, ms, 3, 5, at);
+    }
+    // Each try finds it a quarter faster: no backoff, so it is tried as often as at first.
+    expect(Math.max(...gaps)).toBeLessThan(1.2 * (gaps[0] as number));
+  });
+
   it("keeps the normal decay for an endpoint that is as fast as its peers when tried again", () => {
     // Its peers take 3 ms; it was held at 4 ms (a noisy moment) and is tried again at 3 ms, and again.
     const e = createPeakEwma({ decayMs: 1000 }, 0, () => 3);
