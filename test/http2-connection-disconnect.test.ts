@@ -31,12 +31,12 @@ describe("Http2Connection.disconnect()", () => {
     connection.connect();
     await waitFor("ready", () => connection.state() === "ready");
     const slow = client.echo({ message: "in flight", delayMs: 300 });
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor("the call in flight at the backend", () => backend.inFlight() === 1);
     connection.disconnect();
     expect(connection.state()).toBe("idle");
     expect((await slow).message).toBe("in flight");
+    // No re-dial while let go: nothing to wait for but time (an event that does not come).
     await new Promise((r) => setTimeout(r, 200));
-    // No re-dial while let go.
     expect(connection.state()).toBe("idle");
     expect(connection.connectionCount()).toBe(0);
     connection.connect();

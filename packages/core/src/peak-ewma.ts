@@ -109,17 +109,22 @@ export function createPeakEwma(
   }
   /**
    * Adjusts the backoff for a sample arriving `elapsed` after the last, when
-   * the estimate stood at `held` (undecayed); a failure counts as slow.
+   * the estimate stood at `held` (undecayed).
    */
   function probed(sample: number, held: number, elapsed: number) {
     // Faster than it was held at: recovering (a new pod warming up gets faster try by try), or
     // back; either way it must be tried at the normal pace.
     if (sample < held * improving) backoff = 1;
-    // A re-probe (left alone long enough for the estimate to fall by e) that finds it as slow as before.
-    else if (elapsed >= decayMs * backoff && clearlySlower(sample)) backoff = Math.min(backoff * 2, maxProbeBackoff);
+    else if (isReprobe(elapsed) && clearlySlower(sample)) backOff();
+  }
+  /** Left alone long enough for the estimate to fall by e: the sample is a re-probe. */
+  function isReprobe(elapsed: number): boolean {
+    return elapsed >= decayMs * backoff;
+  }
+  function backOff() {
+    backoff = Math.min(backoff * 2, maxProbeBackoff);
   }
   function clearlySlower(sample: number): boolean {
-    if (sample === Number.POSITIVE_INFINITY) return true;
     const peers = peerMs?.();
     return peers !== undefined && sample > 2 * peers + 1;
   }
@@ -154,7 +159,8 @@ export function createPeakEwma(
     observeFailure(latencyMs, now = performance.now()) {
       const current = decayed(now);
       const penalty = Math.min(failureCeiling * healthy, Math.max(failureFactor * healthy, 2 * current));
-      probed(Number.POSITIVE_INFINITY, value, now - updatedAt);
+      // A failure is never faster: a re-probe that fails backs off.
+      if (isReprobe(now - updatedAt)) backOff();
       value = Math.max(current, penalty, latencyMs);
       remember(value, now);
     },
