@@ -37,6 +37,13 @@ type AttackKind = (typeof allAttacks)[number];
 const attackKinds = process.env.ATTACKS
   ? allAttacks.filter((kind) => process.env.ATTACKS?.split(",").includes(kind))
   : allAttacks;
+// Each attack slice's attacker connects from an address of its own, as a new
+// host would (the worst case: an attacker with addresses to spare). The proxy
+// refuses a cut-off client's address for a while (abusePenaltyMs), so a
+// shared one would carry one slice's penalty into the next; the legit client
+// connects from 127.0.0.1.
+const attackerAddress = (round: number, kind: AttackKind) =>
+  `127.0.61.${20 + round * allAttacks.length + allAttacks.indexOf(kind)}`;
 const attacker = fileURLToPath(new URL("./support/attacker-main.ts", import.meta.url));
 
 async function main() {
@@ -97,9 +104,13 @@ async function main() {
     r0.failed += none.failed;
     r0.calls += none.latencies.length + none.failed;
     for (const kind of attackKinds) {
-      const { child, exited } = await forkReady<{ type: string }>(attacker, [host, port, kind, String(attackerNice)], {
-        name: `attacker (${kind})`,
-      });
+      const { child, exited } = await forkReady<{ type: string }>(
+        attacker,
+        [host, port, kind, String(attackerNice), attackerAddress(round, kind)],
+        {
+          name: `attacker (${kind})`,
+        },
+      );
       const slice = await legitSlice(sliceMs);
       const { connections, steps } = await new Promise<{ connections: number; steps: number }>((resolve) => {
         child.once("message", (m: { connections: number; steps: number }) => resolve(m));

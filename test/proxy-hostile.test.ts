@@ -84,6 +84,14 @@ async function whileAttacked(attack: () => Promise<void>): Promise<void> {
   expect(result.failed).toBe(0);
 }
 
+// Each attack connection comes from an address of its own (127.0.60.100 on), as
+// from another host: the proxy refuses an address for a while after cutting it
+// off (abusePenaltyMs), and the legit client, from 127.0.0.1, is not the attacker.
+let attackers = 100;
+function connectAttacker(options: { settings?: Array<[number, number]> } = {}): Promise<RawH2Client> {
+  return connectRawH2(host, port, { ...options, localAddress: `127.0.60.${attackers++}` });
+}
+
 const requestBody = (message = "x", count = 0) =>
   envelope(Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message, count }))));
 
@@ -101,7 +109,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
     const callsBefore = backendCalls();
     let sent = 0;
     await whileAttacked(async () => {
-      const c = await connectRawH2(host, port);
+      const c = await connectAttacker();
       await writeLoop(c, 20_000, 50, (i) => {
         const id = 1 + 2 * i;
         const body = frames.data(id, requestBody(), true);
@@ -133,7 +141,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
     const connectionsBefore = accepted();
     await whileAttacked(async () => {
       for (let round = 0; round < 40; round++) {
-        const c = await connectRawH2(host, port);
+        const c = await connectAttacker();
         await writeLoop(c, 1000, 50, (i) => {
           const id = 1 + 2 * i;
           const body = frames.data(id, slowCall, true);
@@ -147,9 +155,54 @@ describe("the proxy against hostile HTTP/2 clients", () => {
     expect(accepted()).toBe(connectionsBefore);
   });
 
+  it("refuses a cut-off attacker's address at accept for abusePenaltyMs, while other clients go on", async () => {
+    const address = `127.0.60.${attackers++}`;
+    const before = limited("abuse_penalty");
+    let refused = 0;
+    let cutOffAt = 0;
+    await whileAttacked(async () => {
+      const c = await connectRawH2(host, port, { localAddress: address });
+      await writeLoop(c, 20_000, 50, (i) => {
+        const id = 1 + 2 * i;
+        c.write(
+          Buffer.concat([
+            c.requestHeaders(id, { path: attackPath }),
+            frames.data(id, requestBody(), true),
+            frames.rst(id),
+          ]),
+        );
+      });
+      expect(await c.waitClosed(10_000)).toBe(true);
+      expect(c.received.goawayCode).toBe(ENHANCE_YOUR_CALM);
+      cutOffAt = performance.now();
+      // Reconnecting at once: closed before the proxy says a word of HTTP/2.
+      await expect(connectRawH2(host, port, { localAddress: address })).rejects.toThrow(
+        /closed before the HTTP\/2 handshake/,
+      );
+      refused++;
+      // Until the penalty (1000 ms by default) is over.
+      await waitFor(
+        "the attacker's address to be let in again",
+        async () => {
+          try {
+            const again = await connectRawH2(host, port, { localAddress: address });
+            again.destroy();
+            return true;
+          } catch {
+            refused++;
+            return false;
+          }
+        },
+        { timeoutMs: 15_000, intervalMs: 50 },
+      );
+    });
+    expect(performance.now() - cutOffAt).toBeGreaterThanOrEqual(900);
+    expect(limited("abuse_penalty")).toBe(before + refused);
+  });
+
   it("a client that cancels some of its calls is not taken for an attacker", async () => {
     const before = limited("rapid_reset");
-    const c = await connectRawH2(host, port);
+    const c = await connectAttacker();
     // 300 calls, every third reset before its answer: a third of the streams, over the count but under half.
     const answered = new Set<number>();
     for (let i = 0; i < 300; i++) {
@@ -169,7 +222,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
   it("ends a CONTINUATION flood (CVE-2024-27316) and counts it", async () => {
     const before = limited("continuation_flood");
     await whileAttacked(async () => {
-      const c = await connectRawH2(host, port);
+      const c = await connectAttacker();
       c.write(c.requestHeaders(1, { path: attackPath, endHeaders: false }));
       const block = headerBlock([["x-flood", "y".repeat(100)]]);
       await writeLoop(c, 100_000, 200, () => c.write(frames.continuation(1, block)));
@@ -186,7 +239,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
     it(`cuts off a ${kind} flood, even one paced so that it reads every answer`, async () => {
       const before = limited("control_flood");
       await whileAttacked(async () => {
-        const c = await connectRawH2(host, port);
+        const c = await connectAttacker();
         // 20 frames per millisecond-ish turn: well over 100 a second, never enough to back up the output.
         await writeLoop(c, 100_000, 20, () => c.write(frame()));
         expect(await c.waitClosed(10_000)).toBe(true);
@@ -217,7 +270,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
   it("fails a request message over the limit from its envelope, before reading it", async () => {
     const before = limited("message_bytes");
     const callsBefore = backendCalls();
-    const c = await connectRawH2(host, port);
+    const c = await connectAttacker();
     // Declares 1 GiB and sends 5 bytes of it: the proxy must not wait for (or buffer) the rest.
     c.write(c.requestHeaders(1, { path: attackPath }));
     c.write(frames.data(1, envelope(Buffer.from("hello"), 1024 * 1024 * 1024)));
@@ -234,7 +287,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
       const silent = net.connect({ host, port });
       silent.on("error", () => {});
       silent.resume();
-      const h2 = await connectRawH2(host, port);
+      const h2 = await connectAttacker();
       const h1 = net.connect({ host, port });
       h1.on("error", () => {});
       // Read what the proxy answers (a 408/400), or the socket never sees its end.
@@ -254,9 +307,11 @@ describe("the proxy against hostile HTTP/2 clients", () => {
 
   it("cancels calls whose client never ends its request, upstream too", async () => {
     const before = limited("stream_idle");
+    const resetsBefore = limited("rapid_reset");
+    // More than maxPrematureResets: the proxy's own cancels are not the client's resets.
+    const ids = Array.from({ length: limits.maxPrematureResets + 20 }, (_, i) => 1 + 2 * i);
     await whileAttacked(async () => {
-      const c = await connectRawH2(host, port);
-      const ids = Array.from({ length: 20 }, (_, i) => 1 + 2 * i);
+      const c = await connectAttacker();
       for (const id of ids) {
         c.write(c.requestHeaders(id, { path: "/meshlite.echo.v1.EchoService/ClientStream" }));
         c.write(frames.data(id, requestBody("part")));
@@ -264,9 +319,11 @@ describe("the proxy against hostile HTTP/2 clients", () => {
       await waitFor("the proxy to reset every stream", () => ids.every((id) => c.received.resets.has(id)), {
         timeoutMs: 20_000,
       });
+      expect(c.received.goawayCode).toBeUndefined();
       c.destroy();
     });
-    expect(limited("stream_idle")).toBeGreaterThanOrEqual(before + 20);
+    expect(limited("stream_idle")).toBeGreaterThanOrEqual(before + ids.length);
+    expect(limited("rapid_reset")).toBe(resetsBefore);
     await waitFor("no call left in flight at the proxy", () => proxy.inFlight() === 0);
     await waitFor("no call left at the backends", () => backends.every((b) => b.inFlight() === 0));
   });
@@ -274,7 +331,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
   it("holds a bounded amount for a reader that stops reading, and lets the call go", async () => {
     const before = limited("stream_idle");
     // 8 KB messages, 32000 of them (256 MB) asked for by a client whose receive window is 0.
-    const c = await connectRawH2(host, port, { settings: [[4, 0]] });
+    const c = await connectAttacker({ settings: [[4, 0]] });
     const message = "m".repeat(8 * 1024);
     c.write(c.requestHeaders(1, { path: "/meshlite.echo.v1.EchoService/ServerStream" }));
     c.write(frames.data(1, requestBody(message, 32_000), true));
@@ -297,7 +354,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
     await new Promise<void>((resolve) => trap.listen(0, "127.0.60.99", resolve));
     const trapAddress = `127.0.60.99:${(trap.address() as net.AddressInfo).port}`;
     try {
-      const c = await connectRawH2(host, port);
+      const c = await connectAttacker();
       // Another service (no route), then the routed service with the trap as :authority.
       c.write(c.requestHeaders(1, { authority: trapAddress, path: "/other.v1.Service/Call" }));
       c.write(frames.data(1, requestBody(), true));
@@ -321,7 +378,7 @@ describe("the proxy against hostile HTTP/2 clients", () => {
 
   it("closes an idle HTTP/2 connection with GOAWAY after clientIdleTimeoutMs", async () => {
     const before = limited("idle_timeout");
-    const c = await connectRawH2(host, port);
+    const c = await connectAttacker();
     c.write(c.requestHeaders(1, { path: attackPath }));
     c.write(frames.data(1, requestBody(), true));
     await waitFor("the call to be answered", () => c.received.answered.has(1));

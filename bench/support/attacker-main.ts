@@ -1,7 +1,9 @@
 // A hostile HTTP/2 client in its own process, for bench/hostile-clients.ts:
-// `attacker-main.ts HOST PORT KIND [NICE]` repeats one attack until killed,
-// reconnecting whenever the proxy cuts it off, at CPU priority NICE (default
-// 0). Sends { type: "ready" } once it starts, and { type: "stats",
+// `attacker-main.ts HOST PORT KIND [NICE] [FROM]` repeats one attack until
+// killed, reconnecting at once whenever the proxy cuts it off or refuses it,
+// at CPU priority NICE (default 0), from the local address FROM (default: the
+// system's choice; the proxy refuses a cut-off address for a while, and a
+// legit client on 127.0.0.1 must not share it). Sends { type: "ready" } once it starts, and { type: "stats",
 // connections, steps } when asked (steps: frames, or requests, it wrote).
 import * as net from "node:net";
 import { setPriority } from "node:os";
@@ -20,7 +22,8 @@ export const attackKinds = [
 ] as const;
 export type AttackKind = (typeof attackKinds)[number];
 
-const [host = "127.0.0.1", portText = "0", kind = "rapid-reset", niceText = "0"] = process.argv.slice(2);
+const [host = "127.0.0.1", portText = "0", kind = "rapid-reset", niceText = "0", from] = process.argv.slice(2);
+const localAddress = from ? { localAddress: from } : {};
 const port = Number(portText);
 setPriority(Number(niceText));
 const path = "/meshlite.echo.v1.EchoService/EchoIdempotent";
@@ -45,7 +48,7 @@ async function once(): Promise<void> {
   if (kind === "slowloris") {
     // 50 connections that never send anything, replaced as the proxy drops them.
     const sockets = Array.from({ length: 50 }, () => {
-      const s = net.connect({ host, port });
+      const s = net.connect({ host, port, ...localAddress });
       s.on("error", () => {});
       s.resume();
       return new Promise<void>((resolve) => s.once("close", () => resolve()));
@@ -54,7 +57,10 @@ async function once(): Promise<void> {
     await Promise.all(sockets);
     return;
   }
-  const c = await connectRawH2(host, port, kind === "slow-reader" ? { settings: [[4, 0]] } : {});
+  const c = await connectRawH2(host, port, {
+    ...localAddress,
+    ...(kind === "slow-reader" ? { settings: [[4, 0]] } : {}),
+  });
   const block = headerBlock([["x-flood", "y".repeat(100)]]);
   switch (kind) {
     case "rapid-reset":
@@ -111,6 +117,10 @@ process.on("message", (m: { type: string }) => {
 process.on("disconnect", () => process.exit(0));
 process.send?.({ type: "ready" });
 for (;;) {
-  // A refused connection (the proxy gone) is retried after a pause, not in a tight loop.
-  await once().catch(() => new Promise((r) => setTimeout(r, 100)));
+  // A connection closed before the handshake (the proxy refusing this address)
+  // is retried at once, as an attacker would; a refused one (the proxy gone)
+  // after a pause, not in a tight loop.
+  await once().catch((e: Error & { code?: string }) =>
+    e.code === "ECONNREFUSED" ? new Promise((r) => setTimeout(r, 100)) : undefined,
+  );
 }

@@ -124,9 +124,9 @@ export const frames = {
 export async function connectRawH2(
   host: string,
   port: number,
-  options: { settings?: Array<[number, number]>; readSocket?: boolean } = {},
+  options: { settings?: Array<[number, number]>; readSocket?: boolean; localAddress?: string } = {},
 ): Promise<RawH2Client> {
-  const socket = net.connect({ host, port });
+  const socket = net.connect({ host, port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
   socket.on("error", () => {});
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);
@@ -147,8 +147,9 @@ export async function connectRawH2(
   );
   let buffered: Buffer = Buffer.alloc(0);
   let handshake: (() => void) | undefined;
-  const handshaken = new Promise<void>((resolve) => {
+  const handshaken = new Promise<void>((resolve, reject) => {
     handshake = resolve;
+    socket.once("close", () => reject(new Error(`connection to ${host}:${port} closed before the HTTP/2 handshake`)));
   });
   socket.on("data", (chunk: Buffer) => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);

@@ -8,6 +8,8 @@ export type ClientLimitName =
   | "control_flood"
   /** A header block in more CONTINUATION frames than node:http2 accepts (CVE-2024-27316 and kin). */
   | "continuation_flood"
+  /** A connection from an address cut off for abuse (the three above) within `abusePenaltyMs`: closed at accept. */
+  | "abuse_penalty"
   /** Any other HTTP/2 protocol error that ended the connection. */
   | "protocol_error"
   /** No call started within `handshakeTimeoutMs` of connecting (slowloris). */
@@ -41,6 +43,17 @@ export interface ClientGuard {
 }
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL } = http2.constants;
+
+// Streams the proxy reset itself: node:http2 reports them as 'aborted' too,
+// and they are not the client's resets.
+const resetByProxy = new WeakSet<http2.ServerHttp2Stream>();
+
+/** Resets a client's stream from the proxy's side (not counted as the client's reset). */
+export function resetClientStream(stream: http2.ServerHttp2Stream, code: number): void {
+  if (stream.destroyed) return;
+  resetByProxy.add(stream);
+  stream.close(code);
+}
 
 /**
  * Watches one client HTTP/2 connection and ends it when it abuses the proxy:
@@ -130,7 +143,9 @@ export function guardClientSession(
       // Reset by the client before the proxy answered: what a rapid-reset
       // attack does with every stream. A client that cancels some of its
       // calls stays far under half of its streams.
-      if (stream.headersSent) return;
+      // Streams that end with their connection (the client went away, or the
+      // proxy cut it off) were not reset one by one.
+      if (stream.headersSent || resetByProxy.has(stream) || session.destroyed || session.closed) return;
       prematureResets++;
       const limit = limits.maxPrematureResets;
       if (limit > 0 && prematureResets >= limit && prematureResets * 2 > streams) cutOff("rapid_reset");
@@ -143,7 +158,7 @@ export function guardClientSession(
       stream.setTimeout(limits.streamIdleTimeoutMs, () => {
         if (stream.destroyed) return;
         onLimit("stream_idle");
-        stream.close(NGHTTP2_CANCEL);
+        resetClientStream(stream, NGHTTP2_CANCEL);
       });
     }
   });

@@ -84,6 +84,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       clientIdleTimeoutMs: options.clientIdleTimeoutMs ?? defaults.clientIdleTimeoutMs,
       streamIdleTimeoutMs: options.streamIdleTimeoutMs ?? defaults.streamIdleTimeoutMs,
     },
+    abusePenaltyMs: options.abusePenaltyMs ?? defaults.abusePenaltyMs,
     onLimit(limit) {
       metrics.observeClientLimit(limit);
       logger.debug("client ran into a limit", { limit });

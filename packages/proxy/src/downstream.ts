@@ -1,6 +1,7 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Readable } from "node:stream";
+import { resetClientStream } from "./client-guard.js";
 
 /**
  * The client side of one call, the same for an HTTP/2 stream and an HTTP/1.1
@@ -131,7 +132,7 @@ class Http2Downstream implements Downstream {
   }
   reset() {
     this.ended = true;
-    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    resetClientStream(this.stream, NGHTTP2_CANCEL);
   }
   onAbort(listener: () => void) {
     this.stream.on("close", () => {

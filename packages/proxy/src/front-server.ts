@@ -2,7 +2,14 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { type ClientGuard, type ClientGuardLimits, type ClientLimitName, guardClientSession } from "./client-guard.js";
+import { createAbusePenalties } from "./abuse-penalty.js";
+import {
+  type ClientGuard,
+  type ClientGuardLimits,
+  type ClientLimitName,
+  guardClientSession,
+  resetClientStream,
+} from "./client-guard.js";
 import type { ListenerTlsOptions } from "./proxy-options.js";
 import { http2Settings, maxSessionMemoryMb } from "./upstream.js";
 
@@ -18,6 +25,8 @@ export interface FrontServerOptions {
   maxHeaderPairs: number;
   /** What a client connection may do before it is cut off, and how long it may hold the proxy idle. */
   guard: ClientGuardLimits;
+  /** How long an address whose connection was cut off for abuse is refused at accept, doubling on repeats; 0: never. */
+  abusePenaltyMs: number;
   /** A client ran into a limit. */
   onLimit(limit: ClientLimitName): void;
   onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
@@ -46,6 +55,9 @@ const preface = Buffer.from("PRI * HTTP/2.0");
 // proxy that reads the socket's properties but is not the socket.
 const acceptedAt = Symbol("acceptedAt");
 type AcceptedSocket = net.Socket & { [acceptedAt]?: number };
+
+/** The limits that only abuse runs into: the client's address is refused for a while after. */
+const abuseLimits: ReadonlySet<ClientLimitName> = new Set(["rapid_reset", "control_flood", "continuation_flood"]);
 
 export function createFrontServer(options: FrontServerOptions): FrontServer {
   const h2 = http2.createServer({
@@ -79,12 +91,13 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   const sockets = new Set<net.Socket>();
   let closing = false;
   let onSocketClosed: (() => void) | undefined;
+  const penalties = createAbusePenalties({ baseMs: options.abusePenaltyMs });
 
   h2.on("stream", (stream, headers) => {
     if (closing) stream.session?.close();
     if (stream.session && guards.get(stream.session)?.cutOff) {
       stream.on("error", () => {});
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      resetClientStream(stream, http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
     // One turn later, after the rest of what the socket delivered is read: a
@@ -106,7 +119,12 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     const socket = session.socket as net.Socket | undefined;
     const since = (socket as AcceptedSocket | undefined)?.[acceptedAt] ?? performance.now();
     const left = handshakeTimeoutMs > 0 ? Math.max(1, handshakeTimeoutMs - (performance.now() - since)) : 0;
-    guards.set(session, guardClientSession(session, options.guard, left, options.onLimit));
+    const address = socket?.remoteAddress;
+    const onLimit = (limit: ClientLimitName) => {
+      if (address !== undefined && abuseLimits.has(limit)) penalties.penalize(address);
+      options.onLimit(limit);
+    };
+    guards.set(session, guardClientSession(session, options.guard, left, onLimit));
     if (closing) session.close();
   });
   h1.on("request", (req, res) => {
@@ -181,6 +199,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
         },
       )
     : net.createServer((socket) => {
+        if (socket.destroyed) return; // refused below
         accept(socket);
         // The HTTP/2 preface "PRI * HTTP/2.0" tells h2c apart from HTTP/1.1 methods.
         let seen: Buffer = Buffer.alloc(0);
@@ -193,6 +212,13 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
         };
         socket.on("data", onData);
       });
+  // Ahead of TLS and of the protocol sniffing: a refused connection costs an accept and a close.
+  server.prependListener("connection", (socket: net.Socket) => {
+    if (socket.remoteAddress === undefined || !penalties.refuses(socket.remoteAddress)) return;
+    options.onLimit("abuse_penalty");
+    socket.on("error", () => {});
+    socket.destroy();
+  });
   server.on("tlsClientError", (e: Error & { code?: string }) => {
     if (e.code === "ERR_TLS_HANDSHAKE_TIMEOUT") options.onLimit("handshake_timeout");
     options.onError("TLS handshake with a client failed", e);

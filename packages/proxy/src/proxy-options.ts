@@ -121,6 +121,15 @@ export interface ProxyOptions {
   /** PING and SETTINGS frames an HTTP/2 client may send per second per connection; more cut it off. 0: no limit. Default 100. */
   maxControlFramesPerSecond?: number;
   /**
+   * After a client connection is cut off for abuse (rapid reset, PING,
+   * SETTINGS or CONTINUATION flood), new connections from the same IP address
+   * are closed at accept for this long, doubling for each repeat within 64x
+   * this time (up to 32x), so an attacker that reconnects at once costs next
+   * to nothing. Clients behind one NAT address share the penalty. Each worker
+   * keeps its own. 0 turns it off. Default 1000 ms.
+   */
+  abusePenaltyMs?: number;
+  /**
    * Time from accepting a connection to its first call (TLS handshake,
    * HTTP/2 preface, HTTP/1.1 request headers); a connection that takes longer
    * is closed (slowloris). 0: no limit. Default 10000 ms.
@@ -160,6 +169,7 @@ export const defaults = {
   maxMessageBytes: 32 * 1024 * 1024,
   maxPrematureResets: 100,
   maxControlFramesPerSecond: 100,
+  abusePenaltyMs: 1000,
   handshakeTimeoutMs: 10_000,
   clientIdleTimeoutMs: 300_000,
   streamIdleTimeoutMs: 300_000,
@@ -176,6 +186,7 @@ export const limitKeys = [
   "maxMessageBytes",
   "maxPrematureResets",
   "maxControlFramesPerSecond",
+  "abusePenaltyMs",
   "handshakeTimeoutMs",
   "clientIdleTimeoutMs",
   "streamIdleTimeoutMs",
