@@ -3,13 +3,21 @@
 // killed, reconnecting at once whenever the proxy cuts it off or refuses it,
 // at CPU priority NICE (default 0), from the local address FROM (default: the
 // system's choice; the proxy refuses a cut-off address for a while, and a
-// legit client on 127.0.0.1 must not share it). Sends { type: "ready" } once it starts, and { type: "stats",
-// connections, steps } when asked (steps: frames, or requests, it wrote).
+// legit client on 127.0.0.1 must not share it). Sends { type: "ready" } once
+// it starts, and { type: "stats", connections, steps } when asked (steps:
+// frames, or requests, it wrote).
 import * as net from "node:net";
 import { setPriority } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../../gen/meshlite/echo/v1/echo_pb.js";
-import { connectRawH2, envelope, frames, headerBlock, type RawH2Client } from "../../test/support/raw-h2-client.js";
+import {
+  closedBeforeHandshake,
+  connectRawH2,
+  envelope,
+  frames,
+  headerBlock,
+  type RawH2Client,
+} from "../../test/support/raw-h2-client.js";
 
 export const attackKinds = [
   "rapid-reset",
@@ -118,9 +126,9 @@ process.on("disconnect", () => process.exit(0));
 process.send?.({ type: "ready" });
 for (;;) {
   // A connection closed before the handshake (the proxy refusing this address)
-  // is retried at once, as an attacker would; a refused one (the proxy gone)
-  // after a pause, not in a tight loop.
+  // is retried at once, as an attacker would; any other failure (the proxy
+  // gone, a bad FROM address) after a pause, not in a tight loop.
   await once().catch((e: Error & { code?: string }) =>
-    e.code === "ECONNREFUSED" ? new Promise((r) => setTimeout(r, 100)) : undefined,
+    e.code === closedBeforeHandshake ? undefined : new Promise((r) => setTimeout(r, 100)),
   );
 }

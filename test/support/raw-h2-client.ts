@@ -121,6 +121,9 @@ export const frames = {
  * With `readSocket: false` it stops reading the socket after the handshake: a
  * client whose TCP receive window fills up.
  */
+/** The `code` of connectRawH2's error when the server closes the connection before its SETTINGS. */
+export const closedBeforeHandshake = "ERR_CLOSED_BEFORE_HANDSHAKE";
+
 export async function connectRawH2(
   host: string,
   port: number,
@@ -149,7 +152,13 @@ export async function connectRawH2(
   let handshake: (() => void) | undefined;
   const handshaken = new Promise<void>((resolve, reject) => {
     handshake = resolve;
-    socket.once("close", () => reject(new Error(`connection to ${host}:${port} closed before the HTTP/2 handshake`)));
+    socket.once("close", () =>
+      reject(
+        Object.assign(new Error(`connection to ${host}:${port} closed before the HTTP/2 handshake`), {
+          code: closedBeforeHandshake,
+        }),
+      ),
+    );
   });
   socket.on("data", (chunk: Buffer) => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);

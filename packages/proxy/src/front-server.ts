@@ -199,7 +199,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
         },
       )
     : net.createServer((socket) => {
-        if (socket.destroyed) return; // refused below
+        if (socket.destroyed) return; // refused by the "connection" listener ahead of this one
         accept(socket);
         // The HTTP/2 preface "PRI * HTTP/2.0" tells h2c apart from HTTP/1.1 methods.
         let seen: Buffer = Buffer.alloc(0);
@@ -212,7 +212,9 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
         };
         socket.on("data", onData);
       });
-  // Ahead of TLS and of the protocol sniffing: a refused connection costs an accept and a close.
+  // Ahead of TLS and of the protocol sniffing: a refused connection costs an
+  // accept and a close. (tls.Server's own listener still sees the destroyed
+  // socket; it ends as a tlsClientError, ECONNRESET, logged at debug.)
   server.prependListener("connection", (socket: net.Socket) => {
     if (socket.remoteAddress === undefined || !penalties.refuses(socket.remoteAddress)) return;
     options.onLimit("abuse_penalty");
