@@ -1,5 +1,5 @@
 import type { Resolver } from "@meshlite/core";
-import { apertureShares, rendezvousSubset, ringOrder } from "./aperture.js";
+import { apertureShares, rendezvousSubset, ringOrder, ringPhase } from "./aperture.js";
 import type { EndpointPolicy, PolicyHooks } from "./endpoint-policy.js";
 import type { Subchannel } from "./subchannel.js";
 import { hostOf, podIpEnv, type ResolvedSubset } from "./subset-options.js";
@@ -155,9 +155,9 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
   }
 
   /** The client's rank and count, or why they are unknown. */
-  function position(): { rank: number; count: number; reason: string } | string {
+  function position(): { rank: number; count: number; phase: number; reason: string } | string {
     if (options.rank !== undefined && options.count !== undefined) {
-      return { rank: options.rank, count: options.count, reason: "rank and count from options" };
+      return { rank: options.rank, count: options.count, phase: 0, reason: "rank and count from options" };
     }
     if (options.peers === undefined) return "no peers or rank given";
     const self = options.selfAddress;
@@ -176,6 +176,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     return {
       rank: at,
       count: hosts.length,
+      phase: ringPhase(hosts),
       reason: `rank among ${hosts.length} peers of ${options.peers}${listed ? "" : " (itself not listed yet)"}`,
     };
   }
@@ -223,7 +224,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     rank = found.rank;
     count = found.count;
     const order = ringOrder(active.map((sc) => sc.key));
-    const shares = apertureShares(active.length, found.rank, found.count, size);
+    const shares = apertureShares(active.length, found.rank + found.phase, found.count, size);
     for (const { index, share } of shares) next.set(active[order[index] as number] as Subchannel, { share });
     // The ring past the aperture's last server, where substitutes come from.
     const end = shares[shares.length - 1]?.index ?? 0;

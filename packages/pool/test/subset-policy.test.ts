@@ -2,7 +2,14 @@ import type { Endpoint, Resolver, ResolverListener } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/wait-for.js";
-import { apertureShares, createEndpointPool, createPool, resolveSubset, type SubsetOptions } from "../src/index.js";
+import {
+  apertureShares,
+  createEndpointPool,
+  createPool,
+  resolveSubset,
+  ringPhase,
+  type SubsetOptions,
+} from "../src/index.js";
 import { createFakeConnection, createFakeResolver, type FakeConnection } from "./support/fake-connection.js";
 
 const endpoints = (n: number): Endpoint[] =>
@@ -241,16 +248,17 @@ describe("subset policy", () => {
     await late.pool.destroy();
   });
 
-  it("gives every server the same share and each client at most size + 1 servers", () => {
-    for (const [servers, clients, size] of [
-      [200, 30, 12],
-      [210, 31, 12],
-      [24, 6, 6],
-      [1000, 7, 16],
+  it("gives every server the same share and each client at most size + 1 servers, whatever the ring's phase", () => {
+    const hosts = Array.from({ length: 31 }, (_, i) => `10.20.0.${i}`);
+    for (const [servers, clients, size, phase] of [
+      [200, 30, 12, 0],
+      [210, 31, 12, ringPhase(hosts)],
+      [24, 6, 6, 0.37],
+      [1000, 7, 16, 5.5],
     ] as const) {
       const load = new Array<number>(servers).fill(0);
       for (let rank = 0; rank < clients; rank++) {
-        const shares = apertureShares(servers, rank, clients, size);
+        const shares = apertureShares(servers, rank + phase, clients, size);
         // Clients must cover the ring: the aperture is at least servers / clients wide.
         expect(shares.length).toBeLessThanOrEqual(Math.max(size, Math.ceil(servers / clients)) + 1);
         expect(shares.reduce((s, x) => s + x.share, 0)).toBeCloseTo(1, 9);
