@@ -142,6 +142,23 @@ function trailersOf(stream: http2.ClientHttp2Stream) {
   return new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
 }
 
+/** The whole body arrived intact with an OK status, and the writer was held back; logs the figures. */
+async function expectIntact(
+  name: string,
+  read: { hash: string; received: number; maxAhead: number },
+  trailers: Promise<http2.IncomingHttpHeaders>,
+  rssBefore: number,
+) {
+  expect((await trailers)["grpc-status"]).toBe("0");
+  expect(read.received).toBe(framedSize(total));
+  expect(read.hash).toBe(bodyHash);
+  const rssAfter = peakRssMiB(proxy.child.pid as number);
+  console.log(
+    `${name}: at most ${(read.maxAhead / 2 ** 20).toFixed(1)} MiB sent ahead of the reader; proxy peak RSS ${rssBefore.toFixed(0)} -> ${rssAfter.toFixed(0)} MiB`,
+  );
+  expect(read.maxAhead).toBeLessThan(maxAhead);
+}
+
 describe("flow control through the proxy, 64 MiB each way", () => {
   it("passes a 64 MiB server stream to a slow reader intact, holding the backend back", async () => {
     const session = http2.connect(`http://${proxy.address}`);
@@ -150,14 +167,7 @@ describe("flow control through the proxy, 64 MiB each way", () => {
       const stream = request(session, "/test.Bulk/Download");
       const trailers = trailersOf(stream);
       stream.end(Buffer.from([0, 0, 0, 0, 0]));
-      const read = await readSlowly(stream, downloadSent);
-      expect((await trailers)["grpc-status"]).toBe("0");
-      expect(read.received).toBe(framedSize(total));
-      expect(read.hash).toBe(bodyHash);
-      console.log(
-        `download: at most ${(read.maxAhead / 2 ** 20).toFixed(1)} MiB sent ahead of the reader; proxy peak RSS ${rssBefore.toFixed(0)} -> ${peakRssMiB(proxy.child.pid as number).toFixed(0)} MiB`,
-      );
-      expect(read.maxAhead).toBeLessThan(maxAhead);
+      await expectIntact("download", await readSlowly(stream, downloadSent), trailers, rssBefore);
     } finally {
       session.close();
     }
@@ -174,14 +184,7 @@ describe("flow control through the proxy, 64 MiB each way", () => {
       await writeAll(stream, framed(body), uploadSent);
       stream.end();
       await waitFor("the backend to take the upload", () => upload !== undefined);
-      const read = await (upload as NonNullable<typeof upload>);
-      expect((await trailers)["grpc-status"]).toBe("0");
-      expect(read.received).toBe(framedSize(total));
-      expect(read.hash).toBe(bodyHash);
-      console.log(
-        `upload: at most ${(read.maxAhead / 2 ** 20).toFixed(1)} MiB sent ahead of the server; proxy peak RSS ${rssBefore.toFixed(0)} -> ${peakRssMiB(proxy.child.pid as number).toFixed(0)} MiB`,
-      );
-      expect(read.maxAhead).toBeLessThan(maxAhead);
+      await expectIntact("upload", await (upload as NonNullable<typeof upload>), trailers, rssBefore);
     } finally {
       session.close();
     }
