@@ -118,7 +118,9 @@ describe("frame writer and reader", () => {
     const bytes = everyFrame();
     const whole = readAll(bytes, []);
     expect(whole).toHaveLength(expected.length);
-    whole.forEach((s, i) => expect(s).toMatchObject(expected[i]!));
+    whole.forEach((s, i) => {
+      expect(s).toMatchObject(expected[i]!);
+    });
     for (let cut = 1; cut < bytes.length; cut++) expect(readAll(bytes, [cut])).toEqual(whole);
     expect(
       readAll(

@@ -82,8 +82,7 @@ export function createFlowControl(options: FlowControlOptions = {}): FlowControl
       return { send: peerInitial, recv: localInitial, unacked: 0 };
     },
     sendable(stream) {
-      const n = stream.send < connection.send ? stream.send : connection.send;
-      return n > 0 ? n : 0;
+      return Math.max(0, Math.min(stream.send, connection.send));
     },
     sent(stream, n) {
       stream.send -= n;
