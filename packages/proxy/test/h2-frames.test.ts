@@ -375,3 +375,34 @@ describe("settings", () => {
     expect(s.headerTableSize).toBe(4096);
   });
 });
+
+describe("frame reader on hostile bytes", () => {
+  it("random bytes after the preface: only H2Error, bounded work, never a hang", () => {
+    let seed = 99;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed >> 8;
+    };
+    const t0 = performance.now();
+    let frames = 0;
+    for (let i = 0; i < 3000; i++) {
+      const reader = createFrameReader({ preface: true, maxBlockSize: 4096 });
+      const junk = Buffer.alloc(rand() % 300);
+      for (let j = 0; j < junk.length; j++) junk[j] = rand() & 0xff;
+      // Mostly valid frame headers with junk inside, so the checks past the header get exercised.
+      if (junk.length >= 9) {
+        junk.writeUIntBE(Math.min(junk.length - 9, rand() % 64), 0, 3);
+        junk[3] = rand() % 11;
+      }
+      reader.push(clientPreface);
+      try {
+        reader.push(junk);
+        for (let t = reader.next(); t !== -1; t = reader.next()) frames++;
+      } catch (e) {
+        if (!(e instanceof H2Error)) throw e;
+      }
+    }
+    expect(frames).toBeGreaterThan(0);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+});

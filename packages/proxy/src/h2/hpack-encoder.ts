@@ -134,7 +134,7 @@ export function createHpackEncoder(options: HpackEncoderOptions = {}): HpackEnco
       for (let i = 0; i < fields.length; i += 2) {
         const name = fields[i]!;
         const value = fields[i + 1]!;
-        ensure(12 + name.length + value.length);
+        ensure(16 + name.length + value.length); // three integers of at most 5 bytes, and the strings
         let never = sensitive.has(name);
         if (nextNever >= 0 && neverIndexed![nextNever] === i >> 1) {
           never = true;
