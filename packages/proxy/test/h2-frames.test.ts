@@ -353,6 +353,19 @@ describe("frame validation (RFC 9113)", () => {
     expect(reader.streamError?.streamId).toBe(3);
   });
 
+  it("SETTINGS values at the edges of their ranges are accepted", () => {
+    const payload = [
+      ...[0, 5, ...u32(16384)],
+      ...[0, 5, ...u32(2 ** 24 - 1)],
+      ...[0, 4, ...u32(2 ** 31 - 1)],
+      ...[0, 2, ...u32(0)],
+      ...[0, 2, ...u32(1)],
+      ...[0, 8, ...u32(1)],
+      ...[0, 0x42, ...u32(2 ** 32 - 1)], // unknown: ignored whatever its value
+    ];
+    expect(readAll(frame(FrameType.SETTINGS, 0, 0, payload), []).map((f) => f.type)).toEqual([FrameType.SETTINGS]);
+  });
+
   it("a larger SETTINGS_MAX_FRAME_SIZE of ours lets larger frames in", () => {
     const bytes = frame(FrameType.DATA, 0, 1, Buffer.alloc(20000));
     expect(readAll(bytes, [], { maxFrameSize: 32768 })[0]!.length).toBe(20000);

@@ -201,4 +201,89 @@ describe("frames and HPACK against a real node:http2 peer", () => {
       expect(t["x-bytes-bin"]).toBe("AAEC/w==");
     }
   });
+
+  it("as the client of a real node:http2 server: our preface, SETTINGS, HEADERS and DATA; its response, body and trailers parsed", async () => {
+    const server = http2.createServer();
+    server.on("stream", (stream, headers) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", () => {
+        stream.respond(
+          { ":status": 200, "content-type": "application/grpc", "x-path": String(headers[":path"]) },
+          {
+            waitForTrailers: true,
+          },
+        );
+        stream.on("wantTrailers", () =>
+          stream.sendTrailers({ "grpc-status": "0", "grpc-message": `got ${Buffer.concat(chunks).length} bytes` }),
+        );
+        stream.end(Buffer.concat(chunks).subarray(0, 1000));
+      });
+    });
+    server.listen(0, host);
+    await once(server, "listening");
+    cleanups.push(async () => {
+      server.close();
+      await once(server, "close");
+    });
+    const socket = net.connect((server.address() as net.AddressInfo).port, host);
+    socket.on("error", () => {});
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    const reader = createFrameReader();
+    const decoder = createHpackDecoder();
+    const encoder = createHpackEncoder();
+    const writer = createFrameWriter();
+    const flow = createFlowControl();
+    const body = Buffer.alloc(50_000, 3);
+    writer.preface();
+    writer.settings([SettingId.ENABLE_PUSH, 0]);
+    const request = [":method", "POST", ":scheme", "http", ":path", "/pkg.Service/Up", ":authority", "backend"];
+    writer.headers(1, encoder.encode([...request, "content-type", "application/grpc", "te", "trailers"]), false);
+    const stream = flow.openStream();
+    // 50 000 bytes fit in the initial 65 535 windows: no wait for WINDOW_UPDATE.
+    expect(flow.sendable(stream)).toBeGreaterThanOrEqual(body.length);
+    writer.data(1, body, true);
+    flow.sent(stream, body.length);
+    socket.write(writer.take()!);
+
+    const seen: { headers: [string, string][][]; data: Buffer[]; acked: boolean } = {
+      headers: [],
+      data: [],
+      acked: false,
+    };
+    await new Promise<void>((resolve, reject) => {
+      socket.on("data", (chunk: Buffer) => {
+        reader.push(chunk);
+        try {
+          for (let t = reader.next(); t !== -1; t = reader.next()) {
+            if (t === FrameType.SETTINGS) {
+              if (reader.ack) seen.acked = true;
+              else writer.settingsAck();
+            }
+            if (t === FrameType.WINDOW_UPDATE)
+              flow.credit(reader.streamId ? stream : undefined, reader.streamId, reader.windowIncrement);
+            if (t === FrameType.HEADERS) seen.headers.push(pairs(decoder.decode(reader.payload)));
+            if (t === FrameType.DATA) seen.data.push(Buffer.from(reader.payload));
+            if ((t === FrameType.HEADERS || t === FrameType.DATA) && reader.endStream) resolve();
+          }
+        } catch (e) {
+          reject(e);
+        }
+        const out = writer.take();
+        if (out) socket.write(out);
+      });
+    });
+    expect(seen.acked).toBe(true); // the server acked our SETTINGS
+    expect(seen.headers).toHaveLength(2);
+    const response = new Map(seen.headers[0]);
+    expect(response.get(":status")).toBe("200");
+    expect(response.get("content-type")).toBe("application/grpc");
+    expect(response.get("x-path")).toBe("/pkg.Service/Up");
+    expect(Buffer.concat(seen.data).equals(body.subarray(0, 1000))).toBe(true);
+    const trailers = new Map(seen.headers[1]);
+    expect(trailers.get("grpc-status")).toBe("0");
+    expect(trailers.get("grpc-message")).toBe("got 50000 bytes");
+  });
 });

@@ -37,7 +37,8 @@ export interface FlowControl {
    * came on `streamId`; `stream` undefined when that stream is closed or
    * unknown (the connection window still counts it: release it at once).
    * Over the connection window: connection FLOW_CONTROL_ERROR; over the
-   * stream's: stream FLOW_CONTROL_ERROR.
+   * stream's: stream FLOW_CONTROL_ERROR, with the connection window already
+   * charged (reset the stream and releaseConnection(n)).
    */
   received(stream: FlowWindow | undefined, streamId: number, n: number): void;
   /**

@@ -75,7 +75,8 @@ export function createFrameWriter(options: FrameWriterOptions = {}): FrameWriter
   }
 
   function bytes(b: Uint8Array, from: number, to: number) {
-    chunk.set(b.subarray(from, to), pos);
+    // Whole (the usual case): no subarray object made for the copy.
+    chunk.set(from === 0 && to === b.length ? b : b.subarray(from, to), pos);
     pos += to - from;
   }
 
