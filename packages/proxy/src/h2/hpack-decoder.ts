@@ -89,11 +89,6 @@ export function createHpackDecoder(options: HpackDecoderOptions = {}): HpackDeco
     return table.name(i);
   }
 
-  function valueAt(index: number): string {
-    if (index <= staticTableLength) return staticTable[index - 1]![1];
-    return table.value(index - staticTableLength - 1);
-  }
-
   return {
     table,
     neverIndexed,
@@ -105,7 +100,7 @@ export function createHpackDecoder(options: HpackDecoderOptions = {}): HpackDeco
       buf = block;
       pos = 0;
       end = block.length;
-      neverIndexed.length = 0;
+      if (neverIndexed.length !== 0) neverIndexed.length = 0;
       const fields: string[] = [];
       let listSize = 0;
       let atStart = true;
@@ -115,10 +110,19 @@ export function createHpackDecoder(options: HpackDecoderOptions = {}): HpackDeco
         const b = buf[pos]!;
         if (b & 0x80) {
           // Indexed field (6.1).
-          const index = readInt(7);
+          const index = b < 0xff ? b & 0x7f : readInt(7);
+          if (b < 0xff) pos++;
           if (index === 0) throw new CompressionError("index 0");
-          name = nameAt(index);
-          value = valueAt(index);
+          if (index <= staticTableLength) {
+            const entry = staticTable[index - 1]!;
+            name = entry[0];
+            value = entry[1];
+          } else {
+            const i = index - staticTableLength - 1;
+            if (i >= table.length) throw new CompressionError(`index ${index} is past the dynamic table`);
+            name = table.name(i);
+            value = table.value(i);
+          }
         } else if (b & 0x40) {
           // Literal with incremental indexing (6.2.1).
           const index = readInt(6);

@@ -30,8 +30,9 @@ export interface HpackEncoderOptions {
   huffman?: boolean;
   /**
    * Names whose values change per call, sent as literals without indexing so
-   * they do not push useful entries out. Default: grpc-timeout,
-   * content-length, date, x-request-id.
+   * they do not push useful entries out (the first one is indexed when the
+   * name is in no table, so that the name itself becomes an index). Default:
+   * grpc-timeout, content-length, date, x-request-id.
    */
   noIndexNames?: readonly string[];
   /** Names always sent never-indexed (secrets). Default: authorization, proxy-authorization, cookie, set-cookie. */
@@ -159,7 +160,10 @@ export function createHpackEncoder(options: HpackEncoderOptions = {}): HpackEnco
           continue;
         }
         const ni = nameIndex(name);
-        if (noIndex.has(name) || entrySize(name, value) > table.maxSize >> 1) {
+        // A per-call value is not indexed, except once while its name is in
+        // no table (grpc-timeout is not in the static one): later calls then
+        // send the name as a one-byte index.
+        if ((noIndex.has(name) && ni !== 0) || entrySize(name, value) > table.maxSize >> 1) {
           writeInt(ni, 4, 0x00);
           if (ni === 0) writeString(name);
           writeString(value);
