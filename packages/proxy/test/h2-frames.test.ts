@@ -146,6 +146,26 @@ describe("frame writer and reader", () => {
     expect(reader.payload.toString()).toBe("second");
   });
 
+  it("copy only the straddling frame: the frames after it in the next chunk stay views", () => {
+    const w = createFrameWriter();
+    w.data(1, Buffer.from("straddles"), false);
+    w.data(1, Buffer.from("after"), true);
+    const bytes = Buffer.from(w.take()!);
+    const reader = createFrameReader();
+    reader.push(bytes.subarray(0, 12));
+    expect(reader.next()).toBe(-1);
+    const rest = Buffer.alloc(bytes.length - 12); // its own memory, not the pool's
+    bytes.copy(rest, 0, 12);
+    reader.push(rest);
+    expect(reader.next()).toBe(FrameType.DATA);
+    expect(reader.payload.toString()).toBe("straddles");
+    expect(reader.next()).toBe(FrameType.DATA);
+    expect(reader.payload.toString()).toBe("after");
+    expect(reader.payload.buffer).toBe(rest.buffer);
+    expect(reader.payload.byteOffset).toBe(rest.byteOffset + 18 + 9 - 12);
+    expect(reader.buffered).toBe(0);
+  });
+
   it("split DATA and header blocks to the peer's max frame size; coalesce frames into one buffer", () => {
     const w = createFrameWriter();
     w.maxFrameSize = 16384;

@@ -85,13 +85,25 @@ export function createFrameReader(options: FrameReaderOptions = {}): FrameReader
   let offset = 0;
   let buffered = 0;
 
-  /** Makes the first `n` unparsed bytes contiguous in chunks[0] (n <= buffered). */
+  /**
+   * Makes the first `n` unparsed bytes contiguous in chunks[0] (n <= buffered),
+   * copying just those n: the frames after them stay views of their chunks.
+   */
   function contiguous(n: number) {
-    if (chunks[0]!.length - offset >= n) return;
-    chunks[0] = chunks[0]!.subarray(offset);
-    const merged = Buffer.concat(chunks, buffered);
-    chunks.length = 1;
-    chunks[0] = merged;
+    const first = chunks[0]!;
+    if (first.length - offset >= n) return;
+    const merged = Buffer.allocUnsafe(n);
+    let filled = first.copy(merged, 0, offset);
+    chunks.shift();
+    while (filled < n) {
+      const c = chunks[0]!;
+      const take = Math.min(c.length, n - filled);
+      c.copy(merged, filled, 0, take);
+      filled += take;
+      if (take === c.length) chunks.shift();
+      else chunks[0] = c.subarray(take);
+    }
+    chunks.unshift(merged);
     offset = 0;
   }
 
