@@ -328,6 +328,34 @@ describe("HPACK: hostile input", () => {
   });
 });
 
+describe("HPACK: encoder choices", () => {
+  it("Huffman only where shorter and not over maxHuffmanLength; never-indexed kept for secrets", () => {
+    const e = createHpackEncoder({ maxHuffmanLength: 16 });
+    const d = createHpackDecoder();
+    const token = `Bearer ${"abcdefghij".repeat(10)}`;
+    const block = Buffer.from(e.encode(["x-short", "hello world", "authorization", token]));
+    expect(d.decode(block)).toEqual(["x-short", "hello world", "authorization", token]);
+    expect(d.neverIndexed).toEqual([1]);
+    expect(block.includes(Buffer.from(token, "latin1"))).toBe(true); // raw: over 16 chars
+    expect(block.includes(Buffer.from("hello world"))).toBe(false); // Huffman-coded
+    expect(e.table.length).toBe(1); // only x-short: the token is never indexed
+  });
+
+  it("a per-call header's name becomes an index after its first value", () => {
+    const e = createHpackEncoder();
+    const d = createHpackDecoder();
+    const sizes: number[] = [];
+    for (const t of ["100m", "200m", "300m"]) {
+      const block = Buffer.from(e.encode(["grpc-timeout", t]));
+      sizes.push(block.length);
+      expect(d.decode(block)).toEqual(["grpc-timeout", t]);
+    }
+    expect(e.table.length).toBe(1); // the first value only
+    expect(sizes[1]).toBeLessThanOrEqual(1 + 1 + 4); // name index, length, value
+    expect(sizes[1]).toBeLessThan(sizes[0]!);
+  });
+});
+
 describe("HPACK: round trips", () => {
   it("random header lists through changing table sizes, with never-indexed fields kept", () => {
     let seed = 7;

@@ -29,6 +29,12 @@ export interface HpackEncoderOptions {
   /** Huffman-code a string where that is shorter. Default true. */
   huffman?: boolean;
   /**
+   * Longer strings are sent raw even where Huffman would be shorter: a
+   * bearer token or cookie sent on every call costs ~10 µs to Huffman-code
+   * per 1 KB (~0.3 µs raw), for a fifth fewer bytes. Default 128.
+   */
+  maxHuffmanLength?: number;
+  /**
    * Names whose values change per call, sent as literals without indexing so
    * they do not push useful entries out (the first one is indexed when the
    * name is in no table, so that the name itself becomes an index). Default:
@@ -45,6 +51,7 @@ const defaultSensitive = ["authorization", "proxy-authorization", "cookie", "set
 export function createHpackEncoder(options: HpackEncoderOptions = {}): HpackEncoder {
   const ownMax = options.maxTableSize ?? 4096;
   const huffman = options.huffman ?? true;
+  const maxHuffmanLength = options.maxHuffmanLength ?? 128;
   const noIndex = new Set(options.noIndexNames ?? defaultNoIndex);
   const sensitive = new Set(options.sensitiveNames ?? defaultSensitive);
   const table = createDynamicTable(ownMax);
@@ -88,7 +95,7 @@ export function createHpackEncoder(options: HpackEncoderOptions = {}): HpackEnco
   }
 
   function writeString(s: string) {
-    if (huffman && s.length > 1) {
+    if (huffman && s.length > 1 && s.length <= maxHuffmanLength) {
       const hlen = huffmanEncodedLength(s);
       if (hlen < s.length) {
         writeInt(hlen, 7, 0x80);

@@ -150,22 +150,32 @@ export function huffmanEncodedLength(s: string): number {
 /** Huffman-codes `s` (latin1) into `out` at `offset`; returns the offset after it. */
 export function huffmanEncode(s: string, out: Uint8Array, offset: number): number {
   let o = offset;
-  let acc = 0; // the n < 8 bits not yet written
+  let acc = 0; // the n < 8 bits not yet written, then up to 31 while a code is added
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const sym = s.charCodeAt(i) & 0xff;
     let code = huffmanCodes[sym]!;
     let len = huffmanLengths[sym]!;
-    while (len + n >= 8) {
-      const take = 8 - n;
-      len -= take;
-      out[o++] = ((acc << take) | (code >>> len)) & 0xff;
-      code &= (1 << len) - 1;
-      acc = 0;
-      n = 0;
+    if (len > 23) {
+      // Rare long codes: add the bits above the low 16 first, to stay within 31 bits.
+      const high = len - 16;
+      acc = (acc << high) | (code >>> 16);
+      n += high;
+      while (n >= 8) {
+        n -= 8;
+        out[o++] = (acc >>> n) & 0xff;
+      }
+      acc &= (1 << n) - 1;
+      code &= 0xffff;
+      len = 16;
     }
     acc = (acc << len) | code;
     n += len;
+    while (n >= 8) {
+      n -= 8;
+      out[o++] = (acc >>> n) & 0xff;
+    }
+    acc &= (1 << n) - 1;
   }
   if (n > 0) out[o++] = ((acc << (8 - n)) | ((1 << (8 - n)) - 1)) & 0xff;
   return o;
