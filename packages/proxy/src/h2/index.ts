@@ -1,0 +1,29 @@
+// The HTTP/2 pieces of the coming frame engine (issue 19). Internal for now:
+// the package's index does not export them.
+export type { FlowControl, FlowControlOptions, FlowWindow } from "./flow-control.js";
+export { createFlowControl } from "./flow-control.js";
+export type { FrameReader, FrameReaderOptions } from "./frame-reader.js";
+export { createFrameReader } from "./frame-reader.js";
+export {
+  clientPreface,
+  defaultInitialWindowSize,
+  Flag,
+  FrameType,
+  frameHeaderLength,
+  maxMaxFrameSize,
+  maxWindowSize,
+  minMaxFrameSize,
+  SettingId,
+} from "./frame-types.js";
+export type { FrameWriter, FrameWriterOptions } from "./frame-writer.js";
+export { createFrameWriter } from "./frame-writer.js";
+export { CompressionError, ErrorCode, H2Error, HeaderListTooLargeError } from "./h2-error.js";
+export type { HeaderBlockAssembler, HeaderBlockAssemblerOptions } from "./header-block.js";
+export { createHeaderBlockAssembler } from "./header-block.js";
+export type { HpackDecoder, HpackDecoderOptions } from "./hpack-decoder.js";
+export { createHpackDecoder } from "./hpack-decoder.js";
+export type { DynamicTable } from "./hpack-dynamic-table.js";
+export type { HpackEncoder, HpackEncoderOptions } from "./hpack-encoder.js";
+export { createHpackEncoder } from "./hpack-encoder.js";
+export type { Settings, SettingsChanges } from "./settings.js";
+export { applySettings, initialSettings, validateSettings } from "./settings.js";
