@@ -27,6 +27,12 @@ export interface BackendProcess {
   setShed(share: number, code?: number): Promise<void>;
   /** GOAWAY on every open connection (as MAX_CONNECTION_AGE does); in-flight calls finish, it keeps listening. */
   goaway(): Promise<void>;
+  /**
+   * A crash of this backend alone: its connections are destroyed at once and
+   * it stops listening (connects are refused); the others of its group keep
+   * running. Resolves once it is closed.
+   */
+  crash(): Promise<void>;
   /** SIGTERM: GOAWAY, in-flight calls finish, exit (see killAfterMs). Resolves on exit. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL. Resolves on exit. */
@@ -114,6 +120,7 @@ export async function startBackendGroup(
       setWarmup: (ms, durationMs) => ask({ index, type: "warmup", ms, durationMs }),
       setShed: (share, code) => ask({ index, type: "shed", share, ...(code !== undefined ? { code } : {}) }),
       goaway: () => ask({ index, type: "goaway" }),
+      crash: () => ask({ index, type: "crash" }),
       stop,
       kill,
     };

@@ -1,4 +1,4 @@
-import { createCallRate, createPeakEwma, type EndpointLoad, type PickCandidate } from "@meshlite/core";
+import { createCallRate, createPeakEwma, type EndpointLoad, type PickCall, type PickCandidate } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import {
   createBalancer,
@@ -39,6 +39,9 @@ function candidates(n: number, load: (i: number) => Partial<FakeLoad> = () => ({
   });
 }
 
+/** A call without headers: these balancers do not look at it. */
+const call: PickCall = { method: "test.v1.Service/Call", header: () => undefined };
+
 function counts(pick: () => PickCandidate | undefined, times: number) {
   const seen = new Map<string, number>();
   for (let i = 0; i < times; i++) {
@@ -53,8 +56,8 @@ describe("pick-first", () => {
     const b = createPickFirstBalancer();
     const ready = candidates(3);
     expect(b.connections).toBe("first-reachable");
-    expect(counts(() => b.pick(ready), 100)).toEqual(new Map([["10.0.0.0:80", 100]]));
-    expect(b.pick(ready.slice(1))?.key).toBe("10.0.0.1:80");
+    expect(counts(() => b.pick(ready, call), 100)).toEqual(new Map([["10.0.0.0:80", 100]]));
+    expect(b.pick(ready.slice(1), call)?.key).toBe("10.0.0.1:80");
   });
 });
 
@@ -63,7 +66,7 @@ describe("round-robin", () => {
     const b = createRoundRobinBalancer();
     const ready = candidates(5);
     for (let round = 0; round < 4; round++) {
-      const keys = new Set(Array.from({ length: 5 }, () => b.pick(ready)?.key));
+      const keys = new Set(Array.from({ length: 5 }, () => b.pick(ready, call)?.key));
       expect(keys.size).toBe(5);
     }
   });
@@ -71,7 +74,7 @@ describe("round-robin", () => {
   it("starts at a random position", () => {
     const ready = candidates(4);
     const firsts = new Set(
-      [0, 0.3, 0.6, 0.9].map((r) => createRoundRobinBalancer({ random: () => r }).pick(ready)?.key),
+      [0, 0.3, 0.6, 0.9].map((r) => createRoundRobinBalancer({ random: () => r }).pick(ready, call)?.key),
     );
     expect(firsts.size).toBe(4);
   });
@@ -79,11 +82,11 @@ describe("round-robin", () => {
   it("keeps rotating when the ready list shrinks", () => {
     const b = createRoundRobinBalancer({ random: () => 0 });
     const ready = candidates(4);
-    b.pick(ready);
-    b.pick(ready);
-    b.pick(ready);
+    b.pick(ready, call);
+    b.pick(ready, call);
+    b.pick(ready, call);
     const fewer = ready.slice(0, 2);
-    const keys = Array.from({ length: 4 }, () => b.pick(fewer)?.key);
+    const keys = Array.from({ length: 4 }, () => b.pick(fewer, call)?.key);
     expect(new Set(keys).size).toBe(2);
   });
 });
@@ -92,15 +95,16 @@ describe("least-request", () => {
   it("never picks the busiest of two, and spreads evenly when idle", () => {
     const b = createLeastRequestBalancer();
     const ready = candidates(2, (i) => ({ inFlight: i === 0 ? 10 : 1 }));
-    expect(counts(() => b.pick(ready), 200).get("10.0.0.0:80")).toBeUndefined();
-    const even = counts(() => b.pick(candidates(4)), 8000);
+    expect(counts(() => b.pick(ready, call), 200).get("10.0.0.0:80")).toBeUndefined();
+    const even = counts(() => b.pick(candidates(4), call), 8000);
     for (const n of even.values()) expect(n).toBeGreaterThan(1500);
   });
 
   it("with more choices, finds the least loaded more often", () => {
     const ready = candidates(10, (i) => ({ inFlight: i === 7 ? 0 : 5 }));
-    const two = counts(() => createLeastRequestBalancer().pick(ready), 2000).get("10.0.0.7:80") ?? 0;
-    const ten = counts(() => createLeastRequestBalancer({ choiceCount: 10 }).pick(ready), 2000).get("10.0.0.7:80") ?? 0;
+    const two = counts(() => createLeastRequestBalancer().pick(ready, call), 2000).get("10.0.0.7:80") ?? 0;
+    const ten =
+      counts(() => createLeastRequestBalancer({ choiceCount: 10 }).pick(ready, call), 2000).get("10.0.0.7:80") ?? 0;
     expect(ten).toBe(2000);
     expect(two).toBeLessThan(ten);
     expect(two).toBeGreaterThan(200);
@@ -168,13 +172,13 @@ function run(
   latency: (i: number, call: number) => number,
 ) {
   const counts = endpoints.map(() => 0);
-  for (let call = 0; call < rate * seconds; call++) {
+  for (let n = 0; n < rate * seconds; n++) {
     clock.now += 1000 / rate;
-    const picked = b.pick(endpoints) as (typeof endpoints)[number];
+    const picked = b.pick(endpoints, call) as (typeof endpoints)[number];
     const i = endpoints.indexOf(picked);
     counts[i] = (counts[i] ?? 0) + 1;
     picked.start();
-    picked.observe(latency(i, call));
+    picked.observe(latency(i, n));
   }
   return counts;
 }
@@ -192,7 +196,7 @@ describe("p2c", () => {
   it("sends no calls to an endpoint clearly slower than the other of its pair", () => {
     const b = createP2cBalancer();
     const ready = candidates(5, (i) => ({ latency: i === 2 ? 100 : 5 }));
-    const seen = counts(() => b.pick(ready), 5000);
+    const seen = counts(() => b.pick(ready, call), 5000);
     // The slow one wins only when it is drawn against itself, which p2c never does.
     expect(seen.get("10.0.0.2:80") ?? 0).toBe(0);
     expect(seen.size).toBe(4);
@@ -201,23 +205,23 @@ describe("p2c", () => {
   it("counts latencies within 2x (or 1 ms) as equal: the endpoint with fewer calls in flight wins", () => {
     const b = createP2cBalancer();
     const ready = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 9, inFlight: 0 }));
-    expect(counts(() => b.pick(ready), 100).get("10.0.0.1:80")).toBe(100);
+    expect(counts(() => b.pick(ready, call), 100).get("10.0.0.1:80")).toBe(100);
     const close = candidates(2, (i) => (i === 0 ? { latency: 0.2, inFlight: 1 } : { latency: 1.1, inFlight: 0 }));
-    expect(counts(() => b.pick(close), 100).get("10.0.0.1:80")).toBe(100);
+    expect(counts(() => b.pick(close, call), 100).get("10.0.0.1:80")).toBe(100);
     const apart = candidates(2, (i) => (i === 0 ? { latency: 5, inFlight: 1 } : { latency: 11, inFlight: 0 }));
-    expect(counts(() => b.pick(apart), 100).get("10.0.0.0:80")).toBe(100);
+    expect(counts(() => b.pick(apart, call), 100).get("10.0.0.0:80")).toBe(100);
   });
 
   it("between equals as busy, sends the call to the one called less often lately", () => {
     const b = createP2cBalancer();
     const ready = candidates(2, (i) => ({ latency: i === 0 ? 4 : 6, rate: i === 0 ? 30 : 20 }));
-    expect(counts(() => b.pick(ready), 100).get("10.0.0.1:80")).toBe(100);
+    expect(counts(() => b.pick(ready, call), 100).get("10.0.0.1:80")).toBe(100);
   });
 
   it("weighs pending calls when latencies differ: a fast endpoint that is piling up loses to an idle one", () => {
     const b = createP2cBalancer();
     const ready = candidates(2, (i) => (i === 0 ? { latency: 5, pending: 20 } : { latency: 20, pending: 0 }));
-    expect(b.pick(ready)?.key).toBe("10.0.0.1:80");
+    expect(b.pick(ready, call)?.key).toBe("10.0.0.1:80");
   });
 
   it("follows SRV weights: calls in flight and call rates count per unit of weight", () => {
@@ -227,13 +231,13 @@ describe("p2c", () => {
       (i) => ({ inFlight: i === 0 ? 2 : 1 }),
       (i) => (i === 0 ? 3 : 1),
     );
-    expect(b.pick(busier)?.key).toBe("10.0.0.0:80");
+    expect(b.pick(busier, call)?.key).toBe("10.0.0.0:80");
     const oftener = candidates(
       2,
       (i) => ({ rate: i === 0 ? 30 : 15 }),
       (i) => (i === 0 ? 3 : 1),
     );
-    expect(b.pick(oftener)?.key).toBe("10.0.0.0:80");
+    expect(b.pick(oftener, call)?.key).toBe("10.0.0.0:80");
   });
 
   it("gives equal endpoints equal shares at one call at a time, despite latency noise", () => {

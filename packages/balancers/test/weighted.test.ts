@@ -20,7 +20,7 @@ interface SimEndpoint extends PickCandidate {
 function simulate(
   make: (clock: () => number) => Balancer,
   weights: number[],
-  { picks = 20_000, spacingMs = 2, callMs = 10, latency = (_i: number) => 10 } = {},
+  { picks = 20_000, spacingMs = 2, callMs = 10, latency = (_i: number): number => 10 } = {},
 ): number[] {
   let now = 0;
   const clock = () => now;

@@ -3,7 +3,7 @@
 // accounting and the pick. The channel (meshlite) and the proxy build on it.
 
 export type { ApertureShare } from "./aperture.js";
-export { apertureShares, rendezvousSubset, ringOrder } from "./aperture.js";
+export { apertureShares, rendezvousSubset, ringOrder, ringPhase } from "./aperture.js";
 export type { CallLimitsOptions, ResolvedCallLimits } from "./call-limits.js";
 export { defaultCallLimits, resolveCallLimits } from "./call-limits.js";
 export type { ClientLocality } from "./client-locality.js";

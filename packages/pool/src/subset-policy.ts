@@ -1,5 +1,5 @@
 import type { Resolver } from "@meshlite/core";
-import { apertureShares, rendezvousSubset, ringOrder } from "./aperture.js";
+import { apertureShares, rendezvousSubset, ringOrder, ringPhase } from "./aperture.js";
 import type { EndpointPolicy, PolicyHooks } from "./endpoint-policy.js";
 import type { Subchannel } from "./subchannel.js";
 import { hostOf, podIpEnv, type ResolvedSubset } from "./subset-options.js";
@@ -25,8 +25,14 @@ export interface SubsetSnapshot {
   size: number;
   /** The size in effect: above `size` while widened under load. */
   effectiveSize: number;
-  /** Addresses in the subset, each with its share of this client's calls (0-1, adding up to 1). */
-  members: { address: string; share: number }[];
+  /**
+   * Addresses in the subset, each with its share of this client's calls (0-1,
+   * adding up to 1). A substitute names the member that failed to connect
+   * whose share it takes (`replaces`).
+   */
+  members: { address: string; share: number; replaces?: string }[];
+  /** Members (and substitutes) that failed to connect and have not been ready since; still dialled with backoff. */
+  failing: string[];
   /** Endpoints still connected after leaving the subset, until the new members are up. */
   leaving: string[];
 }
@@ -53,6 +59,12 @@ const handoverMs = 10_000;
 /** How long a new client waits for its peers before it falls back to a rendezvous subset. */
 const peersWaitMs = 1000;
 
+/** A member's place in the subset: its share, and the failed member it stands in for. */
+interface Membership {
+  share: number;
+  replaces?: Subchannel;
+}
+
 /**
  * Subsetting as an endpoint policy that also decides the connections: only
  * the subset's members are dialled; the others stay idle. With the client's
@@ -65,9 +77,22 @@ const peersWaitMs = 1000;
  * taking calls until every new member is ready (or has failed to connect,
  * or 10 s passed), then they are let go (open streams finish). So a change
  * of the set or of the peers costs no call.
+ *
+ * A member that fails to connect is replaced, until it is ready again, by
+ * the next endpoint past the subset (on the ring; by score for rendezvous)
+ * that is not failing, with the failed member's share: the client keeps
+ * `size` working connections, and the failed member's load spreads over the
+ * servers just past the apertures that hold it. The failing ones stay
+ * dialled (with backoff), so a member that comes back takes its place again.
+ * The search for substitutes looks at most `size` endpoints past the subset,
+ * so an outage on the client's side dials at most twice the subset.
  */
 export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, peerResolver?: Resolver): SubsetPolicy {
-  let members = new Map<Subchannel, number>();
+  let members = new Map<Subchannel, Membership>();
+  // Held endpoints that failed to connect and have not been ready since.
+  const failing = new Set<Subchannel>();
+  // Failing endpoints past the subset, held so that their return is seen.
+  let probing = new Set<Subchannel>();
   let leaving = new Set<Subchannel>();
   let joining = new Set<Subchannel>();
   let signature = "";
@@ -130,9 +155,9 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
   }
 
   /** The client's rank and count, or why they are unknown. */
-  function position(): { rank: number; count: number; reason: string } | string {
+  function position(): { rank: number; count: number; phase: number; reason: string } | string {
     if (options.rank !== undefined && options.count !== undefined) {
-      return { rank: options.rank, count: options.count, reason: "rank and count from options" };
+      return { rank: options.rank, count: options.count, phase: 0, reason: "rank and count from options" };
     }
     if (options.peers === undefined) return "no peers or rank given";
     const self = options.selfAddress;
@@ -151,12 +176,14 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     return {
       rank: at,
       count: hosts.length,
+      phase: ringPhase(hosts),
       reason: `rank among ${hosts.length} peers of ${options.peers}${listed ? "" : " (itself not listed yet)"}`,
     };
   }
 
-  function compute(active: readonly Subchannel[]): Map<Subchannel, number> {
-    const next = new Map<Subchannel, number>();
+  function compute(active: readonly Subchannel[]): Map<Subchannel, Membership> {
+    const next = new Map<Subchannel, Membership>();
+    probing = new Set();
     const size = Math.min(effectiveSize, active.length);
     if (active.length < options.minEndpoints || active.length <= options.size) {
       mode = "off";
@@ -166,7 +193,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
           : `${active.length} endpoints, fewer than minEndpoints ${options.minEndpoints}`;
       rank = undefined;
       count = undefined;
-      for (const sc of active) next.set(sc, 1 / Math.max(active.length, 1));
+      for (const sc of active) next.set(sc, { share: 1 / Math.max(active.length, 1) });
       return next;
     }
     const found = position();
@@ -182,12 +209,14 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       reason = `${found}; seeded rendezvous-hash subset`;
       rank = undefined;
       count = undefined;
-      const picked = rendezvousSubset(
+      const ranked = rendezvousSubset(
         active.map((sc) => sc.key),
         options.seed,
-        size,
-      );
-      for (const i of picked) next.set(active[i] as Subchannel, 1 / picked.length);
+        size + options.size,
+      ).map((i) => active[i] as Subchannel);
+      const picked = ranked.slice(0, size);
+      for (const sc of picked) next.set(sc, { share: 1 / picked.length });
+      substitute(next, ranked.slice(size));
       return next;
     }
     mode = "aperture";
@@ -195,10 +224,31 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     rank = found.rank;
     count = found.count;
     const order = ringOrder(active.map((sc) => sc.key));
-    for (const { index, share } of apertureShares(active.length, found.rank, found.count, size)) {
-      next.set(active[order[index] as number] as Subchannel, share);
+    const shares = apertureShares(active.length, found.rank + found.phase, found.count, size);
+    for (const { index, share } of shares) next.set(active[order[index] as number] as Subchannel, { share });
+    // The ring past the aperture's last server, where substitutes come from.
+    const end = shares[shares.length - 1]?.index ?? 0;
+    const beyond: Subchannel[] = [];
+    for (let k = 1; k <= options.size && k < active.length; k++) {
+      beyond.push(active[order[(end + k) % active.length] as number] as Subchannel);
     }
+    substitute(next, beyond);
     return next;
+  }
+
+  /** Gives each failing member's share to the first of `spares` that is neither a member nor failing. */
+  function substitute(next: Map<Subchannel, Membership>, spares: readonly Subchannel[]) {
+    let s = 0;
+    for (const [sc, membership] of [...next]) {
+      if (!failing.has(sc)) continue;
+      while (s < spares.length && (next.has(spares[s] as Subchannel) || failing.has(spares[s] as Subchannel))) {
+        if (failing.has(spares[s] as Subchannel)) probing.add(spares[s] as Subchannel);
+        s++;
+      }
+      const spare = spares[s++];
+      if (spare === undefined) return;
+      next.set(spare, { share: membership.share, replaces: sc });
+    }
   }
 
   function report() {
@@ -265,7 +315,9 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       startPeers();
       startWidening();
       activeCount = active.length;
-      const key = `${peersVersion}\n${effectiveSize}\n${active.map((sc) => sc.key).join(",")}`;
+      let failed = "";
+      for (const sc of failing) failed += `${sc.key},`;
+      const key = `${peersVersion}\n${effectiveSize}\n${failed}\n${active.map((sc) => sc.key).join(",")}`;
       if (key === signature) return;
       signature = key;
       const previous = members;
@@ -278,6 +330,8 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       }
       for (const sc of joining) if (!members.has(sc)) joining.delete(sc);
       for (const sc of members.keys()) if (!previous.has(sc) && sc.state() !== "ready") joining.add(sc);
+      // Only held endpoints are dialled, so only their failures are current.
+      for (const sc of failing) if (!members.has(sc) && !probing.has(sc)) failing.delete(sc);
       report();
       if (leaving.size > 0 && timer === undefined) {
         timer = setTimeout(() => {
@@ -290,17 +344,17 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       }
       settle();
     },
-    held: (sc) => members.has(sc) || leaving.has(sc),
+    held: (sc) => members.has(sc) || leaving.has(sc) || probing.has(sc),
     select(candidates) {
       if (mode === "off" && leaving.size === 0) return candidates;
       let top = 0;
-      for (const share of members.values()) top = Math.max(top, share);
+      for (const m of members.values()) top = Math.max(top, m.share);
       const out: Subchannel[] = [];
       for (const sc of candidates) {
-        const share = members.get(sc);
-        if (share !== undefined) {
+        const membership = members.get(sc);
+        if (membership !== undefined) {
           // The widest share counts 1: weights only compare.
-          sc.weight *= share / top;
+          sc.weight *= membership.share / top;
           out.push(sc);
         } else if (leaving.has(sc)) {
           out.push(sc);
@@ -308,12 +362,17 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       }
       return out;
     },
-    onState(sc) {
+    onState(sc, state) {
+      // The pool runs the pipeline after every state change, and update() sees the failing set change.
+      if (state === "transient-failure" && mode !== "off" && (members.has(sc) || probing.has(sc))) failing.add(sc);
+      else if (state === "ready") failing.delete(sc);
       if (joining.has(sc) && settle()) hooks.changed();
     },
     onRemoved(sc) {
       leaving.delete(sc);
       joining.delete(sc);
+      failing.delete(sc);
+      probing.delete(sc);
       if (settle()) hooks.changed();
     },
     close() {
@@ -333,7 +392,12 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       ...(options.peers ? { peers: options.peers } : {}),
       size: options.size,
       effectiveSize,
-      members: [...members].map(([sc, share]) => ({ address: sc.key, share })),
+      members: [...members].map(([sc, m]) => ({
+        address: sc.key,
+        share: m.share,
+        ...(m.replaces ? { replaces: m.replaces.key } : {}),
+      })),
+      failing: [...failing].map((sc) => sc.key),
       leaving: [...leaving].map((sc) => sc.key),
     }),
   };

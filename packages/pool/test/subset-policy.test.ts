@@ -2,7 +2,14 @@ import type { Endpoint, Resolver, ResolverListener } from "@meshlite/core";
 import { silentLogger } from "@meshlite/core";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/wait-for.js";
-import { apertureShares, createEndpointPool, createPool, resolveSubset, type SubsetOptions } from "../src/index.js";
+import {
+  apertureShares,
+  createEndpointPool,
+  createPool,
+  resolveSubset,
+  ringPhase,
+  type SubsetOptions,
+} from "../src/index.js";
 import { createFakeConnection, createFakeResolver, type FakeConnection } from "./support/fake-connection.js";
 
 const endpoints = (n: number): Endpoint[] =>
@@ -97,6 +104,79 @@ describe("subset policy", () => {
     await pool.destroy();
   });
 
+  it("replaces a member that fails to connect with the next endpoint past the subset, until it is ready again", async () => {
+    const { pool, connections, connected, readyConnected } = setup(
+      { size: 6, minEndpoints: 0, rank: 2, count: 10 },
+      endpoints(60),
+    );
+    readyConnected();
+    const members = pool.snapshot().subset?.members ?? [];
+    const failed = members[2] as { address: string; share: number };
+    connections.get(failed.address)?.set("transient-failure", new Error("connect ECONNREFUSED"));
+    const snap = pool.snapshot().subset;
+    const substitute = snap?.members.find((m) => m.replaces === failed.address);
+    expect(substitute).toBeDefined();
+    expect(substitute?.share).toBe(failed.share);
+    expect(members.some((m) => m.address === substitute?.address)).toBe(false);
+    expect(snap?.failing).toEqual([failed.address]);
+    // The substitute is dialled; the failed member too (it retries with backoff).
+    expect(connections.get(substitute?.address as string)?.connected).toBe(true);
+    expect(connections.get(failed.address)?.connected).toBe(true);
+    connections.get(substitute?.address as string)?.set("ready");
+    const working = members.filter((m) => m !== failed).map((m) => m.address);
+    expect(new Set(pool.candidates().map((sc) => sc.key))).toEqual(new Set([...working, substitute?.address]));
+    // Retrying does not end the failure; being ready does.
+    connections.get(failed.address)?.set("connecting");
+    expect(pool.snapshot().subset?.failing).toEqual([failed.address]);
+    connections.get(failed.address)?.set("ready");
+    expect(pool.snapshot().subset?.members).toEqual(members);
+    expect(pool.snapshot().subset?.failing).toEqual([]);
+    expect(connections.get(substitute?.address as string)?.connected).toBe(false);
+    expect(connected()).toHaveLength(6);
+    await pool.destroy();
+  });
+
+  it("skips substitutes that fail too, and dials at most twice the subset when everything fails", async () => {
+    const { pool, connections, connected } = setup({ size: 6, minEndpoints: 0, rank: 7, count: 10 }, endpoints(60));
+    const fail = (address: string) => connections.get(address)?.set("transient-failure", new Error("timeout"));
+    const first = pool.snapshot().subset?.members[0]?.address as string;
+    fail(first);
+    const substitute = pool.snapshot().subset?.members.find((m) => m.replaces === first)?.address as string;
+    fail(substitute);
+    const next = pool.snapshot().subset?.members.find((m) => m.replaces === first)?.address;
+    expect(next).toBeDefined();
+    expect(next).not.toBe(substitute);
+    // The failed substitute stays dialled, so that its return is seen.
+    expect(connections.get(substitute)?.connected).toBe(true);
+    expect(pool.snapshot().subset?.failing.sort()).toEqual([first, substitute].sort());
+    // The client's own network is down: every dial fails.
+    for (let round = 0; round < 20; round++)
+      for (const c of connected()) if (c.state() !== "transient-failure") fail(c.address);
+    expect(connected().length).toBeLessThanOrEqual(12);
+    expect(connected().length).toBeGreaterThan(6);
+    // The network returns: the members take their places and the rest is let go.
+    for (const c of connected()) c.set("ready");
+    expect(pool.snapshot().subset?.failing).toEqual([]);
+    expect(connected()).toHaveLength(6);
+    expect(pool.snapshot().subset?.members.every((m) => m.replaces === undefined)).toBe(true);
+    await pool.destroy();
+  });
+
+  it("replaces failed members of a rendezvous subset by the next-ranked endpoints", async () => {
+    const { pool, connections, readyConnected } = setup({ size: 6, seed: "pod-b" }, endpoints(60));
+    readyConnected();
+    const before = pool.snapshot().subset?.members.map((m) => m.address) ?? [];
+    connections.get(before[0] as string)?.set("transient-failure", new Error("refused"));
+    const after = pool.snapshot().subset?.members ?? [];
+    expect(after).toHaveLength(7);
+    const substitute = after.find((m) => m.replaces === before[0]);
+    expect(before).not.toContain(substitute?.address);
+    // The same seed picks the same substitute: it is the next-ranked endpoint.
+    const other = setup({ size: 7, seed: "pod-b" }, endpoints(60));
+    expect(other.pool.snapshot().subset?.members.map((m) => m.address)).toContain(substitute?.address);
+    await Promise.all([pool.destroy(), other.pool.destroy()]);
+  });
+
   it("is off below minEndpoints and falls back to a seeded rendezvous subset without a rank", async () => {
     const small = setup({ size: 6 }, endpoints(40));
     expect(small.connected()).toHaveLength(40);
@@ -168,16 +248,17 @@ describe("subset policy", () => {
     await late.pool.destroy();
   });
 
-  it("gives every server the same share and each client at most size + 1 servers", () => {
-    for (const [servers, clients, size] of [
-      [200, 30, 12],
-      [210, 31, 12],
-      [24, 6, 6],
-      [1000, 7, 16],
+  it("gives every server the same share and each client at most size + 1 servers, whatever the ring's phase", () => {
+    const hosts = Array.from({ length: 31 }, (_, i) => `10.20.0.${i}`);
+    for (const [servers, clients, size, phase] of [
+      [200, 30, 12, 0],
+      [210, 31, 12, ringPhase(hosts)],
+      [24, 6, 6, 0.37],
+      [1000, 7, 16, 5.5],
     ] as const) {
       const load = new Array<number>(servers).fill(0);
       for (let rank = 0; rank < clients; rank++) {
-        const shares = apertureShares(servers, rank, clients, size);
+        const shares = apertureShares(servers, rank + phase, clients, size);
         // Clients must cover the ring: the aperture is at least servers / clients wide.
         expect(shares.length).toBeLessThanOrEqual(Math.max(size, Math.ceil(servers / clients)) + 1);
         expect(shares.reduce((s, x) => s + x.share, 0)).toBeCloseTo(1, 9);
