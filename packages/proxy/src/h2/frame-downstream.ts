@@ -124,7 +124,8 @@ export class FrameDownstream implements Downstream {
       process.nextTick(listener);
       return;
     }
-    (this.drainListeners ??= []).push(listener);
+    if (this.drainListeners === undefined) this.drainListeners = [listener];
+    else this.drainListeners.push(listener);
   }
 
   end(trailers?: http2.OutgoingHttpHeaders): void {
@@ -141,7 +142,8 @@ export class FrameDownstream implements Downstream {
   }
 
   onAbort(listener: () => void): void {
-    (this.abortListeners ??= []).push(listener);
+    if (this.abortListeners === undefined) this.abortListeners = [listener];
+    else this.abortListeners.push(listener);
   }
 
   stopRequest(): void {

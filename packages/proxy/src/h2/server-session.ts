@@ -133,8 +133,7 @@ class Session implements StreamOwner, ServerSession {
     this.reader.push(chunk);
     for (;;) {
       try {
-        let type: number;
-        while ((type = this.reader.next()) !== -1) {
+        for (let type = this.reader.next(); type !== -1; type = this.reader.next()) {
           this.onFrame(type);
           if (this.destroyed || this.ended) return;
         }
@@ -160,7 +159,8 @@ class Session implements StreamOwner, ServerSession {
       case FrameType.RST_STREAM: {
         const s = this.streams.get(r.streamId);
         if (s === undefined) {
-          if (r.streamId > this.highestId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "RST_STREAM on an idle stream");
+          if (r.streamId > this.highestId)
+            throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "RST_STREAM on an idle stream");
           return;
         }
         // Reset by the client before the proxy answered: what a rapid-reset
@@ -228,7 +228,8 @@ class Session implements StreamOwner, ServerSession {
     const n = r.length;
     const s = this.streams.get(id);
     if (s === undefined || s.remoteEnded) {
-      if (s === undefined && id > this.highestId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "DATA on an idle stream");
+      if (s === undefined && id > this.highestId)
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "DATA on an idle stream");
       // A closed stream (our reset may have crossed the client's DATA): the connection window still counts it.
       this.fc.received(undefined, id, n);
       this.releaseConnection(n);
