@@ -23,8 +23,13 @@ class FrameBody extends Readable {
   constructor(private readonly down: FrameDownstream) {
     super({ highWaterMark: 65536 });
   }
-  override _read() {
-    this.down.owner.bodyRead(this.down);
+  override _read() {}
+  // Every way out of the buffer goes through read() (flowing mode too);
+  // chunks that skip the buffer (pushed while flowing) are counted at push.
+  override read(n?: number) {
+    const chunk = super.read(n);
+    if (chunk !== null) this.down.owner.bodyRead(this.down);
+    return chunk;
   }
 }
 

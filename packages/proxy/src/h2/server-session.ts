@@ -394,6 +394,7 @@ class Session implements StreamOwner, ServerSession {
           s.blocked = true;
           this.blocked.push(s);
         }
+        this.scheduleFlush(); // what went out before the window closed
         return;
       }
       const chunk = s.queue[0]!;
