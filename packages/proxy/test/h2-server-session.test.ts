@@ -262,6 +262,19 @@ describe("h2 server session (frame engine)", () => {
     expect(limits).toEqual(["control_flood"]);
   });
 
+  it("cuts off a client that sends PINGs without reading the answers", async () => {
+    const { port, limits } = await serve(echo, { guard: { maxControlFramesPerSecond: 1_000_000 } });
+    const c = await connectRawH2(host, port, { readSocket: false });
+    cleanups.push(() => c.destroy());
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => frames.ping()));
+    for (let i = 0; i < 2000 && limits.length === 0; i++) {
+      c.write(burst);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor("the cut-off", () => limits.length > 0);
+    expect(limits).toEqual(["control_flood"]);
+  });
+
   it("ends the connection with GOAWAY PROTOCOL_ERROR on DATA for an idle stream", async () => {
     const { port, limits } = await serve(echo);
     const c = await raw(port);

@@ -51,6 +51,8 @@ export function createServerSession(socket: net.Socket, options: ServerSessionOp
 const empty = Buffer.alloc(0);
 /** Socket bytes queued past which DATA waits for 'drain'. */
 const socketHighWater = 256 * 1024;
+/** Socket bytes queued past which a control frame that asks for an answer ends the connection. */
+const controlBacklog = 4 * socketHighWater;
 
 class Session implements StreamOwner, ServerSession {
   private readonly reader: FrameReader;
@@ -331,6 +333,10 @@ class Session implements StreamOwner, ServerSession {
       this.controlFrames = 0;
     }
     if (++this.controlFrames > limit) this.cutOff("control_flood");
+    // Answers piling up unread: a client that sends PING or SETTINGS but does
+    // not read would make the proxy buffer an ACK per frame. DATA never queues
+    // this much in the socket (it waits for 'drain' past socketHighWater).
+    else if (this.socket.writableLength > controlBacklog) this.cutOff("control_flood");
   }
 
   // --- flow control of the request body ------------------------------------
