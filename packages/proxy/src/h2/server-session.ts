@@ -175,8 +175,11 @@ class Session implements StreamOwner, ServerSession {
             this.cutOff("rapid_reset");
           }
         }
+        // As node:http2's 'close': a NO_ERROR reset of a response the proxy
+        // ended already is no abort (the call ends with the upstream's status).
+        const abort = !s.ended || r.errorCode !== ErrorCode.NO_ERROR;
         s.localEnded = true;
-        this.closeStream(s, true);
+        this.closeStream(s, abort);
         return;
       }
       case FrameType.SETTINGS: {
