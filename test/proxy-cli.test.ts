@@ -51,6 +51,9 @@ describe("meshlite-proxy CLI", () => {
     const half = run("--target", target, "--upstream-cert", "client.crt");
     expect(half.status).toBe(2);
     expect(half.stderr).toContain("--upstream-cert and --upstream-key go together");
+    const engine = run("--target", target, "--engine", "fast");
+    expect(engine.status).toBe(2);
+    expect(engine.stderr).toContain('--engine: expected one of streams, frames, got "fast"');
   });
 
   it("rejects an invalid config file, naming the file and the problem", () => {

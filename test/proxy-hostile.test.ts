@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { silentLogger } from "@meshlite/core";
 import { createProxy, type Proxy as MeshliteProxy } from "@meshlite/proxy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,7 +71,10 @@ const attackPath = "/meshlite.echo.v1.EchoService/EchoIdempotent";
 
 /** A well-behaved client calling through the proxy while `attack` runs; every call must succeed. */
 async function whileAttacked(attack: () => Promise<void>): Promise<void> {
-  const transport = createGrpcTransport({ baseUrl: `http://${host}:${port}` });
+  // Its own connection, closed after: left open, it would idle out during a
+  // later test and count as that test's idle_timeout.
+  const sessionManager = new Http2SessionManager(`http://${host}:${port}`);
+  const transport = createGrpcTransport({ baseUrl: `http://${host}:${port}`, sessionManager });
   const client = createClient(EchoService, transport);
   const load = startLoad(() => client.echo({ message: "legit" }), { concurrency: 2, intervalMs: 5 });
   await waitFor("legit calls to flow", () => load.result.ok > 10);
@@ -80,6 +83,7 @@ async function whileAttacked(attack: () => Promise<void>): Promise<void> {
   // Calls after the attack too: the proxy still serves.
   await waitFor("legit calls after the attack", () => load.result.ok > before + 20);
   const result = await load.stop();
+  sessionManager.abort();
   expect(result.errors).toEqual([]);
   expect(result.failed).toBe(0);
 }

@@ -7,7 +7,7 @@ import { createJsonLogger, isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
 import { loadConfig, type ProxyConfig } from "./load-config.js";
 import { createPrimaryAdmin } from "./primary-admin.js";
-import { defaults, type ProxyOptions } from "./proxy-options.js";
+import { defaults, type ProxyEngine, type ProxyOptions, proxyEngines } from "./proxy-options.js";
 import { checkWorkerCount, defaultWorkerCount } from "./worker-count.js";
 import { workerEnv } from "./worker-messages.js";
 import { connectToPrimary } from "./worker-process.js";
@@ -32,6 +32,8 @@ the endpoints of a target (one HTTP/2 connection per endpoint).
   --upstream-ca FILE        TLS to the endpoints, trusting this CA
   --upstream-cert FILE      client certificate chain to present to the endpoints (mTLS)
   --upstream-key FILE       ... and its private key
+  --engine NAME             what terminates clients' HTTP/2: streams (node:http2) | frames
+                            (the proxy's own frame engine); default streams, or MESHLITE_PROXY_ENGINE
   --max-concurrent-streams N  per client connection (default 1000)
   --max-in-flight N         calls in flight in total (default 10000)
   --max-header-bytes N      request header block limit (default 16384)
@@ -104,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
         "upstream-ca": { type: "string" },
         "upstream-cert": { type: "string" },
         "upstream-key": { type: "string" },
+        engine: { type: "string" },
         "max-concurrent-streams": { type: "string" },
         "max-in-flight": { type: "string" },
         "max-header-bytes": { type: "string" },
@@ -175,6 +178,12 @@ export async function main(argv: string[]): Promise<void> {
       if (value !== undefined) options[key as keyof typeof limits] = value;
     }
     if (values["access-log"]) options.accessLog = true;
+    if (values.engine !== undefined) {
+      if (!proxyEngines.includes(values.engine as ProxyEngine)) {
+        throw new UsageError(`--engine: expected one of ${proxyEngines.join(", ")}, got "${values.engine}"`);
+      }
+      options.engine = values.engine as ProxyEngine;
+    }
     if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
       throw new UsageError("--tls-cert and --tls-key go together");
     }

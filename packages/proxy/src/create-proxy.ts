@@ -8,7 +8,7 @@ import { createFrontServer } from "./front-server.js";
 import { createJsonLogger } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { defaults, type ProxyOptions, validateProxyOptions } from "./proxy-options.js";
+import { defaults, type ProxyOptions, resolveEngine, validateProxyOptions } from "./proxy-options.js";
 import { createRouter } from "./router.js";
 import { createUpstream, type Upstream } from "./upstream.js";
 
@@ -42,6 +42,7 @@ export interface Proxy {
 
 export function createProxy(options: ProxyOptions): Proxy {
   validateProxyOptions(options);
+  const engine = resolveEngine(options);
   const logger: Logger = options.logger ?? createJsonLogger();
   const waitForReadyMs = options.waitForReadyMs ?? defaults.waitForReadyMs;
   const upstreams: Upstream[] = options.routes.map((route, i) => createUpstream(route, i, waitForReadyMs, logger));
@@ -92,6 +93,10 @@ export function createProxy(options: ProxyOptions): Proxy {
     onStream(stream, headers) {
       stream.on("error", () => {});
       forwardCall(ctx, http2Downstream(stream, headers));
+    },
+    engine,
+    onCall(down) {
+      forwardCall(ctx, down);
     },
     onRequest(req, res) {
       res.on("error", () => {});

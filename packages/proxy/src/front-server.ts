@@ -10,7 +10,9 @@ import {
   guardClientSession,
   resetClientStream,
 } from "./client-guard.js";
-import type { ListenerTlsOptions } from "./proxy-options.js";
+import type { Downstream } from "./downstream.js";
+import { createServerSession, type ServerSession } from "./h2/server-session.js";
+import type { ListenerTlsOptions, ProxyEngine } from "./proxy-options.js";
 import { http2Settings, maxSessionMemoryMb } from "./upstream.js";
 
 /** Options of createFrontServer. */
@@ -29,7 +31,11 @@ export interface FrontServerOptions {
   abusePenaltyMs: number;
   /** A client ran into a limit. */
   onLimit(limit: ClientLimitName): void;
+  /** Who terminates HTTP/2: node:http2 ("streams", calls through onStream) or the frame engine ("frames", calls through onCall). */
+  engine: ProxyEngine;
   onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
+  /** A request on the frame engine. */
+  onCall(down: Downstream): void;
   onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
   onError(message: string, error: Error): void;
 }
@@ -87,6 +93,9 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   // Wider than the proxy's own limit, as for HTTP/2.
   h1.maxHeadersCount = Math.max(options.maxHeaderPairs * 4, 512);
   const sessions = new Set<http2.ServerHttp2Session>();
+  const frameSessions = new Set<ServerSession>();
+  // Wider than the proxy's own limit, as for node:http2 below.
+  const frameHeaderListSize = Math.max(options.maxHeaderBytes * 4, 65_536);
   const guards = new WeakMap<http2.Http2Session, ClientGuard>();
   const sockets = new Set<net.Socket>();
   let closing = false;
@@ -119,14 +128,34 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     const socket = session.socket as net.Socket | undefined;
     const since = (socket as AcceptedSocket | undefined)?.[acceptedAt] ?? performance.now();
     const left = handshakeTimeoutMs > 0 ? Math.max(1, handshakeTimeoutMs - (performance.now() - since)) : 0;
-    const address = socket?.remoteAddress;
-    const onLimit = (limit: ClientLimitName) => {
+    guards.set(session, guardClientSession(session, options.guard, left, limitReporter(socket?.remoteAddress)));
+    if (closing) session.close();
+  });
+  /** Reports a client's limits; the abuse limits also refuse its address for a while. */
+  function limitReporter(address: string | undefined) {
+    return (limit: ClientLimitName) => {
       if (address !== undefined && abuseLimits.has(limit)) penalties.penalize(address);
       options.onLimit(limit);
     };
-    guards.set(session, guardClientSession(session, options.guard, left, onLimit));
-    if (closing) session.close();
-  });
+  }
+
+  function startFrameSession(socket: net.Socket) {
+    const since = (socket as AcceptedSocket)[acceptedAt] ?? performance.now();
+    const left = handshakeTimeoutMs > 0 ? Math.max(1, handshakeTimeoutMs - (performance.now() - since)) : 0;
+    const session = createServerSession(socket, {
+      initialWindowSize: http2Settings.initialWindowSize,
+      maxConcurrentStreams: options.maxConcurrentStreams,
+      maxHeaderListSize: frameHeaderListSize,
+      guard: options.guard,
+      firstCallWithinMs: left,
+      onLimit: limitReporter(socket.remoteAddress),
+      onStream: (down) => options.onCall(down),
+      onClose: () => frameSessions.delete(session),
+    });
+    frameSessions.add(session);
+    if (closing) session.shutdown();
+  }
+
   h1.on("request", (req, res) => {
     if (closing) res.setHeader("connection", "close");
     options.onRequest(req, res);
@@ -152,7 +181,8 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     if (isH2) {
       // The HTTP/2 session reads what is buffered (the peeked bytes) itself;
       // resuming would hand them to nobody.
-      h2.emit("connection", socket);
+      if (options.engine === "frames") startFrameSession(socket);
+      else h2.emit("connection", socket);
     } else {
       h1.emit("connection", socket);
       socket.resume();
@@ -241,6 +271,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       server.close();
       h1.close();
       for (const session of sessions) session.close();
+      for (const session of frameSessions) session.shutdown();
       h1.closeIdleConnections();
     },
     closed(timeoutMs) {
@@ -261,6 +292,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     },
     destroy() {
       for (const session of sessions) session.destroy();
+      for (const session of [...frameSessions]) session.destroy();
       for (const socket of sockets) socket.destroy();
       h1.closeAllConnections();
       h1.close();

@@ -6,4 +6,4 @@ export { createJsonLogger } from "./json-logger.js";
 export type { ProxyConfig } from "./load-config.js";
 export { ConfigError, loadConfig, parseConfig } from "./load-config.js";
 export type { Metrics } from "./metrics.js";
-export type { ListenerTlsOptions, ProxyOptions, RouteOptions } from "./proxy-options.js";
+export type { ListenerTlsOptions, ProxyEngine, ProxyOptions, RouteOptions } from "./proxy-options.js";

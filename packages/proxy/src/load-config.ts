@@ -4,7 +4,14 @@ import { assertKnownKeys } from "@meshlite/core";
 import { parse as parseYaml } from "yaml";
 import { isLogLevel, type LogLevel } from "./json-logger.js";
 import { parseListenAddress } from "./listen-address.js";
-import { limitKeys, type ProxyOptions, type RouteOptions, validateProxyOptions } from "./proxy-options.js";
+import {
+  limitKeys,
+  type ProxyEngine,
+  type ProxyOptions,
+  proxyEngines,
+  type RouteOptions,
+  validateProxyOptions,
+} from "./proxy-options.js";
 import { checkWorkerCount } from "./worker-count.js";
 
 /** A config file's settings: the proxy's options plus the listeners and log level. */
@@ -22,7 +29,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-const topKeys = ["listen", "admin", "logLevel", "workers", "accessLog", "tls", "routes", ...limitKeys];
+const topKeys = ["listen", "admin", "logLevel", "workers", "engine", "accessLog", "tls", "routes", ...limitKeys];
 
 /**
  * Reads a YAML or JSON config file (JSON is YAML) and validates it. TLS file
@@ -83,6 +90,12 @@ export function parseConfig(doc: unknown, baseDir: string): ProxyConfig {
     if (d[key] !== undefined) options[key] = d[key] as number;
   }
   if (d.accessLog !== undefined) options.accessLog = d.accessLog as boolean;
+  if (d.engine !== undefined) {
+    if (!proxyEngines.includes(d.engine as ProxyEngine)) {
+      throw new TypeError(`engine: expected one of ${proxyEngines.join(", ")}, got ${JSON.stringify(d.engine)}`);
+    }
+    options.engine = d.engine as ProxyEngine;
+  }
   if (d.tls !== undefined) {
     const t = d.tls as Record<string, unknown>;
     if (typeof t !== "object" || t === null || typeof t.cert !== "string" || typeof t.key !== "string") {

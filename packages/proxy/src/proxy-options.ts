@@ -96,12 +96,26 @@ export interface ListenerTlsOptions {
   clientCa?: string | Buffer;
 }
 
+/** Who terminates the clients' HTTP/2 connections: node:http2 streams, or the proxy's own frame engine. */
+export type ProxyEngine = "streams" | "frames";
+
+/** The accepted values of ProxyOptions.engine. */
+export const proxyEngines: readonly ProxyEngine[] = ["streams", "frames"];
+
 /** Options of createProxy. */
 export interface ProxyOptions {
   /** Where calls go; the first route that matches a call takes it. */
   routes: RouteOptions[];
   /** TLS on the listener (ALPN h2 and http/1.1). Default: cleartext (h2c and HTTP/1.1 on one port). */
   tls?: ListenerTlsOptions;
+  /**
+   * What terminates HTTP/2 from clients: "streams" (node:http2 stream objects)
+   * or "frames" (the proxy's own frame-level engine, packages/proxy/src/h2;
+   * upstream connections stay node:http2 for now). HTTP/1.1 clients use
+   * node:http either way. Default "streams", or the environment variable
+   * MESHLITE_PROXY_ENGINE when set (for running the tests on either engine).
+   */
+  engine?: ProxyEngine;
   /** Streams a client may open at once on one connection (HTTP/2 SETTINGS). Default 1000. */
   maxConcurrentStreams?: number;
   /** Calls in flight over all clients; more fail with RESOURCE_EXHAUSTED. Default 10000. */
@@ -211,7 +225,20 @@ const routeKeys = [
   "overloadPenalty",
   "limits",
 ];
-const proxyKeys = ["routes", "tls", ...limitKeys, "accessLog", "logger", "observer"];
+const proxyKeys = ["routes", "tls", "engine", ...limitKeys, "accessLog", "logger", "observer"];
+
+/** The engine of `options`: its own, else MESHLITE_PROXY_ENGINE, else "streams"; an unknown value throws. */
+export function resolveEngine(options: ProxyOptions): ProxyEngine {
+  if (options.engine !== undefined) return options.engine;
+  const env = process.env.MESHLITE_PROXY_ENGINE;
+  if (env === undefined || env === "") return "streams";
+  if (!proxyEngines.includes(env as ProxyEngine)) {
+    throw new TypeError(
+      `proxy: MESHLITE_PROXY_ENGINE=${JSON.stringify(env)} is not an engine; expected one of ${proxyEngines.join(", ")}`,
+    );
+  }
+  return env as ProxyEngine;
+}
 
 /** Checks routes and limits; throws a TypeError that says where the problem is and what is accepted. */
 export function validateProxyOptions(options: ProxyOptions): void {
@@ -232,6 +259,11 @@ export function validateProxyOptions(options: ProxyOptions): void {
     if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value < 0)) {
       throw new TypeError(`proxy: ${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
     }
+  }
+  if (options.engine !== undefined && !proxyEngines.includes(options.engine)) {
+    throw new TypeError(
+      `proxy: unknown engine ${JSON.stringify(options.engine)}; expected one of ${proxyEngines.map((e) => JSON.stringify(e)).join(", ")}`,
+    );
   }
   if (options.tls !== undefined && (options.tls.cert === undefined || options.tls.key === undefined)) {
     throw new TypeError("proxy: tls needs both cert and key (PEM)");

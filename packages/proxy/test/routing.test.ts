@@ -4,7 +4,7 @@ import { createEnvelopeMeter } from "../src/envelope-meter.js";
 import { errorResponse } from "../src/error-answer.js";
 import { parseConfig } from "../src/load-config.js";
 import type { RouteOptions } from "../src/proxy-options.js";
-import { validateProxyOptions } from "../src/proxy-options.js";
+import { resolveEngine, validateProxyOptions } from "../src/proxy-options.js";
 import { createRouter } from "../src/router.js";
 
 const entries = (routes: RouteOptions[]) => routes.map((route) => ({ route, name: route.name }));
@@ -62,6 +62,10 @@ describe("config", () => {
       "maxHeaderBytes must be a non-negative integer",
     ],
     [{ routes: [{ target: "static:///1.2.3.4:5" }], tls: { cert: "c.pem" } }, "tls: expected { cert: FILE, key: FILE"],
+    [
+      { routes: [{ target: "static:///1.2.3.4:5" }], engine: "nghttp2" },
+      'engine: expected one of streams, frames, got "nghttp2"',
+    ],
     [[1, 2], "expected a mapping"],
   ])("rejects %j with a clear message", (doc, message) => {
     expect(() => parseConfig(doc, "/")).toThrow(message);
@@ -89,8 +93,25 @@ describe("proxy options", () => {
       'routes[0].keepalive: unknown key "timeout" (did you mean "timeoutMs"?)',
     ],
     [{ routes, streamIdleTimeoutMs: -1 }, "proxy: streamIdleTimeoutMs must be a non-negative integer, got -1"],
+    [{ routes, engine: "frame" }, 'proxy: unknown engine "frame"; expected one of "streams", "frames"'],
   ])("rejects %j naming the key and the nearest known one", (options, message) => {
     expect(() => validateProxyOptions(options as never)).toThrow(message);
+  });
+  it("takes the engine from the options, else MESHLITE_PROXY_ENGINE, else streams", () => {
+    const saved = process.env.MESHLITE_PROXY_ENGINE;
+    try {
+      delete process.env.MESHLITE_PROXY_ENGINE;
+      expect(resolveEngine({ routes })).toBe("streams");
+      process.env.MESHLITE_PROXY_ENGINE = "frames";
+      expect(resolveEngine({ routes })).toBe("frames");
+      expect(resolveEngine({ routes, engine: "streams" })).toBe("streams");
+      process.env.MESHLITE_PROXY_ENGINE = "fast";
+      expect(() => resolveEngine({ routes })).toThrow('MESHLITE_PROXY_ENGINE="fast" is not an engine');
+    } finally {
+      if (saved === undefined) delete process.env.MESHLITE_PROXY_ENGINE;
+      else process.env.MESHLITE_PROXY_ENGINE = saved;
+    }
+    expect(parseConfig({ engine: "frames", routes }, "/").options.engine).toBe("frames");
   });
 });
 

@@ -1,7 +1,9 @@
-// The HTTP/2 pieces of the coming frame engine (issue 19). Internal for now:
-// the package's index does not export them.
+// The HTTP/2 pieces of the frame engine (issue 19; `engine: "frames"`).
+// Internal for now: the package's index does not export them.
 export type { FlowControl, FlowControlOptions, FlowWindow } from "./flow-control.js";
 export { createFlowControl } from "./flow-control.js";
+export type { StreamOwner } from "./frame-downstream.js";
+export { FrameDownstream } from "./frame-downstream.js";
 export type { FrameReader, FrameReaderOptions } from "./frame-reader.js";
 export { createFrameReader } from "./frame-reader.js";
 export {
@@ -25,5 +27,9 @@ export { createHpackDecoder } from "./hpack-decoder.js";
 export type { DynamicTable } from "./hpack-dynamic-table.js";
 export type { HpackEncoder, HpackEncoderOptions } from "./hpack-encoder.js";
 export { createHpackEncoder } from "./hpack-encoder.js";
+export type { RequestHead } from "./request-headers.js";
+export { readRequestHead } from "./request-headers.js";
+export type { ServerSession, ServerSessionOptions } from "./server-session.js";
+export { createServerSession } from "./server-session.js";
 export type { Settings, SettingsChanges } from "./settings.js";
 export { applySettings, initialSettings, validateSettings } from "./settings.js";

@@ -1,0 +1,612 @@
+import type * as net from "node:net";
+import type { ClientGuardLimits, ClientLimitName } from "../client-guard.js";
+import { createFlowControl, type FlowControl } from "./flow-control.js";
+import { FrameDownstream, type StreamOwner, toFields } from "./frame-downstream.js";
+import { createFrameReader, type FrameReader } from "./frame-reader.js";
+import { FrameType, SettingId } from "./frame-types.js";
+import { createFrameWriter, type FrameWriter } from "./frame-writer.js";
+import { ErrorCode, H2Error, HeaderListTooLargeError } from "./h2-error.js";
+import { createHpackDecoder, type HpackDecoder } from "./hpack-decoder.js";
+import { createHpackEncoder, type HpackEncoder } from "./hpack-encoder.js";
+import { readRequestHead } from "./request-headers.js";
+import { applySettings, initialSettings, type Settings } from "./settings.js";
+
+/** Options of createServerSession. */
+export interface ServerSessionOptions {
+  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each request body's receive window. */
+  initialWindowSize: number;
+  /** The connection's receive window (opened with a WINDOW_UPDATE at start). Default: 4x initialWindowSize, at most 2^31 − 1. */
+  connectionWindowSize?: number;
+  /** Our SETTINGS_MAX_CONCURRENT_STREAMS; streams past it are refused (REFUSED_STREAM). */
+  maxConcurrentStreams: number;
+  /** Our SETTINGS_MAX_HEADER_LIST_SIZE; a larger request header list is reset. */
+  maxHeaderListSize: number;
+  /** The client guard's limits (rapid reset, control frames, timeouts), as for node:http2 sessions. */
+  guard: ClientGuardLimits;
+  /** What is left of the handshake timeout: the first call must start within it (0: no limit). */
+  firstCallWithinMs: number;
+  /** The client ran into a limit. */
+  onLimit(limit: ClientLimitName): void;
+  /** A request: forward it. Called one I/O turn after its HEADERS, unless it was reset by then. */
+  onStream(down: FrameDownstream): void;
+  /** The socket closed. */
+  onClose(): void;
+}
+
+/** One client HTTP/2 connection terminated by the frame engine. */
+export interface ServerSession {
+  /** Graceful: GOAWAY with the last stream id, close once the open streams end. */
+  shutdown(): void;
+  /** Closes the socket now; open calls are aborted. */
+  destroy(): void;
+  /** Streams open now. */
+  readonly openStreams: number;
+}
+
+/** Serves HTTP/2 on `socket` (its client preface not yet read; bytes may be unshifted onto it). */
+export function createServerSession(socket: net.Socket, options: ServerSessionOptions): ServerSession {
+  return new Session(socket, options);
+}
+
+const empty = Buffer.alloc(0);
+/** Socket bytes queued past which DATA waits for 'drain'. */
+const socketHighWater = 256 * 1024;
+/** Socket bytes queued past which a control frame that asks for an answer ends the connection. */
+const controlBacklog = 4 * socketHighWater;
+
+class Session implements StreamOwner, ServerSession {
+  private readonly reader: FrameReader;
+  private readonly writer: FrameWriter = createFrameWriter();
+  private readonly decoder: HpackDecoder;
+  private readonly encoder: HpackEncoder = createHpackEncoder();
+  private readonly fc: FlowControl;
+  private readonly peer: Settings = initialSettings();
+  private readonly streams = new Map<number, FrameDownstream>();
+  private highestId = 0;
+  private totalStreams = 0;
+  private goawaySent = false;
+  private goawayReceived = false;
+  /** A limit or a connection error ended the connection (reported once). */
+  private ended = false;
+  private closing = false;
+  private destroyed = false;
+  private flushScheduled = false;
+  private socketBlocked = false;
+  private blocked: FrameDownstream[] = [];
+  private pending: FrameDownstream[] = [];
+  private prematureResets = 0;
+  private controlFrames = 0;
+  private controlWindowStart = performance.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly sweepTicks: number;
+  private readonly sweepMs: number;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: ServerSessionOptions,
+  ) {
+    // CONTINUATION floods: a block is never larger than the header list we accept.
+    this.reader = createFrameReader({ preface: true, maxBlockSize: Math.max(options.maxHeaderListSize, 16384) });
+    this.decoder = createHpackDecoder({ maxHeaderListSize: options.maxHeaderListSize });
+    this.fc = createFlowControl({
+      initialWindowSize: options.initialWindowSize,
+      connectionWindowSize:
+        options.connectionWindowSize ?? Math.min(2147483647, Math.max(65535, options.initialWindowSize * 4)),
+    });
+    const idleMs = options.guard.streamIdleTimeoutMs;
+    this.sweepMs = Math.min(1000, Math.max(10, Math.floor(idleMs / 4)));
+    this.sweepTicks = Math.ceil(idleMs / this.sweepMs) + 1;
+    this.writer.settings([
+      SettingId.MAX_CONCURRENT_STREAMS,
+      options.maxConcurrentStreams,
+      SettingId.INITIAL_WINDOW_SIZE,
+      options.initialWindowSize,
+      SettingId.MAX_HEADER_LIST_SIZE,
+      options.maxHeaderListSize,
+    ]);
+    if (this.fc.initialConnectionIncrement > 0) this.writer.windowUpdate(0, this.fc.initialConnectionIncrement);
+    this.scheduleFlush();
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => {
+      this.socketBlocked = false;
+      this.flushBlocked();
+    });
+    socket.on("close", () => this.onSocketClose());
+    socket.on("error", () => {}); // 'close' follows
+    socket.resume();
+    if (options.firstCallWithinMs > 0) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (this.totalStreams === 0) this.cutOff("handshake_timeout");
+      }, options.firstCallWithinMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  get openStreams() {
+    return this.streams.size;
+  }
+
+  // --- reading -------------------------------------------------------------
+
+  private onData(chunk: Buffer) {
+    if (this.destroyed || this.ended) return;
+    this.reader.push(chunk);
+    for (;;) {
+      try {
+        for (let type = this.reader.next(); type !== -1; type = this.reader.next()) {
+          this.onFrame(type);
+          if (this.destroyed || this.ended) return;
+        }
+        return;
+      } catch (e) {
+        if (e instanceof H2Error && !e.isConnectionError) {
+          this.streamError(e);
+          continue;
+        }
+        this.connectionError(e);
+        return;
+      }
+    }
+  }
+
+  private onFrame(type: number) {
+    const r = this.reader;
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame();
+      case FrameType.HEADERS:
+        return this.onHeaders();
+      case FrameType.RST_STREAM: {
+        const s = this.streams.get(r.streamId);
+        if (s === undefined) {
+          if (r.streamId > this.highestId)
+            throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "RST_STREAM on an idle stream");
+          return;
+        }
+        // Reset by the client before the proxy answered: what a rapid-reset
+        // attack does with every stream. A client that cancels some of its
+        // calls stays far under half of its streams.
+        if (!s.responded && !s.resetByProxy) {
+          this.prematureResets++;
+          const limit = this.options.guard.maxPrematureResets;
+          if (limit > 0 && this.prematureResets >= limit && this.prematureResets * 2 > this.totalStreams) {
+            this.cutOff("rapid_reset");
+          }
+        }
+        // As node:http2's 'close': a NO_ERROR reset of a response the proxy
+        // ended already is no abort (the call ends with the upstream's status).
+        const abort = !s.ended || r.errorCode !== ErrorCode.NO_ERROR;
+        s.localEnded = true;
+        this.closeStream(s, abort);
+        return;
+      }
+      case FrameType.SETTINGS: {
+        if (r.ack) return;
+        this.countControlFrame();
+        const changes = applySettings(r.payload, this.peer);
+        if (changes & (1 << SettingId.INITIAL_WINDOW_SIZE)) {
+          const windows = [];
+          for (const s of this.streams.values()) windows.push(s.window);
+          this.fc.setPeerInitialWindowSize(this.peer.initialWindowSize, windows);
+        }
+        if (changes & (1 << SettingId.HEADER_TABLE_SIZE)) this.encoder.setPeerMaxTableSize(this.peer.headerTableSize);
+        this.writer.maxFrameSize = this.peer.maxFrameSize;
+        this.writer.settingsAck();
+        this.scheduleFlush();
+        if (changes & (1 << SettingId.INITIAL_WINDOW_SIZE)) this.flushAll();
+        return;
+      }
+      case FrameType.PING:
+        if (r.ack) return;
+        this.countControlFrame();
+        this.writer.ping(r.payload, true);
+        this.scheduleFlush();
+        return;
+      case FrameType.GOAWAY:
+        this.goawayReceived = true;
+        if (this.streams.size === 0) this.closeWhenFlushed();
+        return;
+      case FrameType.WINDOW_UPDATE: {
+        if (r.streamId === 0) {
+          this.fc.credit(undefined, 0, r.windowIncrement);
+          this.flushBlocked();
+          return;
+        }
+        const s = this.streams.get(r.streamId);
+        if (s === undefined) {
+          if (r.streamId > this.highestId)
+            throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "WINDOW_UPDATE on an idle stream");
+          return;
+        }
+        this.fc.credit(s.window, s.id, r.windowIncrement);
+        this.flushStream(s);
+        return;
+      }
+    }
+  }
+
+  private onDataFrame() {
+    const r = this.reader;
+    const id = r.streamId;
+    const n = r.length;
+    const s = this.streams.get(id);
+    if (s === undefined || s.remoteEnded) {
+      if (s === undefined && id > this.highestId)
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "DATA on an idle stream");
+      // A closed stream (our reset may have crossed the client's DATA): the connection window still counts it.
+      this.fc.received(undefined, id, n);
+      this.releaseConnection(n);
+      if (s !== undefined) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "DATA after END_STREAM");
+      return;
+    }
+    try {
+      this.fc.received(s.window, id, n);
+    } catch (e) {
+      if (e instanceof H2Error && !e.isConnectionError) this.releaseConnection(n);
+      throw e;
+    }
+    s.idleTicks = 0;
+    // Padding counts as read at once: it is in `pushed` but never in the body.
+    s.pushed += n;
+    if (r.payload.length > 0) s.body.push(r.payload);
+    if (r.endStream) {
+      s.remoteEnded = true;
+      s.body.push(null);
+    }
+    this.release(s);
+    if (s.remoteEnded && s.localEnded) this.closeStream(s, false);
+  }
+
+  private onHeaders() {
+    const r = this.reader;
+    const id = r.streamId;
+    let fields: string[] | undefined;
+    try {
+      fields = this.decoder.decode(r.payload);
+    } catch (e) {
+      if (!(e instanceof HeaderListTooLargeError)) throw e;
+    }
+    const s = this.streams.get(id);
+    if (s !== undefined) {
+      // Request trailers: they end the body (a proxy of gRPC calls has no use for them).
+      if (s.remoteEnded) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "HEADERS after END_STREAM");
+      if (!r.endStream) throw new H2Error(ErrorCode.PROTOCOL_ERROR, id, "trailers without END_STREAM");
+      s.remoteEnded = true;
+      s.body.push(null);
+      if (s.localEnded) this.closeStream(s, false);
+      return;
+    }
+    if (id <= this.highestId) return; // a closed stream: decoded for the table's sake, then dropped
+    if ((id & 1) === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, `client opened even stream id ${id}`);
+    this.highestId = id;
+    if (r.streamError) return this.rst(id, r.streamError.code);
+    if (this.goawaySent || this.ended) return this.rst(id, ErrorCode.REFUSED_STREAM);
+    if (fields === undefined) return this.rst(id, ErrorCode.ENHANCE_YOUR_CALM);
+    if (this.streams.size >= this.options.maxConcurrentStreams) return this.rst(id, ErrorCode.REFUSED_STREAM);
+    const head = readRequestHead(fields);
+    if (typeof head === "string") return this.rst(id, ErrorCode.PROTOCOL_ERROR);
+    const down = new FrameDownstream(this, id, this.fc.openStream(), head);
+    this.streams.set(id, down);
+    this.totalStreams++;
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    if (this.sweepTimer === undefined && this.options.guard.streamIdleTimeoutMs > 0) {
+      this.sweepTimer = setInterval(sweep, this.sweepMs, this);
+      this.sweepTimer.unref();
+    }
+    if (r.endStream) {
+      down.remoteEnded = true;
+      down.body.push(null);
+    }
+    // One turn later, after the rest of what the socket delivered is read: a
+    // stream the client reset in the same packets (rapid reset) is gone by
+    // then and costs no upstream call.
+    if (this.pending.push(down) === 1) setImmediate(startPending, this);
+  }
+
+  startPending() {
+    const list = this.pending;
+    this.pending = [];
+    for (const s of list) {
+      if (s.closed) continue;
+      s.started = true;
+      this.options.onStream(s);
+    }
+  }
+
+  /** One sweep of the stream idle timeout: streams that moved no bytes for streamIdleTimeoutMs are cancelled. */
+  sweep() {
+    for (const s of this.streams.values()) {
+      if (++s.idleTicks < this.sweepTicks) continue;
+      this.options.onLimit("stream_idle");
+      this.resetStream(s, ErrorCode.CANCEL);
+    }
+  }
+
+  private countControlFrame() {
+    const limit = this.options.guard.maxControlFramesPerSecond;
+    if (limit <= 0) return;
+    const now = performance.now();
+    if (now - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = now;
+      this.controlFrames = 0;
+    }
+    if (++this.controlFrames > limit) this.cutOff("control_flood");
+    // Answers piling up unread: a client that sends PING or SETTINGS but does
+    // not read would make the proxy buffer an ACK per frame. DATA never queues
+    // this much in the socket (it waits for 'drain' past socketHighWater).
+    else if (this.socket.writableLength > controlBacklog) this.cutOff("control_flood");
+  }
+
+  // --- flow control of the request body ------------------------------------
+
+  bodyRead(s: FrameDownstream) {
+    // After read() took its chunk out of the buffer: count it as read then.
+    if (s.releaseScheduled || s.closed) return;
+    s.releaseScheduled = true;
+    process.nextTick(releaseLater, this, s);
+  }
+
+  /** Hands back credit for what left the body's buffer (or was padding). */
+  release(s: FrameDownstream) {
+    s.releaseScheduled = false;
+    if (s.closed) return;
+    const consumed = s.pushed - s.body.readableLength;
+    const delta = consumed - s.released;
+    if (delta <= 0) return;
+    s.released = consumed;
+    if (!s.remoteEnded) {
+      const increment = this.fc.releaseStream(s.window, delta);
+      if (increment > 0) {
+        this.writer.windowUpdate(s.id, increment);
+        this.scheduleFlush();
+      }
+    }
+    this.releaseConnection(delta);
+  }
+
+  private releaseConnection(n: number) {
+    const increment = this.fc.releaseConnection(n);
+    if (increment > 0) {
+      this.writer.windowUpdate(0, increment);
+      this.scheduleFlush();
+    }
+  }
+
+  // --- writing -------------------------------------------------------------
+
+  sendHeaders(s: FrameDownstream, fields: string[], endStream: boolean) {
+    if (s.closed || this.destroyed) return;
+    this.writer.headers(s.id, this.encoder.encode(fields), endStream);
+    s.idleTicks = 0;
+    this.scheduleFlush();
+    if (endStream) {
+      s.localEnded = true;
+      this.afterLocalEnd(s);
+    }
+  }
+
+  flushStream(s: FrameDownstream) {
+    if (s.closed || this.destroyed) {
+      s.queue.length = 0;
+      s.queuedBytes = 0;
+      return;
+    }
+    while (s.queuedBytes > 0) {
+      const n = this.socketBlocked ? 0 : this.fc.sendable(s.window);
+      if (n <= 0) {
+        if (!s.blocked) {
+          s.blocked = true;
+          this.blocked.push(s);
+        }
+        this.scheduleFlush(); // what went out before the window closed
+        return;
+      }
+      const chunk = s.queue[0]!;
+      const from = s.queueOffset;
+      const take = Math.min(n, chunk.length - from);
+      const part = from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take);
+      s.queueOffset += take;
+      s.queuedBytes -= take;
+      if (s.queueOffset === chunk.length) {
+        s.queue.shift();
+        s.queueOffset = 0;
+      }
+      const endNow = s.queuedBytes === 0 && s.endQueued && !s.wantsTrailers;
+      this.writer.data(s.id, part, endNow);
+      this.fc.sent(s.window, take);
+      s.idleTicks = 0;
+      if (endNow) {
+        s.endQueued = false;
+        s.localEnded = true;
+      }
+      if (this.socket.writableLength + this.writer.pending > socketHighWater) this.flushSocket();
+    }
+    this.scheduleFlush();
+    if (s.endQueued) {
+      s.endQueued = false;
+      if (s.wantsTrailers) this.writer.headers(s.id, this.encoder.encode(toFields(0, s.trailers)), true);
+      else this.writer.data(s.id, empty, true);
+      s.localEnded = true;
+    }
+    if (s.localEnded) this.afterLocalEnd(s);
+    s.drained();
+  }
+
+  private afterLocalEnd(s: FrameDownstream) {
+    if (s.closed) return;
+    if (s.remoteEnded) this.closeStream(s, false);
+    else if (s.stopAfterEnd) this.resetStream(s, ErrorCode.NO_ERROR);
+  }
+
+  resetStream(s: FrameDownstream, code: number) {
+    if (s.closed) return;
+    s.resetByProxy = true;
+    this.writer.rstStream(s.id, code);
+    this.scheduleFlush();
+    const abort = code !== ErrorCode.NO_ERROR || !s.localEnded;
+    s.localEnded = true;
+    this.closeStream(s, abort);
+  }
+
+  private rst(id: number, code: number) {
+    this.writer.rstStream(id, code);
+    this.scheduleFlush();
+  }
+
+  private closeStream(s: FrameDownstream, abort: boolean) {
+    if (s.closed) return;
+    s.closed = true;
+    this.streams.delete(s.id);
+    s.queue.length = 0;
+    s.queuedBytes = 0;
+    // What the body still holds is ours now: the connection window gets it back.
+    const rest = s.pushed - s.released;
+    if (rest > 0 && !this.destroyed) {
+      s.released = s.pushed;
+      this.releaseConnection(rest);
+    }
+    if (abort) s.aborted();
+    else if (!s.remoteEnded && !s.body.destroyed) s.body.destroy();
+    if (this.streams.size === 0) this.noStreamsOpen();
+  }
+
+  private noStreamsOpen() {
+    if (this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+    if (this.destroyed) return;
+    if (this.goawaySent || this.goawayReceived) {
+      this.closeWhenFlushed();
+      return;
+    }
+    const ms = this.options.guard.clientIdleTimeoutMs;
+    if (ms > 0 && this.idleTimer === undefined) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (this.streams.size > 0 || this.destroyed || this.ended) return;
+        // An idle connection is not abuse: GOAWAY lets the client reconnect when it needs to.
+        this.options.onLimit("idle_timeout");
+        this.shutdown();
+      }, ms);
+      this.idleTimer.unref();
+    }
+  }
+
+  private flushBlocked() {
+    const list = this.blocked;
+    if (list.length === 0) return;
+    this.blocked = [];
+    for (const s of list) {
+      s.blocked = false;
+      this.flushStream(s);
+    }
+  }
+
+  private flushAll() {
+    for (const s of this.streams.values()) if (s.queuedBytes > 0) this.flushStream(s);
+  }
+
+  private scheduleFlush() {
+    if (this.flushScheduled || this.destroyed) return;
+    this.flushScheduled = true;
+    setImmediate(flushLater, this);
+  }
+
+  /** Writes what the frames appended since the last write add up to, in one socket write. */
+  flushSocket() {
+    this.flushScheduled = false;
+    if (this.destroyed) return;
+    const out = this.writer.take();
+    if (out !== undefined) {
+      this.socket.write(out);
+      if (this.socket.writableLength > socketHighWater) this.socketBlocked = true;
+    }
+    if (this.closing) this.socket.destroySoon();
+  }
+
+  // --- ending --------------------------------------------------------------
+
+  private streamError(e: H2Error) {
+    const s = this.streams.get(e.streamId);
+    if (s !== undefined) this.resetStream(s, e.code);
+    else this.rst(e.streamId, e.code);
+  }
+
+  private connectionError(e: unknown) {
+    const code = e instanceof H2Error ? e.code : ErrorCode.INTERNAL_ERROR;
+    if (!this.ended) {
+      this.ended = true;
+      // The reader's ENHANCE_YOUR_CALM is a header block in too many (or too large) CONTINUATIONs.
+      this.options.onLimit(code === ErrorCode.ENHANCE_YOUR_CALM ? "continuation_flood" : "protocol_error");
+    }
+    this.goaway(code, e instanceof Error ? e.message : String(e));
+  }
+
+  /** Ends the connection at once with ENHANCE_YOUR_CALM: its calls are the abuser's own. */
+  private cutOff(limit: ClientLimitName) {
+    if (this.ended || this.destroyed) return;
+    this.ended = true;
+    this.options.onLimit(limit);
+    this.goaway(ErrorCode.ENHANCE_YOUR_CALM, limit);
+  }
+
+  private goaway(code: number, debug: string) {
+    if (this.destroyed) return;
+    this.writer.goaway(this.highestId, code, Buffer.from(debug.slice(0, 200), "latin1"));
+    this.goawaySent = true;
+    for (const s of [...this.streams.values()]) this.closeStream(s, !s.localEnded);
+    this.closeWhenFlushed();
+  }
+
+  shutdown() {
+    if (this.destroyed) return;
+    if (!this.goawaySent) {
+      this.goawaySent = true;
+      this.writer.goaway(this.highestId, ErrorCode.NO_ERROR);
+      this.scheduleFlush();
+    }
+    if (this.streams.size === 0) this.closeWhenFlushed();
+  }
+
+  private closeWhenFlushed() {
+    this.closing = true;
+    this.flushScheduled = false;
+    this.scheduleFlush();
+  }
+
+  destroy() {
+    if (this.destroyed) return;
+    this.socket.destroy();
+    this.onSocketClose();
+  }
+
+  private onSocketClose() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    for (const s of [...this.streams.values()]) this.closeStream(s, !s.localEnded);
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.options.onClose();
+  }
+}
+
+function startPending(session: Session) {
+  session.startPending();
+}
+function sweep(session: Session) {
+  session.sweep();
+}
+function flushLater(session: Session) {
+  session.flushSocket();
+}
+function releaseLater(session: Session, s: FrameDownstream) {
+  session.release(s);
+}

@@ -1,0 +1,361 @@
+import { once } from "node:events";
+import http2 from "node:http2";
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectRawH2, FrameType, frames, type RawH2Client } from "../../../test/support/raw-h2-client.js";
+import { waitFor } from "../../../test/support/wait-for.js";
+import type { ClientLimitName } from "../src/client-guard.js";
+import type { FrameDownstream } from "../src/h2/frame-downstream.js";
+import { createServerSession, type ServerSession, type ServerSessionOptions } from "../src/h2/server-session.js";
+
+const host = "127.0.0.1";
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const noLimits = {
+  maxPrematureResets: 0,
+  maxControlFramesPerSecond: 0,
+  handshakeTimeoutMs: 0,
+  clientIdleTimeoutMs: 0,
+  streamIdleTimeoutMs: 0,
+};
+
+interface Served {
+  port: number;
+  sessions: ServerSession[];
+  limits: ClientLimitName[];
+  streams: FrameDownstream[];
+}
+
+/** A TCP server on loopback whose connections are frame-engine sessions calling `onStream`. */
+async function serve(
+  onStream: (down: FrameDownstream) => void,
+  options: Partial<Omit<ServerSessionOptions, "guard">> & { guard?: Partial<ServerSessionOptions["guard"]> } = {},
+): Promise<Served> {
+  const served: Served = { port: 0, sessions: [], limits: [], streams: [] };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    served.sessions.push(
+      createServerSession(socket, {
+        initialWindowSize: 4 * 1024 * 1024,
+        maxConcurrentStreams: 100,
+        maxHeaderListSize: 65536,
+        firstCallWithinMs: 0,
+        onClose() {},
+        ...options,
+        guard: { ...noLimits, ...options.guard },
+        onLimit: (limit) => served.limits.push(limit),
+        onStream(down) {
+          served.streams.push(down);
+          onStream(down);
+        },
+      }),
+    );
+  });
+  server.listen(0, host);
+  await once(server, "listening");
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    server.close();
+    await once(server, "close");
+  });
+  served.port = (server.address() as net.AddressInfo).port;
+  return served;
+}
+
+function connect(port: number, settings?: http2.Settings): http2.ClientHttp2Session {
+  const client = http2.connect(`http://${host}:${port}`, settings ? { settings } : {});
+  client.on("error", () => {});
+  cleanups.push(() => {
+    client.destroy();
+  });
+  return client;
+}
+
+async function raw(port: number, settings?: Array<[number, number]>): Promise<RawH2Client> {
+  const c = await connectRawH2(host, port, settings ? { settings } : {});
+  cleanups.push(() => c.destroy());
+  return c;
+}
+
+/** Reads the whole request body of `down`. */
+function readBody(down: FrameDownstream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  down.body.on("data", (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => down.body.on("end", () => resolve(Buffer.concat(chunks))));
+}
+
+/** An echo in gRPC's shape: headers, the request body back, trailers. */
+function echo(down: FrameDownstream) {
+  void readBody(down).then((body) => {
+    down.respond(200, { "content-type": "application/grpc", "x-path": down.path }, false, true);
+    down.write(body);
+    down.end({ "grpc-status": "0", "x-bytes": String(body.length) });
+  });
+}
+
+interface Answer {
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  trailers: http2.IncomingHttpHeaders | undefined;
+  rstCode: number;
+}
+
+function request(client: http2.ClientHttp2Session, body: Buffer, path = "/pkg.Service/Method"): Promise<Answer> {
+  const stream = client.request({ ":method": "POST", ":path": path, "content-type": "application/grpc" });
+  stream.on("error", () => {});
+  stream.end(body);
+  const chunks: Buffer[] = [];
+  let headers: http2.IncomingHttpHeaders = {};
+  let trailers: http2.IncomingHttpHeaders | undefined;
+  stream.on("response", (h) => {
+    headers = h;
+  });
+  stream.on("trailers", (t) => {
+    trailers = t;
+  });
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) =>
+    stream.on("close", () => resolve({ headers, body: Buffer.concat(chunks), trailers, rstCode: stream.rstCode ?? 0 })),
+  );
+}
+
+describe("h2 server session (frame engine)", () => {
+  it("serves concurrent requests of a node:http2 client: headers, body and trailers", async () => {
+    const { port, streams } = await serve(echo);
+    const client = connect(port);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => request(client, Buffer.alloc(1000 + i, i), `/pkg.Service/M${i}`)),
+    );
+    answers.forEach((a, i) => {
+      expect(a.headers[":status"]).toBe(200);
+      expect(a.headers["x-path"]).toBe(`/pkg.Service/M${i}`);
+      expect(a.body.equals(Buffer.alloc(1000 + i, i))).toBe(true);
+      expect(a.trailers?.["grpc-status"]).toBe("0");
+      expect(a.trailers?.["x-bytes"]).toBe(String(1000 + i));
+    });
+    expect(streams[0]!.method).toBe("POST");
+    expect(streams[0]!.headers["content-type"]).toBe("application/grpc");
+    expect(streams[0]!.headerPairs).toBeGreaterThanOrEqual(5);
+  });
+
+  it("sends a large response within the client's windows, queueing and draining", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    let sawBackpressure = false;
+    const { port } = await serve((down) => {
+      down.body.resume();
+      down.respond(200, { "content-type": "application/grpc" }, false, true);
+      let offset = 0;
+      const pump = () => {
+        while (offset < big.length) {
+          const chunk = big.subarray(offset, offset + 100_000);
+          offset += chunk.length;
+          if (!down.write(chunk)) {
+            sawBackpressure = true;
+            down.onDrain(pump);
+            return;
+          }
+        }
+        down.end({ "grpc-status": "0" });
+      };
+      pump();
+    });
+    // node:http2's default windows: 64 KiB per stream and connection.
+    const a = await request(connect(port), Buffer.from("x"));
+    expect(a.body.length).toBe(big.length);
+    expect(a.body.equals(big)).toBe(true);
+    expect(a.trailers?.["grpc-status"]).toBe("0");
+    expect(sawBackpressure).toBe(true);
+  });
+
+  it("gives the client credit back only as the body is read; DATA past the window resets the stream", async () => {
+    let read: (() => void) | undefined;
+    const { port, streams } = await serve(
+      (down) => {
+        down.body.pause();
+        read = () => down.body.resume();
+      },
+      { initialWindowSize: 65535 },
+    );
+    const c = await raw(port);
+    const updatesAtStart = c.received.frames.get(FrameType.windowUpdate) ?? 0;
+    c.write(c.requestHeaders(1));
+    for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000)));
+    await waitFor("the stream to be taken up", () => streams.length === 1 && streams[0]!.pushed === 60000);
+    // Unread: no credit back (a stream WINDOW_UPDATE would come once half the window is read).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.received.frames.get(FrameType.windowUpdate) ?? 0).toBe(updatesAtStart);
+    read!();
+    await waitFor("credit once read", () => (c.received.frames.get(FrameType.windowUpdate) ?? 0) > updatesAtStart);
+    // Stream 3 overruns its window of 65535 bytes: FLOW_CONTROL_ERROR on that stream only.
+    c.write(c.requestHeaders(3));
+    for (let i = 0; i < 5; i++) c.write(frames.data(3, Buffer.alloc(15000)));
+    await waitFor("stream 3 reset", () => c.received.resets.get(3) === 3);
+    expect(c.received.goawayCode).toBeUndefined();
+  });
+
+  it("refuses streams past MAX_CONCURRENT_STREAMS with REFUSED_STREAM", async () => {
+    const { port } = await serve(() => {}, { maxConcurrentStreams: 2 });
+    const c = await raw(port);
+    for (const id of [1, 3, 5]) c.write(c.requestHeaders(id));
+    await waitFor("stream 5 refused", () => c.received.resets.get(5) === 7);
+    expect(c.received.resets.has(1)).toBe(false);
+    expect(c.received.resets.has(3)).toBe(false);
+  });
+
+  it("resets the client's stream with NO_ERROR after the response's last frame when it still sends (stopRequest)", async () => {
+    const { port } = await serve((down) => {
+      down.respond(200, { "content-type": "application/grpc" }, false, true);
+      down.end({ "grpc-status": "0" });
+      down.stopRequest();
+    });
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    c.write(frames.data(1, Buffer.alloc(10)));
+    await waitFor("reset NO_ERROR", () => c.received.resets.get(1) === 0);
+    // Response HEADERS and trailers HEADERS came before the reset.
+    expect(c.received.frames.get(FrameType.headers)).toBe(2);
+  });
+
+  it("tells the call when the client resets its stream (onAbort)", async () => {
+    let aborted = false;
+    const { port } = await serve((down) => {
+      down.onAbort(() => {
+        aborted = true;
+      });
+      down.respond(200, { "content-type": "application/grpc" }, false, true);
+    });
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    await waitFor("answered", () => c.received.answered.has(1));
+    c.write(frames.rst(1, 8));
+    await waitFor("the call to hear of it", () => aborted);
+  });
+
+  it("cuts off rapid reset with ENHANCE_YOUR_CALM; streams reset in the packets that opened them never start", async () => {
+    const { port, streams, limits } = await serve(echo, { guard: { maxPrematureResets: 10 } });
+    const c = await raw(port);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 30; i++) parts.push(c.requestHeaders(1 + 2 * i), frames.rst(1 + 2 * i));
+    c.write(Buffer.concat(parts));
+    await waitFor("GOAWAY", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(11);
+    expect(limits).toEqual(["rapid_reset"]);
+    expect(streams.length).toBe(0);
+    expect(await c.waitClosed(5000)).toBe(true);
+  });
+
+  it("answers PING, and cuts off a PING flood", async () => {
+    const { port, limits } = await serve(echo, { guard: { maxControlFramesPerSecond: 20 } });
+    const c = await raw(port);
+    c.write(frames.ping());
+    await waitFor("PING ACK", () => c.received.frames.get(FrameType.ping) === 1);
+    for (let i = 0; i < 30; i++) c.write(frames.ping());
+    await waitFor("GOAWAY", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(11);
+    expect(limits).toEqual(["control_flood"]);
+  });
+
+  it("cuts off a client that sends PINGs without reading the answers", async () => {
+    const { port, limits } = await serve(echo, { guard: { maxControlFramesPerSecond: 1_000_000 } });
+    const c = await connectRawH2(host, port, { readSocket: false });
+    cleanups.push(() => c.destroy());
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => frames.ping()));
+    for (let i = 0; i < 2000 && limits.length === 0; i++) {
+      c.write(burst);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor("the cut-off", () => limits.length > 0);
+    expect(limits).toEqual(["control_flood"]);
+  });
+
+  it("ends the connection with GOAWAY PROTOCOL_ERROR on DATA for an idle stream", async () => {
+    const { port, limits } = await serve(echo);
+    const c = await raw(port);
+    c.write(frames.data(7, Buffer.alloc(3)));
+    await waitFor("GOAWAY", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(1);
+    expect(limits).toEqual(["protocol_error"]);
+    expect(await c.waitClosed(5000)).toBe(true);
+  });
+
+  it("ends a CONTINUATION flood with ENHANCE_YOUR_CALM", async () => {
+    const { port, limits } = await serve(echo);
+    const c = await raw(port);
+    c.write(c.requestHeaders(1, { endHeaders: false }));
+    for (let i = 0; i < 40; i++) c.write(frames.continuation(1, Buffer.alloc(0)));
+    await waitFor("GOAWAY", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(11);
+    expect(limits).toEqual(["continuation_flood"]);
+  });
+
+  it("shuts down gracefully: GOAWAY NO_ERROR, the open call finishes, then the connection closes", async () => {
+    let finish: (() => void) | undefined;
+    const { port, sessions } = await serve((down) => {
+      void readBody(down).then((body) => {
+        finish = () => {
+          down.respond(200, { "content-type": "application/grpc" }, false, true);
+          down.write(body);
+          down.end({ "grpc-status": "0" });
+        };
+      });
+    });
+    const client = connect(port);
+    let goaway: number | undefined;
+    client.on("goaway", (code) => {
+      goaway = code;
+    });
+    const answer = request(client, Buffer.from("still served"));
+    await waitFor("the call to start", () => finish !== undefined);
+    sessions[0]!.shutdown();
+    await waitFor("GOAWAY at the client", () => goaway !== undefined);
+    expect(goaway).toBe(0);
+    finish!();
+    const a = await answer;
+    expect(a.body.toString()).toBe("still served");
+    expect(a.trailers?.["grpc-status"]).toBe("0");
+    await waitFor("the connection to close", () => client.closed || client.destroyed);
+  });
+
+  it("cancels a stream that moves no bytes for streamIdleTimeoutMs, and closes a connection without calls", async () => {
+    let aborted = false;
+    const { port, limits } = await serve(
+      (down) => {
+        down.onAbort(() => {
+          aborted = true;
+        });
+      },
+      { guard: { streamIdleTimeoutMs: 200, clientIdleTimeoutMs: 300 } },
+    );
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    await waitFor("stream 1 cancelled", () => c.received.resets.get(1) === 8);
+    await waitFor("the call to hear of it", () => aborted);
+    await waitFor("GOAWAY after the idle time", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(0);
+    expect(limits).toEqual(["stream_idle", "idle_timeout"]);
+  });
+
+  it("closes a connection that starts no call within the handshake time", async () => {
+    const { port, limits } = await serve(echo, { firstCallWithinMs: 150 });
+    const c = await raw(port);
+    expect(await c.waitClosed(5000)).toBe(true);
+    expect(limits).toEqual(["handshake_timeout"]);
+  });
+
+  it("resets malformed requests with PROTOCOL_ERROR and keeps the connection", async () => {
+    const { port, streams } = await serve(echo);
+    const c = await raw(port);
+    c.write(c.requestHeaders(1, { extra: [["connection", "keep-alive"]] }));
+    c.write(c.requestHeaders(3, { extra: [["Upper", "x"]] }));
+    await waitFor("both reset", () => c.received.resets.get(1) === 1 && c.received.resets.get(3) === 1);
+    expect(c.received.goawayCode).toBeUndefined();
+    expect(streams.length).toBe(0);
+  });
+});
