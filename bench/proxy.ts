@@ -209,6 +209,7 @@ async function main() {
   const targetArg = `static:///${backends.map((b) => b.address).join(",")}`;
   let proxy: ProxyProcess | undefined;
   let proxy2: ProxyProcess | undefined;
+  let frames: ProxyProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>>;
   try {
     // The build when there is one (`pnpm build`), as users run it; else the source through tsx.
@@ -228,10 +229,23 @@ async function main() {
       ["--listen", "127.0.0.77:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "2"],
       { fromSource: false },
     );
+    // The frame engine: client HTTP/2 terminated by meshlite's own session (upstream still node:http2).
+    frames = await startProxyProcess(
+      [
+        ...["--listen", "127.0.0.76:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "1"],
+        ...["--engine", "frames"],
+      ],
+      { fromSource: false },
+    );
     nginx = await startNginx(backends);
     const targets: Target[] = [
       { name: "direct (4 connections)", origins: backends.map((b) => `http://${b.address}`) },
       { name: "meshlite-proxy", origins: [`http://${proxy.address}`], pids: () => [proxy!.child.pid!] },
+      {
+        name: "meshlite-proxy --engine frames",
+        origins: [`http://${frames.address}`],
+        pids: () => [frames!.child.pid!],
+      },
       {
         name: "meshlite-proxy --workers 2 (2 connections)",
         origins: [`http://${proxy2.address}`, `http://${proxy2.address}`],
@@ -282,8 +296,10 @@ async function main() {
     nginx?.stop();
     proxy?.kill();
     proxy2?.kill();
+    frames?.kill();
     await proxy?.exited;
     await proxy2?.exited;
+    await frames?.exited;
     await Promise.all(backends.map((b) => b.stop()));
   }
 }
