@@ -120,22 +120,8 @@ export function createFlowControl(options: FlowControlOptions = {}): FlowControl
         stream.recv -= n;
       }
     },
-    releaseStream(stream, n) {
-      stream.unacked += n;
-      if (stream.unacked < localInitial / 2) return 0;
-      const increment = stream.unacked;
-      stream.recv += increment;
-      stream.unacked = 0;
-      return increment;
-    },
-    releaseConnection(n) {
-      connection.unacked += n;
-      if (connection.unacked < connectionTarget / 2) return 0;
-      const increment = connection.unacked;
-      connection.recv += increment;
-      connection.unacked = 0;
-      return increment;
-    },
+    releaseStream: (stream, n) => release(stream, n, localInitial),
+    releaseConnection: (n) => release(connection, n, connectionTarget),
     setPeerInitialWindowSize(size, streams) {
       const delta = size - peerInitial;
       if (delta > 0) {
@@ -158,4 +144,14 @@ export function createFlowControl(options: FlowControlOptions = {}): FlowControl
       localInitial = size;
     },
   };
+}
+
+/** Counts `n` bytes done with; once half of `size` is owed, hands it all back (the WINDOW_UPDATE increment). */
+function release(window: FlowWindow, n: number, size: number): number {
+  window.unacked += n;
+  if (window.unacked < size / 2) return 0;
+  const increment = window.unacked;
+  window.recv += increment;
+  window.unacked = 0;
+  return increment;
 }
