@@ -251,6 +251,13 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
     }
   }
 
+  /** What the subset is computed from: the peers, the size in effect, the failing endpoints and the set. */
+  function signatureOf(active: readonly Subchannel[]): string {
+    let failed = "";
+    for (const sc of failing) failed += `${sc.key},`;
+    return `${peersVersion}\n${effectiveSize}\n${failed}\n${active.map((sc) => sc.key).join(",")}`;
+  }
+
   function report() {
     const key = `${mode}\n${reason}\n${rank}/${count}`;
     if (key === reported) return;
@@ -315,11 +322,7 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       startPeers();
       startWidening();
       activeCount = active.length;
-      let failed = "";
-      for (const sc of failing) failed += `${sc.key},`;
-      const key = `${peersVersion}\n${effectiveSize}\n${failed}\n${active.map((sc) => sc.key).join(",")}`;
-      if (key === signature) return;
-      signature = key;
+      if (signatureOf(active) === signature) return;
       const previous = members;
       members = compute(active);
       const present = new Set(active);
@@ -332,6 +335,8 @@ export function createSubsetPolicy(options: ResolvedSubset, hooks: PolicyHooks, 
       for (const sc of members.keys()) if (!previous.has(sc) && sc.state() !== "ready") joining.add(sc);
       // Only held endpoints are dialled, so only their failures are current.
       for (const sc of failing) if (!members.has(sc) && !probing.has(sc)) failing.delete(sc);
+      // After that cleanup: the subset just computed already accounts for it.
+      signature = signatureOf(active);
       report();
       if (leaving.size > 0 && timer === undefined) {
         timer = setTimeout(() => {

@@ -8,31 +8,16 @@ import { FrameType, SettingId } from "../src/h2/frame-types.js";
 import { createFrameWriter } from "../src/h2/frame-writer.js";
 import { createHpackDecoder } from "../src/h2/hpack-decoder.js";
 import { createHpackEncoder } from "../src/h2/hpack-encoder.js";
+import { type Cleanups, listenLoopback } from "./support/loopback-server.js";
 
 const host = "127.0.0.1";
-const cleanups: (() => void | Promise<void>)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 /** A TCP server on loopback that hands each connection to `onSocket`. */
-async function listen(onSocket: (socket: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {}); // the client going away is not a failure here
-    onSocket(socket);
-  });
-  server.listen(0, host);
-  await once(server, "listening");
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    server.close();
-    await once(server, "close");
-  });
-  return (server.address() as net.AddressInfo).port;
-}
+const listen = (onSocket: (socket: net.Socket) => void) => listenLoopback(onSocket, cleanups);
 
 function connect(port: number): http2.ClientHttp2Session {
   const client = http2.connect(`http://${host}:${port}`);

@@ -1,15 +1,14 @@
-import { once } from "node:events";
 import http2 from "node:http2";
-import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectRawH2, FrameType, frames, type RawH2Client } from "../../../test/support/raw-h2-client.js";
 import { waitFor } from "../../../test/support/wait-for.js";
 import type { ClientLimitName } from "../src/client-guard.js";
 import type { FrameDownstream } from "../src/h2/frame-downstream.js";
 import { createServerSession, type ServerSession, type ServerSessionOptions } from "../src/h2/server-session.js";
+import { type Cleanups, listenLoopback } from "./support/loopback-server.js";
 
 const host = "127.0.0.1";
-const cleanups: (() => void | Promise<void>)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -35,11 +34,7 @@ async function serve(
   options: Partial<Omit<ServerSessionOptions, "guard">> & { guard?: Partial<ServerSessionOptions["guard"]> } = {},
 ): Promise<Served> {
   const served: Served = { port: 0, sessions: [], limits: [], streams: [] };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
+  served.port = await listenLoopback((socket) => {
     served.sessions.push(
       createServerSession(socket, {
         initialWindowSize: 4 * 1024 * 1024,
@@ -56,15 +51,7 @@ async function serve(
         },
       }),
     );
-  });
-  server.listen(0, host);
-  await once(server, "listening");
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    server.close();
-    await once(server, "close");
-  });
-  served.port = (server.address() as net.AddressInfo).port;
+  }, cleanups);
   return served;
 }
 
@@ -189,7 +176,10 @@ describe("h2 server session (frame engine)", () => {
     for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000)));
     await waitFor("the stream to be taken up", () => streams.length === 1 && streams[0]!.pushed === 60000);
     // Unread: no credit back (a stream WINDOW_UPDATE would come once half the window is read).
-    await new Promise((r) => setTimeout(r, 100));
+    // The PING's ACK comes after anything the session sent for the DATA ahead of it.
+    const pings = c.received.frames.get(FrameType.ping) ?? 0;
+    c.write(frames.ping());
+    await waitFor("the PING's ACK", () => (c.received.frames.get(FrameType.ping) ?? 0) > pings);
     expect(c.received.frames.get(FrameType.windowUpdate) ?? 0).toBe(updatesAtStart);
     read!();
     await waitFor("credit once read", () => (c.received.frames.get(FrameType.windowUpdate) ?? 0) > updatesAtStart);

@@ -68,11 +68,11 @@ export function readRequestHead(fields: readonly string[]): RequestHead | string
     if (connectionSpecific.has(name)) return `connection-specific field ${name}`;
     if (name === "te" && value !== "trailers") return `te: ${JSON.stringify(value)} (only "trailers" is allowed)`;
     const existing = headers[name];
-    if (existing === undefined) headers[name] = value;
-    else if (name === "cookie") headers[name] = `${existing}; ${value}`;
-    else if (name === "set-cookie") (headers[name] as string[]).push(value);
-    else headers[name] = `${existing}, ${value}`;
-    if (name === "set-cookie" && existing === undefined) headers[name] = [value];
+    if (name === "set-cookie") {
+      if (existing === undefined) headers[name] = [value];
+      else (existing as string[]).push(value);
+    } else if (existing === undefined) headers[name] = value;
+    else headers[name] = `${existing}${name === "cookie" ? "; " : ", "}${value}`;
   }
   if (method === undefined) return "no :method";
   if (method === "CONNECT") return "CONNECT is not forwarded";
