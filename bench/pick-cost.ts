@@ -22,7 +22,7 @@
 import type { Balancer, PickCall, PickCandidate } from "@meshlite/core";
 import { createCallRate, createPeakEwma, emptyOrcaLoadReport, parseTarget, silentLogger } from "@meshlite/core";
 import { createEndpointPool, resolveOutlierDetection, type Subchannel } from "@meshlite/pool";
-import type { Http2Connection } from "@meshlite/transport";
+import type { EndpointConnection } from "@meshlite/transport";
 import {
   createLeastRequestBalancer,
   createMaglevBalancer,
@@ -112,18 +112,12 @@ function measure(balancer: Balancer, ready: Candidate[], picks: number): number 
 }
 
 /** A connection that is ready and does nothing else: the pool's pick path without sockets. */
-function readyConnection(endpoint: { host: string; port: number }): Http2Connection {
+function readyConnection(endpoint: { host: string; port: number }): EndpointConnection {
   return {
     address: `${endpoint.host}:${endpoint.port}`,
-    authority: "http://bench.test",
     state: () => "ready",
     lostStreams: () => 0,
     connectionCount: () => 1,
-    openStream: () => {
-      throw new Error("no streams in the pick benchmark");
-    },
-    request: () => Promise.reject(new Error("no streams in the pick benchmark")),
-    notifyResponseByteRead() {},
     subscribe: () => () => {},
     connect() {},
     disconnect() {},

@@ -17,7 +17,7 @@ import {
 import { createBalancer } from "@meshlite/balancers";
 import { type CallWatcher, consoleLogger, parseTarget } from "@meshlite/core";
 import { createInFlightCalls, createPool, NoEndpointError, type Subchannel } from "@meshlite/pool";
-import { createEndpointTransport, type Protocol } from "@meshlite/transport";
+import { createEndpointTransport, type Http2Connection, type Protocol } from "@meshlite/transport";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
@@ -87,7 +87,8 @@ export function createChannel(explicit: ChannelOptions): Channel {
     if (transport === undefined) {
       transport = createEndpointTransport({
         ...transportOptions,
-        connection: sc.connection,
+        // The channel's pool makes node:http2 connections (createPool's default).
+        connection: sc.connection as Http2Connection,
         protocol,
         ...(options.grpcImplementation ? { grpcImplementation: options.grpcImplementation } : {}),
       });

@@ -14,17 +14,17 @@ import {
   silentLogger,
 } from "@meshlite/core";
 import { createEndpointPool, type EndpointPool, resolveSubset, type SubsetOptions } from "@meshlite/pool";
-import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/connection";
+import type { ConnectionEvent, EndpointConnection } from "@meshlite/transport/connection";
 
 /** A fake connection: "connected" from connect() to disconnect(), ready a microtask after connect(). */
-interface SimConnection extends Http2Connection {
+interface SimConnection extends EndpointConnection {
   readonly connected: boolean;
 }
 
 function createSimConnection(endpoint: Endpoint, dialled: { count: number }): SimConnection {
   let state: ConnectivityState = "idle";
   let connected = false;
-  const listeners = new Set<(event: Http2ConnectionEvent) => void>();
+  const listeners = new Set<(event: ConnectionEvent) => void>();
   const set = (next: ConnectivityState) => {
     if (next === state) return;
     state = next;
@@ -32,15 +32,9 @@ function createSimConnection(endpoint: Endpoint, dialled: { count: number }): Si
   };
   return {
     address: formatHostPort(endpoint.host, endpoint.port),
-    authority: "http://sim.test",
     state: () => state,
     lostStreams: () => 0,
     connectionCount: () => (connected ? 1 : 0),
-    openStream() {
-      throw new Error("the simulation opens no streams");
-    },
-    request: () => Promise.reject(new Error("the simulation opens no streams")),
-    notifyResponseByteRead() {},
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -16,7 +16,14 @@ import {
   type Target,
 } from "@meshlite/core";
 import { createDnsResolver, createStaticResolver } from "@meshlite/resolvers";
-import { createHttp2Connection, type KeepaliveOptions, type TlsOptions } from "@meshlite/transport/connection";
+import {
+  createHttp2Connection,
+  type EndpointConnection,
+  type Http2Connection,
+  type Http2ConnectionOptions,
+  type KeepaliveOptions,
+  type TlsOptions,
+} from "@meshlite/transport/connection";
 import { type CallLimitsOptions, resolveCallLimits } from "./call-limits.js";
 import { createEndpointPool, type EndpointPool } from "./endpoint-pool.js";
 import { withEndpointZones } from "./endpoint-zones.js";
@@ -29,7 +36,7 @@ import { resolveSlowStart, type SlowStartOptions } from "./slow-start.js";
 import { resolveSubset, type SubsetOptions } from "./subset-options.js";
 
 /** Options of createPool: a target and how to connect to its endpoints. */
-export interface PoolOptions {
+export interface PoolOptions<C extends EndpointConnection = Http2Connection> {
   /**
    * Where the service is: `dns:///host:port`, `host:port`, `static:///a:p,b:p`,
    * `ipv4:a:p,...`, `ipv6:[a]:p,...` or `k8s:///service.namespace:port`, or
@@ -126,6 +133,13 @@ export interface PoolOptions {
   onEvent?: PoolEventHandler;
   /** Receives the service configs the resolver finds (the DNS resolver's with `serviceConfig: true`). Default: none. */
   onServiceConfig?: (text: string | undefined) => void;
+  /**
+   * Makes the connection of each endpoint from the options the pool worked
+   * out for it (address, origin, TLS, timeouts, keepalive, connection
+   * counts): for an HTTP/2 client other than node:http2. Default:
+   * createHttp2Connection.
+   */
+  connection?: (options: Http2ConnectionOptions) => C;
   /** The API the user called, to start validation messages with. Default "createPool". */
   api?: string;
 }
@@ -136,8 +150,9 @@ export interface PoolOptions {
  * address while `:authority` (and TLS SNI) stay the service's name. The
  * channel and the proxy both start here.
  */
-export function createPool(options: PoolOptions): EndpointPool {
+export function createPool<C extends EndpointConnection = Http2Connection>(options: PoolOptions<C>): EndpointPool<C> {
   const api = options.api ?? "createPool";
+  const connect = options.connection ?? (createHttp2Connection as unknown as (o: Http2ConnectionOptions) => C);
   const target = typeof options.target === "string" ? parseTarget(options.target) : options.target;
   const balancer = createBalancer(options.balancer, api);
   const logger = options.logger ?? consoleLogger;
@@ -194,7 +209,7 @@ export function createPool(options: PoolOptions): EndpointPool {
     ...(options.loadOptions ? { loadOptions: options.loadOptions } : {}),
     ...(options.waitForReadyMs !== undefined ? { waitForReadyMs: options.waitForReadyMs } : {}),
     createConnection: (endpoint) =>
-      createHttp2Connection({
+      connect({
         origin,
         address: endpoint,
         ...(tls ? { tls } : {}),
@@ -225,7 +240,7 @@ function originOf(tls: TlsOptions | undefined, authority: string, api: string): 
   return origin;
 }
 
-function connectionsPerEndpoint(options: PoolOptions, api: string): { min: number; max: number } {
+function connectionsPerEndpoint(options: PoolOptions<EndpointConnection>, api: string): { min: number; max: number } {
   const min = options.minConnectionsPerEndpoint ?? 1;
   const max = options.maxConnectionsPerEndpoint ?? Math.max(4, min);
   for (const [name, value] of [

@@ -10,7 +10,7 @@ import {
   type Resolver,
   type Target,
 } from "@meshlite/core";
-import type { Http2Connection } from "@meshlite/transport/connection";
+import type { EndpointConnection } from "@meshlite/transport/connection";
 import { defaultCallLimits, type ResolvedCallLimits } from "./call-limits.js";
 import { createConnectionManager } from "./connection-manager.js";
 import { createDrainingPolicy } from "./draining-policy.js";
@@ -31,7 +31,7 @@ import type { ResolvedSubset } from "./subset-options.js";
 import { createSubsetPolicy, type SubsetPolicy } from "./subset-policy.js";
 
 /** Options of createEndpointPool: the parts, already built (createPool builds them from a target). */
-export interface EndpointPoolOptions {
+export interface EndpointPoolOptions<C extends EndpointConnection = EndpointConnection> {
   /** The target, parsed: named in messages and snapshots. Required. */
   readonly target: Target;
   /** Where the endpoint set comes from; started at once, closed with the pool. Required. */
@@ -39,7 +39,7 @@ export interface EndpointPoolOptions {
   /** Picks a candidate per call; its `connections` says which endpoints are kept connected. Required. */
   readonly balancer: Balancer;
   /** Makes the connection of a new endpoint (not yet connected). Required; tests pass fakes. */
-  createConnection(endpoint: Endpoint): Http2Connection;
+  createConnection(endpoint: Endpoint): C;
   /** Latency measurement (peak-EWMA). Default: decay 1000 ms; a new endpoint starts from the measured ones' mean (1 ms when none is). */
   readonly loadOptions?: PeakEwmaOptions;
   /** Passive outlier detection (with panic mode); false turns it off. */
@@ -79,13 +79,13 @@ export interface EndpointPoolOptions {
  * candidates they leave per call with the balancer. The channel puts Connect
  * calls on top; the proxy raw streams.
  */
-export interface EndpointPool {
+export interface EndpointPool<C extends EndpointConnection = EndpointConnection> {
   /**
    * Picks a candidate now, preferring one other than `avoid`; undefined when
    * there is none. `call` is passed to the balancer (default: no method, no headers).
    * Allocation-free when endpoints are ready and nothing is avoided.
    */
-  tryPick(avoid?: Subchannel, call?: PickCall): Subchannel | undefined;
+  tryPick(avoid?: Subchannel, call?: PickCall): Subchannel<C> | undefined;
   /**
    * Waits for a candidate until `deadline` (ms, performance.now() clock; when
    * undefined, `waitForReadyMs` from now) or the signal aborts; with
@@ -100,7 +100,7 @@ export interface EndpointPool {
     avoid?: Subchannel,
     call?: PickCall,
     failFast?: boolean,
-  ): Promise<Subchannel>;
+  ): Promise<Subchannel<C>>;
   /**
    * Replaces the balancer (a new service config): the next pick uses it, and
    * its connection policy applies from now (endpoints it wants connected are
@@ -108,9 +108,9 @@ export interface EndpointPool {
    */
   setBalancer(balancer: Balancer): void;
   /** Active endpoints in the resolver's order, then draining ones. */
-  subchannels(): Subchannel[];
+  subchannels(): Subchannel<C>[];
   /** The endpoints that may take calls now, as the endpoint policies left them. */
-  candidates(): readonly Subchannel[];
+  candidates(): readonly Subchannel<C>[];
   /** Endpoints, their state, load, ejection and health. */
   snapshot(): PoolSnapshot;
   /** The last resolver or connection error, for messages. */
@@ -127,7 +127,9 @@ export interface EndpointPool {
 /** The call a pick is for when the caller says nothing about it. */
 const anyCall: PickCall = { method: "", header: () => undefined };
 
-export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
+export function createEndpointPool<C extends EndpointConnection = EndpointConnection>(
+  options: EndpointPoolOptions<C>,
+): EndpointPool<C> {
   const { target, resolver, logger } = options;
   let balancer = options.balancer;
   const emit = options.onEvent ?? (() => {});
@@ -450,7 +452,9 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
     }
   }
 
-  const pool: EndpointPool = {
+  // Inside, subchannels are typed by what the pool itself uses of their
+  // connection; the caller gets back the connections it made.
+  const pool: EndpointPool<EndpointConnection> = {
     tryPick(avoid, call = anyCall) {
       const list = candidates();
       if (list.length === 0) return undefined;
@@ -551,7 +555,7 @@ export function createEndpointPool(options: EndpointPoolOptions): EndpointPool {
       emit({ type: "resolver-error", error });
     },
   });
-  return pool;
+  return pool as unknown as EndpointPool<C>;
 }
 
 /** A copy of the list in random order (Fisher-Yates). */

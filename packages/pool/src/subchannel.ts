@@ -13,7 +13,7 @@ import {
   type PickCandidate,
   type ServerLoad,
 } from "@meshlite/core";
-import type { Http2Connection } from "@meshlite/transport/connection";
+import type { EndpointConnection } from "@meshlite/transport/connection";
 
 /** Health as reported by the endpoint's health service; "disabled" when not checked. */
 export type HealthStatus = "disabled" | "unknown" | "serving" | "not-serving";
@@ -42,8 +42,8 @@ export interface CallOutcome {
  * health and effective weight. The call path records every call here
  * (`begin`, `firstResponse`, `end`); balancers read `load` and `weight`.
  */
-export interface Subchannel extends PickCandidate {
-  readonly connection: Http2Connection;
+export interface Subchannel<C extends EndpointConnection = EndpointConnection> extends PickCandidate {
+  readonly connection: C;
   /** The endpoint's stable hash key (see PickCandidate), following the endpoint. */
   hashKey: string;
   /** The endpoint as last reported by the resolver. */
@@ -78,7 +78,7 @@ export interface SubchannelOptions {
 
 export function createSubchannel(
   endpoint: Endpoint,
-  connection: Http2Connection,
+  connection: EndpointConnection,
   loadOptions: PeakEwmaOptions | undefined,
   onEnd: (subchannel: Subchannel, outcome: CallOutcome) => void,
   options: SubchannelOptions = {},

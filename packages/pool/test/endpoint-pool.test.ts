@@ -132,7 +132,7 @@ describe("endpoint pool", () => {
   it("never ejects more than maxEjectionPercent of the endpoints", () => {
     const { pool, readyAll } = setup({ outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 34 } });
     readyAll();
-    const [a, b] = pool.candidates() as Subchannel[];
+    const [a, b] = pool.candidates() as readonly Subchannel[];
     fail(a as Subchannel);
     fail(b as Subchannel);
     expect(keys(pool)).toEqual(["10.0.0.2:50051", "10.0.0.3:50051"]);
@@ -143,7 +143,7 @@ describe("endpoint pool", () => {
       outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 100, panicThresholdPercent: 50 },
     });
     readyAll();
-    const [a, b] = pool.candidates() as Subchannel[];
+    const [a, b] = pool.candidates() as readonly Subchannel[];
     fail(a as Subchannel);
     // 2 of 3 left: not below 50%.
     expect(keys(pool)).toEqual(["10.0.0.2:50051", "10.0.0.3:50051"]);
@@ -307,7 +307,7 @@ describe("endpoint pool", () => {
   it("passes over an endpoint at maxInFlightPerEndpoint, fails fast when all are full, wakes a waiter when one has room", async () => {
     const { pool, readyAll, events } = setup({ limits: { maxInFlightPerEndpoint: 1, whenFull: "fail" } });
     readyAll();
-    const [a, b, c] = pool.candidates() as [Subchannel, Subchannel, Subchannel];
+    const [a, b, c] = pool.candidates() as unknown as [Subchannel, Subchannel, Subchannel];
     const starts = [a, b, c].map((sc) => {
       expect(pool.tryPick()).toBe(sc);
       return sc.begin();

@@ -17,7 +17,7 @@ import {
   recordLoadReport,
   type Subchannel,
 } from "@meshlite/pool";
-import { CallNotSentError, cancelStream, isCallNotSent } from "@meshlite/transport";
+import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
 import { type AdmissionContext, admitCall } from "./admit-call.js";
 import { type CallProtocol, isEnveloped, okCode, timeoutHeader } from "./call-protocol.js";
 import type { Downstream } from "./downstream.js";
@@ -26,6 +26,7 @@ import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
 import { downstreamPickCall } from "./pick-call.js";
 import { createReplayableBody, discardBody, type ReplayableBody } from "./replayable-body.js";
+import type { UpstreamConnection, UpstreamStream } from "./upstream-stream.js";
 
 /** What forwarding needs from the proxy. */
 export interface ForwardContext extends AdmissionContext {
@@ -55,7 +56,7 @@ const hopByHop = new Set([
 ]);
 const responseHopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 // Connect unary HTTP status back to a code, for metrics only.
 const statusCodes: Record<number, number> = {
@@ -94,7 +95,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let attempts = 0;
 
   let finished = false;
-  let sc: Subchannel | undefined;
+  let sc: Subchannel<UpstreamConnection> | undefined;
   let scStartedAt = 0;
   let gotFirst = false;
   // What the upstream said of its load: an HTTP status without a gRPC status, grpc-retry-pushback-ms.
@@ -102,7 +103,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let pushbackMs: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let abort: AbortController | undefined;
-  let upstream: http2.ClientHttp2Stream | undefined;
+  let upstream: UpstreamStream | undefined;
 
   function finish(code: number, message?: string) {
     if (finished) return;
@@ -138,7 +139,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   /** Answers the client with an error in its protocol and ends the call. */
   function fail(code: number, message: string) {
     if (finished) return;
-    if (upstream) cancelStream(upstream);
+    upstream?.cancel();
     body.discard();
     answerError(down, protocol, contentType, { code, message });
     finish(code, message);
@@ -165,11 +166,11 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
    * needed any more. Its body is dropped, the client told to stop, and the
    * upstream stream let go (so the call ends now, not when the client stops).
    */
-  function stopRequest(u: http2.ClientHttp2Stream) {
+  function stopRequest(u: UpstreamStream) {
     if (body.ended) return;
     body.discard();
     down.stopRequest();
-    cancelStream(u, NGHTTP2_NO_ERROR);
+    u.cancel(NGHTTP2_NO_ERROR);
   }
 
   const deadline = timeoutMs !== undefined ? startedAt + timeoutMs : undefined;
@@ -182,7 +183,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   down.onAbort(() => {
     if (finished) return;
     abort?.abort();
-    if (upstream) cancelStream(upstream);
+    upstream?.cancel();
     finish(Code.Canceled, "canceled by the client");
   });
 
@@ -192,7 +193,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
 
   // --- pick and send -------------------------------------------------------
   /** Picks an endpoint and sends the call there; synchronous unless it must wait for an endpoint or a connection. */
-  function attempt(n: number, avoid: Subchannel | undefined) {
+  function attempt(n: number, avoid: Subchannel<UpstreamConnection> | undefined) {
     try {
       const picked = up.pool.tryPick(avoid, call);
       if (picked === undefined) void attemptWhenReady(n, avoid);
@@ -207,9 +208,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     fail(Code.Internal, `proxy error: ${e instanceof Error ? e.message : String(e)}`);
   }
 
-  async function attemptWhenReady(n: number, avoid: Subchannel | undefined) {
+  async function attemptWhenReady(n: number, avoid: Subchannel<UpstreamConnection> | undefined) {
     abort ??= new AbortController();
-    let picked: Subchannel;
+    let picked: Subchannel<UpstreamConnection>;
     try {
       picked = await up.pool.waitForPick(deadline, abort.signal, avoid, call);
     } catch (e) {
@@ -229,7 +230,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     }
   }
 
-  function send(n: number, picked: Subchannel) {
+  function send(n: number, picked: Subchannel<UpstreamConnection>) {
     sc = picked;
     scStartedAt = sc.begin();
     gotFirst = false;
@@ -253,7 +254,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         header: { set: (name, value) => (headers[name] = value) },
       });
     }
-    let stream: http2.ClientHttp2Stream;
+    let stream: UpstreamStream;
     try {
       // Picks are ready connections, so this opens at once. Node ends a GET's
       // stream by itself; a POST's stays open for the body.
@@ -283,98 +284,97 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     fail(Code.Unavailable, `${what} (route ${route}): ${cause}`);
   }
 
-  function wireUpstream(stream: http2.ClientHttp2Stream, n: number) {
+  function wireUpstream(stream: UpstreamStream, n: number) {
     const responseMeter = meterFor(protocol, ctx.maxMessageBytes);
     let code: number = okCode;
     let trailers: http2.OutgoingHttpHeaders | undefined;
     let ended = false;
-    let streamError: Error | undefined;
-    stream.on("error", (e) => {
-      streamError = e;
-    });
-    stream.on("response", (raw, flags) => {
-      if (finished) return;
-      body.commit();
-      const status = Number(raw[":status"]);
-      const headers: http2.OutgoingHttpHeaders = {};
-      for (const name in raw) {
-        if (name.charCodeAt(0) !== 58 && !responseHopByHop.has(name)) headers[name] = raw[name];
-      }
-      code = codeOf(protocol, status, raw["grpc-status"]);
-      // Connect unary responses carry trailers as `trailer-` headers.
-      if (sc) recordLoadReport(sc, raw[orcaTrailerName] ?? raw[connectTrailer], raw[orcaHeaderName], ctx.logger);
-      // A Connect unary error's status is its code's (503 is any UNAVAILABLE): only gRPC and gRPC-web say more by it.
-      if (status !== 200 && raw["grpc-status"] === undefined && protocol !== "connect-unary") upstreamStatus = status;
-      pushbackMs = parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
-      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
-      if (endStream) {
+    stream.listen({
+      response(raw, endStream) {
+        if (finished) return;
+        body.commit();
+        const status = Number(raw[":status"]);
+        const headers: http2.OutgoingHttpHeaders = {};
+        for (const name in raw) {
+          if (name.charCodeAt(0) !== 58 && !responseHopByHop.has(name)) headers[name] = raw[name];
+        }
+        code = codeOf(protocol, status, raw["grpc-status"]);
+        // Connect unary responses carry trailers as `trailer-` headers.
+        if (sc) recordLoadReport(sc, raw[orcaTrailerName] ?? raw[connectTrailer], raw[orcaHeaderName], ctx.logger);
+        // A Connect unary error's status is its code's (503 is any UNAVAILABLE): only gRPC and gRPC-web say more by it.
+        if (status !== 200 && raw["grpc-status"] === undefined && protocol !== "connect-unary") upstreamStatus = status;
+        pushbackMs = parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
+        down.respond(status, headers, endStream, !endStream && protocol === "grpc" && !down.http1);
+        if (endStream) {
+          ended = true;
+          stopRequest(stream);
+        }
+      },
+      data(chunk) {
+        if (finished) return;
+        if (!gotFirst) {
+          gotFirst = true;
+          sc?.firstResponse(scStartedAt);
+        }
+        if (overLimit(responseMeter, chunk, "response")) return;
+        if (!down.write(chunk)) {
+          stream.pause();
+          down.onDrain(() => stream.resume());
+        }
+      },
+      trailers(raw) {
+        trailers = {};
+        for (const name in raw) {
+          if (name.charCodeAt(0) !== 58) trailers[name] = raw[name];
+        }
+        if (raw["grpc-status"] !== undefined) code = Number(raw["grpc-status"]);
+        if (sc) recordLoadReport(sc, raw[orcaTrailerName], raw[orcaHeaderName], ctx.logger);
+        pushbackMs ??= parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
+      },
+      end() {
+        if (finished || ended) return;
         ended = true;
+        if (protocol === "grpc" && !down.http1 && trailers === undefined) {
+          code = Code.Internal;
+          trailers = {
+            "grpc-status": String(Code.Internal),
+            "grpc-message": "upstream ended the response without a grpc-status",
+          };
+        }
+        down.end(trailers);
         stopRequest(stream);
-      }
-    });
-    stream.on("data", (chunk: Buffer) => {
-      if (finished) return;
-      if (!gotFirst) {
-        gotFirst = true;
-        sc?.firstResponse(scStartedAt);
-      }
-      if (overLimit(responseMeter, chunk, "response")) return;
-      if (!down.write(chunk)) {
-        stream.pause();
-        down.onDrain(() => stream.resume());
-      }
-    });
-    stream.on("trailers", (raw) => {
-      trailers = {};
-      for (const name in raw) {
-        if (name.charCodeAt(0) !== 58) trailers[name] = raw[name];
-      }
-      if (raw["grpc-status"] !== undefined) code = Number(raw["grpc-status"]);
-      if (sc) recordLoadReport(sc, raw[orcaTrailerName], raw[orcaHeaderName], ctx.logger);
-      pushbackMs ??= parsePushbackMs(raw["grpc-retry-pushback-ms"] as string | undefined);
-    });
-    stream.on("end", () => {
-      if (finished || ended) return;
-      // A connection torn down also ends the stream's readable side; that is
-      // a failure, and 'close' reports it.
-      if (stream.destroyed || stream.session?.destroyed) return;
-      ended = true;
-      if (protocol === "grpc" && !down.http1 && trailers === undefined) {
-        code = Code.Internal;
-        trailers = {
-          "grpc-status": String(Code.Internal),
-          "grpc-message": "upstream ended the response without a grpc-status",
-        };
-      }
-      down.end(trailers);
-      stopRequest(stream);
-    });
-    stream.on("close", () => {
-      if (finished || stream !== upstream) return;
-      if (ended && stream.rstCode === NGHTTP2_NO_ERROR) {
-        finish(code);
-        return;
-      }
-      if (stream.rstCode === NGHTTP2_REFUSED_STREAM || isCallNotSent(streamError)) {
-        retryOrFail(n, streamError ?? new CallNotSentError("REFUSED_STREAM"), `endpoint ${sc?.key} refused the stream`);
-        return;
-      }
-      if (ended) {
-        finish(code);
-        return;
-      }
-      // The connection going away resets its streams with CANCEL too: that is
-      // the endpoint failing. A CANCEL the server sent on a live connection is
-      // a cancellation (as gRPC maps RST_STREAM codes).
-      const lost = stream.session === undefined || stream.session.destroyed || stream.session.closed;
-      const detail = lost
-        ? `connection lost${streamError ? ` (${streamError.message})` : ""}`
-        : (streamError?.message ?? `stream reset with HTTP/2 code ${stream.rstCode}`);
-      fail(
-        stream.rstCode === NGHTTP2_CANCEL && !lost ? Code.Canceled : Code.Unavailable,
-        `upstream ${sc?.key} (route ${route}) failed: ${detail}`,
-      );
+      },
+      close(outcome) {
+        if (finished || stream !== upstream) return;
+        if (ended && outcome.rstCode === NGHTTP2_NO_ERROR) {
+          finish(code);
+          return;
+        }
+        if (outcome.notSent) {
+          retryOrFail(
+            n,
+            outcome.error ?? new CallNotSentError("REFUSED_STREAM"),
+            `endpoint ${sc?.key} refused the stream`,
+          );
+          return;
+        }
+        if (ended) {
+          finish(code);
+          return;
+        }
+        // The connection going away resets its streams with CANCEL too: that is
+        // the endpoint failing. A CANCEL the server sent on a live connection is
+        // a cancellation (as gRPC maps RST_STREAM codes).
+        const lost = outcome.connectionLost;
+        const error = outcome.error;
+        const detail = lost
+          ? `connection lost${error ? ` (${error.message})` : ""}`
+          : (error?.message ?? `stream reset with HTTP/2 code ${outcome.rstCode}`);
+        fail(
+          outcome.rstCode === NGHTTP2_CANCEL && !lost ? Code.Canceled : Code.Unavailable,
+          `upstream ${sc?.key} (route ${route}) failed: ${detail}`,
+        );
+      },
     });
   }
 

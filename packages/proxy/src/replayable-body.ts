@@ -1,6 +1,6 @@
-import type * as http2 from "node:http2";
 import type { Readable } from "node:stream";
 import type { EnvelopeMeter } from "./envelope-meter.js";
+import type { UpstreamStream } from "./upstream-stream.js";
 
 /** Bytes of request body kept for a resend until the upstream answers. */
 export const maxReplayBytes = 1024 * 1024;
@@ -16,7 +16,7 @@ export interface ReplayableBody {
   /** The body so far can be sent again: under the replay limit and no response yet. */
   readonly replayable: boolean;
   /** Sends the body so far to `stream`, then the rest as it arrives. */
-  sendTo(stream: http2.ClientHttp2Stream): void;
+  sendTo(stream: UpstreamStream): void;
   /** No stream takes the body for now: it waits (paused) for the next sendTo. */
   detach(): void;
   /** The upstream answered: the body will not be sent again, the replay is dropped. */
@@ -50,7 +50,7 @@ class Body implements ReplayableBody {
   ended = false;
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
-  private stream: http2.ClientHttp2Stream | undefined;
+  private stream: UpstreamStream | undefined;
   // The newest chunk waits for the end of the current I/O turn: when the
   // request ends in the same turn (every unary call), chunk and end go
   // upstream as one DATA frame with END_STREAM instead of two frames, which
@@ -75,7 +75,7 @@ class Body implements ReplayableBody {
     return this.replay !== undefined;
   }
 
-  sendTo(stream: http2.ClientHttp2Stream) {
+  sendTo(stream: UpstreamStream) {
     this.stream = stream;
     this.held = undefined; // a held chunk is in the replay
     if (this.replay) for (const chunk of this.replay) stream.write(chunk);
@@ -127,10 +127,10 @@ class Body implements ReplayableBody {
     if (chunk && this.stream && !this.stream.destroyed) this.write(this.stream, chunk);
   }
 
-  private write(stream: http2.ClientHttp2Stream, chunk: Buffer) {
+  private write(stream: UpstreamStream, chunk: Buffer) {
     if (stream.write(chunk)) return;
     this.body.pause();
-    stream.once("drain", () => {
+    stream.onDrain(() => {
       if (stream === this.stream) this.body.resume();
     });
   }

@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import type { EndpointConnection } from "@meshlite/transport/connection";
 
 /**
  * One call's stream to an upstream endpoint, as forwarding sees it: the same
@@ -59,4 +60,14 @@ export interface UpstreamClose {
   readonly connectionLost: boolean;
   /** What went wrong, for messages; undefined when the stream closed normally. */
   readonly error?: Error;
+}
+
+/** An endpoint's connection as the proxy's pools hold it: it opens UpstreamStreams. */
+export interface UpstreamConnection extends EndpointConnection {
+  /**
+   * Opens a stream now on a ready connection (throws CallNotSentError when it
+   * is not ready). `headers` carries `:method` and `:path`; a GET's request
+   * ends at once, a POST's stays open for `write` and `end`.
+   */
+  openStream(headers: http2.OutgoingHttpHeaders): UpstreamStream;
 }

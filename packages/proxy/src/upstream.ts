@@ -1,12 +1,15 @@
 import type { Logger } from "@meshlite/core";
 import { createPool, type EndpointPool } from "@meshlite/pool";
+import { createHttp2Connection } from "@meshlite/transport/connection";
+import { nodeUpstreamConnection } from "./node-upstream-stream.js";
 import type { RouteOptions } from "./proxy-options.js";
+import type { UpstreamConnection } from "./upstream-stream.js";
 
 /** The endpoints of one route: the balancing core, without Connect's message layer. */
 export interface Upstream {
   readonly name: string;
   readonly route: RouteOptions;
-  readonly pool: EndpointPool;
+  readonly pool: EndpointPool<UpstreamConnection>;
   /** Closes the pool: stops resolving and closes every connection (resetting what is left). */
   destroy(): Promise<void>;
 }
@@ -36,6 +39,7 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     ...(route.overloadPenalty !== undefined ? { overloadPenalty: route.overloadPenalty } : {}),
     ...(route.limits !== undefined ? { limits: route.limits } : {}),
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
+    connection: (options) => nodeUpstreamConnection(createHttp2Connection(options)),
   });
   return {
     name: route.name ?? route.target,

@@ -10,4 +10,13 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
+export type {
+  ClientSessionLike,
+  ConnectionEvent,
+  EndpointConnection,
+  SessionConnection,
+  SessionConnectionOptions,
+  SessionDriver,
+} from "./session-connection.js";
+export { createSessionConnection } from "./session-connection.js";
 export type { TlsOptions } from "./tls-options.js";

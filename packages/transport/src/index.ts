@@ -24,4 +24,13 @@ export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
 export type { RawFields } from "./response-field.js";
 export { rawFields, responseField } from "./response-field.js";
+export type {
+  ClientSessionLike,
+  ConnectionEvent,
+  EndpointConnection,
+  SessionConnection,
+  SessionConnectionOptions,
+  SessionDriver,
+} from "./session-connection.js";
+export { createSessionConnection } from "./session-connection.js";
 export type { TlsOptions } from "./tls-options.js";

@@ -1,9 +1,9 @@
 import type { ConnectivityState, Endpoint, Resolver, ResolverListener } from "@meshlite/core";
 import { formatHostPort } from "@meshlite/core";
-import type { Http2Connection, Http2ConnectionEvent } from "@meshlite/transport/connection";
+import type { ConnectionEvent, EndpointConnection } from "@meshlite/transport/connection";
 
-/** An Http2Connection without a socket: a test moves its state by hand. */
-export interface FakeConnection extends Http2Connection {
+/** An endpoint connection without a socket: a test moves its state by hand. */
+export interface FakeConnection extends EndpointConnection {
   set(state: ConnectivityState, error?: Error): void;
   readonly connects: number;
   readonly disconnects: number;
@@ -18,20 +18,12 @@ export function createFakeConnection(endpoint: Endpoint): FakeConnection {
   let disconnects = 0;
   let connected = false;
   let closed = false;
-  const listeners = new Set<(event: Http2ConnectionEvent) => void>();
+  const listeners = new Set<(event: ConnectionEvent) => void>();
   const connection: FakeConnection = {
     address: formatHostPort(endpoint.host, endpoint.port),
-    authority: "http://service.test",
     state: () => state,
     lostStreams: () => 0,
     connectionCount: () => 1,
-    openStream() {
-      throw new Error("a fake connection opens no streams");
-    },
-    request() {
-      return Promise.reject(new Error("a fake connection opens no streams"));
-    },
-    notifyResponseByteRead() {},
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
