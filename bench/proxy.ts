@@ -1,12 +1,17 @@
-// Unary gRPC throughput and p99 latency at a fixed concurrency through
-// meshlite-proxy, through nginx `grpc_pass` (when nginx is installed), and
-// straight to the backends, in one run on the same four backends. Each target
-// gets short slices, interleaved and rotated round by round; the figures are
-// medians over rounds. Both proxies run one process (nginx: one worker) and
-// round-robin over the four backends; the client holds one HTTP/2
-// connection to a proxy (four, one per backend, for direct; two for the
-// proxy with --workers 2, one per worker).
-// Run: pnpm bench:proxy   (CONCURRENCY=64 ROUNDS=5 SLICE_MS=2000)
+// gRPC throughput, p50/p99 latency and proxy CPU per call at a fixed
+// concurrency through meshlite-proxy, through nginx `grpc_pass` (when nginx is
+// installed), and straight to the backends, in one run on the same four
+// backends, for two workloads, each its own table: unary Echo, and a server
+// stream of 100 small messages per call (ServerStream, each message the size of
+// an Echo answer; a call is the whole stream, and the stream table also gives
+// the proxy's CPU per message). Each target gets short slices, interleaved and
+// rotated round by round; every round runs every workload's slices (which
+// workload goes first alternates); the figures are medians over rounds, and
+// the ratios are against nginx's in the same run. Both proxies run one process
+// (nginx: one worker) and round-robin over the four backends; the client holds
+// one HTTP/2 connection to a proxy (four, one per backend, for direct; two for
+// the proxy with --workers 2, one per worker).
+// Run: pnpm bench:proxy   (CONCURRENCY=64 ROUNDS=5 SLICE_MS=2000 WORKLOADS=unary,stream)
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -17,16 +22,60 @@ import { type BackendProcess, startBackendProcess } from "../test/support/backen
 import { closedPort } from "../test/support/free-port.js";
 import { type ProxyProcess, startProxyProcess } from "../test/support/proxy-process.js";
 import { waitFor } from "../test/support/wait-for.js";
+import { MessageCounter } from "./support/message-counter.js";
 import { median } from "./support/stats.js";
 
 const concurrency = Number(process.env.CONCURRENCY ?? 64);
 const rounds = Number(process.env.ROUNDS ?? 5);
 const sliceMs = Number(process.env.SLICE_MS ?? 2000);
+const streamMessages = 100;
 
-// EchoRequest { message: "hello" } in a gRPC envelope; the proxies never decode it.
-const payload = Buffer.from([0x0a, 5, ...Buffer.from("hello")]);
-const body = Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload]);
-const path = "/meshlite.echo.v1.EchoService/Echo";
+/** What every call of one table does. */
+interface Workload {
+  /** Its name in WORKLOADS. */
+  name: string;
+  /** The table's title. */
+  title: string;
+  path: string;
+  /** The request body: one gRPC message. */
+  body: Buffer;
+  /** Response messages a call must bring (with grpc-status 0) to count as done. */
+  messages: number;
+}
+
+/** A message in a gRPC envelope; the proxies never decode it. */
+function envelope(message: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+}
+
+const hello = [0x0a, 5, ...Buffer.from("hello")]; // EchoRequest.message = "hello"
+const unary: Workload = {
+  name: "unary",
+  title: "unary Echo",
+  path: "/meshlite.echo.v1.EchoService/Echo",
+  body: envelope(Buffer.from(hello)),
+  messages: 1,
+};
+const stream: Workload = {
+  name: "stream",
+  title: `server stream of ${streamMessages} messages`,
+  path: "/meshlite.echo.v1.EchoService/ServerStream",
+  // EchoRequest.count = 100: the backend answers with that many EchoResponses, back to back.
+  body: envelope(Buffer.from([...hello, 0x18, streamMessages])),
+  messages: streamMessages,
+};
+const workloads = [unary, stream];
+
+/** WORKLOADS: a comma-separated list of workload names, in any order; default all. */
+function selectedWorkloads(): Workload[] {
+  const names = (process.env.WORKLOADS ?? workloads.map((w) => w.name).join(",")).split(",").map((n) => n.trim());
+  const unknown = names.filter((n) => !workloads.some((w) => w.name === n));
+  if (unknown.length > 0) {
+    console.error(`WORKLOADS: unknown ${JSON.stringify(unknown)}; known: ${workloads.map((w) => w.name).join(",")}`);
+    process.exit(2);
+  }
+  return workloads.filter((w) => names.includes(w.name));
+}
 
 /** Where calls go: one or more h2c origins, used round robin. */
 interface Target {
@@ -84,23 +133,30 @@ function connections(target: Target) {
   };
 }
 
-function call(session: http2.ClientHttp2Session): Promise<boolean> {
+/** One call; true when it ended with grpc-status 0 after all of the workload's messages. */
+function call(session: http2.ClientHttp2Session, workload: Workload): Promise<boolean> {
   return new Promise((resolve) => {
     let ok = false;
     let req: http2.ClientHttp2Stream;
     try {
-      req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+      req = session.request({
+        ":method": "POST",
+        ":path": workload.path,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
     } catch {
       resolve(false);
       return;
     }
+    const received = new MessageCounter();
+    req.on("data", (chunk: Buffer) => received.push(chunk));
     req.on("trailers", (t) => {
       ok = t["grpc-status"] === "0";
     });
     req.on("error", () => {});
-    req.on("close", () => resolve(ok));
-    req.resume();
-    req.end(body);
+    req.on("close", () => resolve(ok && received.count === workload.messages));
+    req.end(workload.body);
   });
 }
 
@@ -114,7 +170,7 @@ interface Slice {
 }
 
 /** `concurrency` workers call back to back for `ms`. */
-async function runSlice(target: Target, ms: number): Promise<Slice> {
+async function runSlice(target: Target, workload: Workload, ms: number): Promise<Slice> {
   const conns = connections(target);
   const latencies: number[] = [];
   let failed = 0;
@@ -126,7 +182,7 @@ async function runSlice(target: Target, ms: number): Promise<Slice> {
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        if (await call(conns.get())) latencies.push(performance.now() - t0);
+        if (await call(conns.get(), workload)) latencies.push(performance.now() - t0);
         else failed++;
       }
     }),
@@ -188,7 +244,7 @@ ${backends.map((b) => `    server ${b.address};`).join("\n")}
     async () => {
       const s = http2.connect(origin);
       s.on("error", () => {});
-      const ok = await call(s);
+      const ok = await call(s, unary);
       s.close();
       return ok;
     },
@@ -204,7 +260,42 @@ ${backends.map((b) => `    server ${b.address};`).join("\n")}
   };
 }
 
+/** One workload's table: medians over rounds, ratios against nginx's row. */
+function printTable(workload: Workload, targets: Target[], results: Map<string, Slice[]>) {
+  const rows = targets.map((t) => {
+    const slices = results.get(t.name)!;
+    return {
+      name: t.name,
+      rps: median(slices.map((s) => s.callsPerSecond)),
+      p50: median(slices.map((s) => s.p50)),
+      p99: median(slices.map((s) => s.p99)),
+      failed: slices.reduce((n, s) => n + s.failed, 0),
+      cpu: median(slices.map((s) => s.cpuPerCallUs)),
+    };
+  });
+  const ref = rows.find((r) => r.name === "nginx grpc_pass");
+  // A stream's table also gives the proxy's CPU per message (per call / messages per call).
+  const perMessage = workload.messages > 1;
+  console.log(
+    `\n${workload.title}, concurrency ${concurrency}, ${rounds} rounds x ${sliceMs} ms slices, medians; 4 backends, round robin`,
+  );
+  if (perMessage) console.log(`(a call is one whole stream: calls/s, p50 and p99 are per stream)`);
+  console.log(
+    `| target | calls/s | p50 ms | p99 ms | proxy CPU us/call | ${perMessage ? "proxy CPU us/message | " : ""}failed | calls/s vs nginx | p99 vs nginx |`,
+  );
+  console.log(`|---|---:|---:|---:|---:|${perMessage ? "---:|" : ""}---:|---:|---:|`);
+  for (const r of rows) {
+    const vs = ref ? `${(r.rps / ref.rps).toFixed(2)}x | ${(r.p99 / ref.p99).toFixed(2)}x` : "- | -";
+    const cpu = Number.isNaN(r.cpu) ? "-" : r.cpu.toFixed(0);
+    const cpuPerMessage = perMessage ? `${Number.isNaN(r.cpu) ? "-" : (r.cpu / workload.messages).toFixed(2)} | ` : "";
+    console.log(
+      `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${cpu} | ${cpuPerMessage}${r.failed} | ${vs} |`,
+    );
+  }
+}
+
 async function main() {
+  const selected = selectedWorkloads();
   const backends = await Promise.all([71, 72, 73, 74].map((n) => startBackendProcess(`127.0.0.${n}`)));
   const targetArg = `static:///${backends.map((b) => b.address).join(",")}`;
   let proxy: ProxyProcess | undefined;
@@ -255,43 +346,24 @@ async function main() {
     if (nginx) targets.push({ name: "nginx grpc_pass", origins: [nginx.origin], pids: nginx.pids });
     else console.log("nginx not found: skipping it (apt-get install -y nginx-light)");
 
-    console.log(`warming up (${targets.length} targets)...`);
-    for (const t of targets) await runSlice(t, 1000);
+    console.log(`warming up (${targets.length} targets, ${selected.map((w) => w.name).join(" and ")})...`);
+    for (const w of selected) for (const t of targets) await runSlice(t, w, 1000);
 
-    const results = new Map<string, Slice[]>(targets.map((t) => [t.name, []]));
+    const results = new Map(selected.map((w) => [w, new Map<string, Slice[]>(targets.map((t) => [t.name, []]))]));
     for (let round = 0; round < rounds; round++) {
-      // Rotate the order so no target always runs first or last.
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const t of order) results.get(t.name)!.push(await runSlice(t, sliceMs));
+      // Every workload in every round, which goes first alternating, so both
+      // see the same drift of the machine; within one, the targets' order
+      // rotates so no target always runs first or last.
+      const inTurn = round % 2 === 0 ? selected : [...selected].reverse();
+      for (const w of inTurn) {
+        const slices = results.get(w)!;
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const t of order) slices.get(t.name)!.push(await runSlice(t, w, sliceMs));
+      }
       process.stdout.write(`round ${round + 1}/${rounds} done\n`);
     }
 
-    const rows = targets.map((t) => {
-      const slices = results.get(t.name)!;
-      return {
-        name: t.name,
-        rps: median(slices.map((s) => s.callsPerSecond)),
-        p50: median(slices.map((s) => s.p50)),
-        p99: median(slices.map((s) => s.p99)),
-        failed: slices.reduce((n, s) => n + s.failed, 0),
-        cpu: median(slices.map((s) => s.cpuPerCallUs)),
-      };
-    });
-    const ref = rows.find((r) => r.name === "nginx grpc_pass");
-    console.log(
-      `\nunary Echo, concurrency ${concurrency}, ${rounds} rounds x ${sliceMs} ms slices, medians; 4 backends, round robin`,
-    );
-    console.log(
-      "| target | calls/s | p50 ms | p99 ms | proxy CPU us/call | failed | calls/s vs nginx | p99 vs nginx |",
-    );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const r of rows) {
-      const vs = ref ? `${(r.rps / ref.rps).toFixed(2)}x | ${(r.p99 / ref.p99).toFixed(2)}x` : "- | -";
-      const cpu = Number.isNaN(r.cpu) ? "-" : r.cpu.toFixed(0);
-      console.log(
-        `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${cpu} | ${r.failed} | ${vs} |`,
-      );
-    }
+    for (const w of selected) printTable(w, targets, results.get(w)!);
   } finally {
     nginx?.stop();
     proxy?.kill();
