@@ -25,9 +25,13 @@ export interface ProxyProcess {
  */
 export function startProxyProcess(
   args: string[],
-  { timeoutMs = 30_000, fromSource = true }: { timeoutMs?: number; fromSource?: boolean } = {},
+  {
+    timeoutMs = 30_000,
+    fromSource = true,
+    nodeArgs = [],
+  }: { timeoutMs?: number; fromSource?: boolean; nodeArgs?: string[] } = {},
 ): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [proxyBin, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, proxyBin, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, MESHLITE_PROXY_FROM_SOURCE: fromSource ? "1" : "0" },
   });
