@@ -10,4 +10,6 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
+export type { ResetBudget, ResetBudgetActions } from "./reset-budget.js";
+export { createResetBudget } from "./reset-budget.js";
 export type { TlsOptions } from "./tls-options.js";
