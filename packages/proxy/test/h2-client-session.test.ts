@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import http2 from "node:http2";
+import { fileURLToPath } from "node:url";
 import { isCallNotSent } from "@meshlite/transport/connection";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeCerts } from "../../../test/support/certs.js";
@@ -469,4 +471,32 @@ describe("h2 client session against node:http2", () => {
     expect(second.errors.map((e) => e.message)).toEqual(["going"]);
     await waitFor("the server to see the socket closed", () => server.closedSockets() === 2);
   });
+});
+
+describe("h2 client session leaves nothing behind", () => {
+  for (const mode of ["close", "destroy"] as const) {
+    it(`${mode}(): the process exits by itself`, async () => {
+      const server = await startNodeServer(cleanups, (stream, headers) => {
+        if (headers[":path"] === "/echo") echo(stream, headers);
+      });
+      const script = fileURLToPath(new URL("./fixtures/client-session-exit.ts", import.meta.url));
+      const tsconfig = fileURLToPath(new URL("../../../tsconfig.json", import.meta.url));
+      const started = Date.now();
+      const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          ["--import", "tsx", script, String(server.port), mode],
+          { env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig }, timeout: 30_000 },
+          (error, stdout) => resolve({ stdout, code: error ? ((error as { code?: number }).code ?? -1) : 0 }),
+        );
+        child.stdin?.end();
+      });
+      expect(code).toBe(0);
+      const last = mode === "close" ? "last" : "lost";
+      expect(stdout).toContain(JSON.stringify({ answer: "hello", last, destroyed: true }));
+      expect(stdout).toContain("exit 0");
+      expect(Date.now() - started).toBeLessThan(25_000);
+      await waitFor("the server to see the socket closed", () => server.closedSockets() === 1);
+    });
+  }
 });
