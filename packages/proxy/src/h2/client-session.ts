@@ -4,66 +4,17 @@ import type * as net from "node:net";
 import * as tls from "node:tls";
 import { CallNotSentError, createResetBudget, type ResetBudget } from "@meshlite/transport/connection";
 import type { UpstreamClose } from "../upstream-stream.js";
-import { ClientStream, type ClientStreamOwner, normalClose } from "./client-stream.js";
+import { type ClientPings, createClientPings } from "./client-pings.js";
+import type { ClientSession, ClientSessionOptions } from "./client-session-options.js";
+import { ClientStream, type ClientStreamOwner } from "./client-stream.js";
+import { lostClose, normalClose, notSentClose, resetClose } from "./close-outcome.js";
 import { type ConnectionRole, FrameConnection } from "./frame-connection.js";
 import { maxWindowSize, SettingId } from "./frame-types.js";
 import { ErrorCode, H2Error, HeaderListTooLargeError } from "./h2-error.js";
 import { requestFields, sensitiveFields } from "./request-fields.js";
 import { readResponseHead, readTrailers } from "./response-headers.js";
 
-/** Options of createClientSession. */
-export interface ClientSessionOptions {
-  /** :authority of requests whose headers give none: the endpoint's host[:port]. */
-  authority: string;
-  /** :scheme of requests whose headers give none. Default "https" on a TLS socket, else "http". */
-  scheme?: "http" | "https";
-  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response's receive window. Default 4 MiB (as upstream.ts sets node:http2's). */
-  initialWindowSize?: number;
-  /** The connection's receive window (opened with a WINDOW_UPDATE at start). Default 4x initialWindowSize, at most 2^31 − 1. */
-  connectionWindowSize?: number;
-  /** Our SETTINGS_MAX_HEADER_LIST_SIZE; a response whose headers or trailers are larger is reset. Default 65536. */
-  maxHeaderListSize?: number;
-  /** PINGs that may wait for their ACK at once; ping() returns false past it. Default 10 (as node:http2's maxOutstandingPings). */
-  maxOutstandingPings?: number;
-}
-
-/**
- * A client HTTP/2 connection of the frame engine, driven like node:http2's
- * ClientHttp2Session for the members here. Events:
- * `"remoteSettings"(settings)` on every SETTINGS from the server (the first
- * one means usable), `"goaway"(errorCode, lastStreamId)`, `"error"(err)`,
- * `"close"()` (once, last, after the socket closed and after every stream's
- * close). "error" and "close" come on a later tick than what caused them;
- * as for any EventEmitter, an "error" without a listener throws.
- */
-export interface ClientSession extends EventEmitter {
-  /** The socket is closed (or being destroyed): nothing more is sent or received. */
-  readonly destroyed: boolean;
-  /** No new streams can open: close() was called, a GOAWAY was sent or received, or the session is destroyed. */
-  readonly closed: boolean;
-  /** True until the server's first SETTINGS arrived. */
-  readonly connecting: boolean;
-  /** Streams open on the connection or waiting for a slot (a cancelled stream still draining counts). */
-  readonly openStreams: number;
-  /**
-   * Opens a stream: `headers` carry :method and :path (:scheme and
-   * :authority default to the session's). A GET or HEAD ends its request at
-   * once; any other method's ends with `stream.end()`. Past the server's
-   * SETTINGS_MAX_CONCURRENT_STREAMS the stream waits here, HEADERS unsent,
-   * until a slot frees. `onClosed(connectionLost)` is called just before the
-   * stream's close event. Throws CallNotSentError when the session is closed.
-   */
-  request(headers: http2.OutgoingHttpHeaders, onClosed?: (connectionLost: boolean) => void): ClientStream;
-  /** Sends a PING; `callback` on its ACK (or with an error when the session closes first). False: not sent. */
-  ping(callback: (err: Error | null, durationMs: number) => void): boolean;
-  /** Graceful: GOAWAY NO_ERROR, open streams finish, then the socket ends ("close" follows). */
-  close(): void;
-  /** Closes the socket now: open streams close with connectionLost, "error" (if `error` is given), then "close". */
-  destroy(error?: Error): void;
-  /** Of the socket. */
-  ref(): void;
-  unref(): void;
-}
+export type { ClientSession, ClientSessionOptions } from "./client-session-options.js";
 
 /** HTTP/2 client session over `socket`, connected (ALPN h2 negotiated where TLS); the client preface goes out at once. */
 export function createClientSession(socket: net.Socket | tls.TLSSocket, options: ClientSessionOptions): ClientSession {
@@ -73,21 +24,12 @@ export function createClientSession(socket: net.Socket | tls.TLSSocket, options:
 /** Stream ids are 31 bits: the last one a client may open. */
 const maxStreamId = maxWindowSize;
 const maxConcurrentBit = 1 << SettingId.MAX_CONCURRENT_STREAMS;
-/** First 4 bytes of our PINGs' payload; the last 4 count. */
-const pingMagic = 0x6d6c7069;
-
-interface Ping {
-  seq: number;
-  sentAt: number;
-  callback: (err: Error | null, durationMs: number) => void;
-}
 
 class Session extends EventEmitter implements ClientSession, ClientStreamOwner, ConnectionRole<ClientStream> {
   private readonly conn: FrameConnection<ClientStream>;
   private readonly streams: Map<number, ClientStream>;
   private readonly scheme: string;
   private readonly authority: string;
-  private readonly maxOutstandingPings: number;
   private readonly resets: ResetBudget<ClientStream>;
   private nextId = 1;
   /** Streams whose HEADERS wait for a slot under the server's SETTINGS_MAX_CONCURRENT_STREAMS, oldest first. */
@@ -97,8 +39,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   private goawayLastId = maxStreamId;
   private goawayCode: number = ErrorCode.NO_ERROR;
   private error: Error | undefined;
-  private pings: Ping[] = [];
-  private pingSeq = 0;
+  private readonly pings: ClientPings;
   private closeEmitted = false;
   /** Streams closed on the wire whose consumer has not taken the rest of the response yet (see ClientStream.lingers). */
   private readonly lingering = new Set<ClientStream>();
@@ -115,7 +56,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     const maxHeaderListSize = options.maxHeaderListSize ?? 65536;
     this.scheme = options.scheme ?? (socket instanceof tls.TLSSocket ? "https" : "http");
     this.authority = options.authority;
-    this.maxOutstandingPings = options.maxOutstandingPings ?? 10;
+    this.pings = createClientPings(options.maxOutstandingPings ?? 10);
     // The coalesced writes are ours (one per I/O turn): Nagle would hold them for the peer's delayed ACK.
     socket.setNoDelay(true);
     this.conn = new FrameConnection<ClientStream>(socket, this, {
@@ -177,14 +118,11 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   }
 
   ping(callback: (err: Error | null, durationMs: number) => void): boolean {
-    if (this.conn.gone || this.conn.failed || this.pings.length >= this.maxOutstandingPings) return false;
-    const seq = ++this.pingSeq >>> 0;
-    const payload = Buffer.allocUnsafe(8);
-    payload.writeUInt32BE(pingMagic, 0);
-    payload.writeUInt32BE(seq, 4);
+    if (this.conn.gone || this.conn.failed) return false;
+    const payload = this.pings.start(callback);
+    if (payload === undefined) return false;
     this.conn.writer.ping(payload, false);
     this.conn.scheduleFlush();
-    this.pings.push({ seq, sentAt: performance.now(), callback });
     return true;
   }
 
@@ -219,7 +157,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       // Out of stream ids: this connection takes no more (node:http2 makes a new session then, as the caller will).
       this.closeCalled = true;
       s.closed = true;
-      s.finish(notSent("no stream ids left on the connection"));
+      s.finish(notSentClose("no stream ids left on the connection"));
       this.refuseWaiting("no stream ids left on the connection");
       return;
     }
@@ -251,7 +189,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     const list = this.waiting;
     if (list.length === 0) return;
     this.waiting = [];
-    const outcome = notSent(why);
+    const outcome = notSentClose(why);
     for (const s of list) {
       s.closed = true;
       s.finish(outcome);
@@ -276,7 +214,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       s.finish(normalClose, true);
       return;
     }
-    const outcome: UpstreamClose = code === ErrorCode.NO_ERROR ? normalClose : cancelled(code);
+    const outcome: UpstreamClose = code === ErrorCode.NO_ERROR ? normalClose : resetClose(code);
     if (this.conn.gone || this.resets.take() || !this.resets.defer(s)) {
       this.resetStream(s, code, outcome);
       return;
@@ -301,7 +239,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     this.conn.writer.rstStream(s.id, code);
     this.conn.scheduleFlush();
     s.localEnded = true;
-    this.closeStream(s, outcome ?? cancelled(code));
+    this.closeStream(s, outcome ?? resetClose(code));
   }
 
   consumed(s: ClientStream, n: number) {
@@ -438,13 +376,12 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     const code = r.errorCode;
     s.localEnded = true;
     if (code === ErrorCode.REFUSED_STREAM) {
-      this.closeStream(s, notSent(`the server refused stream ${s.id} (REFUSED_STREAM)`));
+      this.closeStream(s, notSentClose(`the server refused stream ${s.id} (REFUSED_STREAM)`));
     } else if (code === ErrorCode.NO_ERROR && s.remoteEnded) {
       // The response is complete: the server needs no more of the request (RFC 9113 section 8.1).
       this.closeStream(s, normalClose);
     } else {
-      const error = new Error(`stream ${s.id} reset by the server with HTTP/2 code ${code}`);
-      this.closeStream(s, { rstCode: code, notSent: false, connectionLost: false, error });
+      this.closeStream(s, resetClose(code, new Error(`stream ${s.id} reset by the server with HTTP/2 code ${code}`)));
     }
   }
 
@@ -466,13 +403,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   }
 
   onPingAck(payload: Buffer) {
-    if (payload.readUInt32BE(0) !== pingMagic) return;
-    const seq = payload.readUInt32BE(4);
-    const i = this.pings.findIndex((p) => p.seq === seq);
-    if (i < 0) return;
-    const ping = this.pings[i]!;
-    this.pings.splice(i, 1);
-    ping.callback(null, performance.now() - ping.sentAt);
+    this.pings.acked(payload);
   }
 
   onGoaway(lastStreamId: number, errorCode: number) {
@@ -481,7 +412,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     // Streams above the last id were not processed, and never will be.
     for (const s of [...this.streams.values()]) {
       if (s.id > this.goawayLastId) {
-        this.closeStream(s, notSent(`stream ${s.id} is above the server's GOAWAY (last stream ${lastStreamId})`));
+        this.closeStream(s, notSentClose(`stream ${s.id} is above the server's GOAWAY (last stream ${lastStreamId})`));
       }
     }
     this.refuseWaiting("the server sent GOAWAY");
@@ -500,7 +431,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       this.conn.scheduleFlush();
       return;
     }
-    this.resetStream(s, e.code, { rstCode: e.code, notSent: false, connectionLost: false, error: e });
+    this.resetStream(s, e.code, resetClose(e.code, e));
   }
 
   onConnectionError(e: unknown) {
@@ -534,7 +465,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     this.socketClosed = true;
     if (this.lingering.size > 0 && (this.destroyCalled || this.error !== undefined)) {
       // Destroyed: what the consumers have not taken yet is dropped.
-      const lost = lostOutcome(ErrorCode.CANCEL, this.error);
+      const lost = lostClose(ErrorCode.CANCEL, this.error);
       for (const s of [...this.lingering]) s.finish(lost, true);
     }
     if (this.lingering.size === 0) process.nextTick(emitClose, this);
@@ -554,10 +485,10 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     let unsent: UpstreamClose | undefined;
     for (const s of [...this.streams.values()]) {
       if (s.headersWrite > this.conn.writes) {
-        unsent ??= notSent(`the connection closed before stream ${s.id} was sent`, cause);
+        unsent ??= notSentClose(`the connection closed before stream ${s.id} was sent`, cause);
         this.closeStream(s, unsent);
       } else {
-        lost ??= lostOutcome(lostCode, cause);
+        lost ??= lostClose(lostCode, cause);
         this.closeStream(s, lost);
       }
     }
@@ -567,9 +498,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   emitClose() {
     if (this.closeEmitted) return;
     this.closeEmitted = true;
-    const pings = this.pings;
-    this.pings = [];
-    for (const p of pings) p.callback(new Error("the HTTP/2 session closed before the PING was answered"), 0);
+    this.pings.failAll(new Error("the HTTP/2 session closed before the PING was answered"));
     if (this.error !== undefined) this.emit("error", this.error);
     this.emit("close");
   }
@@ -577,22 +506,4 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
 
 function emitClose(session: Session) {
   session.emitClose();
-}
-
-function notSent(why: string, cause?: Error): UpstreamClose {
-  return {
-    rstCode: ErrorCode.REFUSED_STREAM,
-    notSent: true,
-    connectionLost: false,
-    error: new CallNotSentError(why, cause === undefined ? undefined : { cause }),
-  };
-}
-
-function lostOutcome(rstCode: number, cause: Error | undefined): UpstreamClose {
-  const error = new Error(`connection lost${cause ? `: ${cause.message}` : ""}`, { cause });
-  return { rstCode, notSent: false, connectionLost: true, error };
-}
-
-function cancelled(code: number): UpstreamClose {
-  return { rstCode: code, notSent: false, connectionLost: false };
 }

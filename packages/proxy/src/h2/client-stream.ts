@@ -1,4 +1,5 @@
 import type { UpstreamClose, UpstreamEvents, UpstreamHeaders, UpstreamStream } from "../upstream-stream.js";
+import { normalClose } from "./close-outcome.js";
 import type { FlowWindow } from "./flow-control.js";
 import type { SendingStream } from "./frame-connection.js";
 import { ErrorCode } from "./h2-error.js";
@@ -14,9 +15,6 @@ export interface ClientStreamOwner {
   /** A stream that closed on the wire while its consumer still had DATA to take is done for the consumer too. */
   lingerOver(stream: ClientStream): void;
 }
-
-/** A stream's outcome when it closed normally. */
-export const normalClose: UpstreamClose = Object.freeze({ rstCode: 0, notSent: false, connectionLost: false });
 
 /** Until `listen`: events go nowhere. */
 const unlistened: UpstreamEvents = {
