@@ -2,12 +2,13 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import http2 from "node:http2";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { isCallNotSent } from "@meshlite/transport/connection";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeCerts } from "../../../test/support/certs.js";
 import { waitFor } from "../../../test/support/wait-for.js";
-import type { ClientSession } from "../src/h2/client-session.js";
+import { type ClientSession, createClientSession } from "../src/h2/client-session.js";
 import {
   collect,
   openSession,
@@ -122,6 +123,33 @@ describe("h2 client session against node:http2", () => {
     expect(c.endStream).toBe(true);
     expect(c.headers?.["grpc-status"]).toBe("5");
     expect(stream.write(Buffer.from("late"))).toBe(true);
+  });
+
+  it("writes a unary request's HEADERS, DATA and END_STREAM in one socket write", async () => {
+    const { port } = await startNodeServer(cleanups, echo);
+    const socket = net.connect({ host: "127.0.0.1", port });
+    await once(socket, "connect");
+    const writes: Buffer[] = [];
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      writes.push(Buffer.from(chunk));
+      return write(chunk);
+    }) as typeof socket.write;
+    const session = createClientSession(socket, { authority: `127.0.0.1:${port}` });
+    cleanups.push(() => session.destroy());
+    await ready(session);
+    const before = writes.length;
+    const stream = session.request(grpcRequest);
+    const c = collect(stream);
+    stream.end(Buffer.from("one write"));
+    await c.closed;
+    const frames = writes.slice(before).map(framesOf);
+    const carrying = frames.filter((f) => f.some((x) => x.streamId === 1));
+    expect(carrying).toHaveLength(1);
+    expect(carrying[0]!.filter((x) => x.streamId === 1)).toEqual([
+      { type: 1, flags: 4, streamId: 1 }, // HEADERS, END_HEADERS
+      { type: 0, flags: 1, streamId: 1 }, // DATA, END_STREAM
+    ]);
   });
 
   it("moves several MiB each way within the windows, slow readers on either side", async () => {
@@ -421,6 +449,66 @@ describe("h2 client session against node:http2", () => {
     expect(c.violations).toEqual([]);
   });
 
+  it("a cancelled stream still waiting for a slot closes as not sent; the server never sees it", async () => {
+    const paths: string[] = [];
+    const held: Array<() => void> = [];
+    const { port } = await startNodeServer(
+      cleanups,
+      (stream, headers) => {
+        paths.push(headers[":path"]!);
+        held.push(() => echo(stream, headers));
+      },
+      { settings: { maxConcurrentStreams: 1 } },
+    );
+    const { session } = await openSession(cleanups, port);
+    await ready(session);
+    const first = session.request({ ...grpcRequest, ":path": "/first" });
+    const c1 = collect(first);
+    first.end(Buffer.from("1"));
+    const waiting = session.request({ ...grpcRequest, ":path": "/waiting" });
+    const c2 = collect(waiting);
+    expect(waiting.write(Buffer.from("queued"))).toBe(false);
+    const third = session.request({ ...grpcRequest, ":path": "/third" });
+    const c3 = collect(third);
+    third.end(Buffer.from("3"));
+    await waitFor("the server to hold the first", () => held.length === 1);
+    waiting.cancel();
+    expect(await c2.closed).toEqual({ rstCode: NGHTTP2_CANCEL, notSent: true, connectionLost: false });
+    held[0]!();
+    expect((await c1.closed).rstCode).toBe(0);
+    // The slot goes to the third, not to the cancelled one.
+    await waitFor("the server to hold the third", () => held.length === 2);
+    held[1]!();
+    expect((await c3.closed).rstCode).toBe(0);
+    expect(c3.body().toString()).toBe("3");
+    expect(paths).toEqual(["/first", "/third"]);
+  });
+
+  it("the session's close waits for a paused consumer to take a response that ended on the wire", async () => {
+    const { port } = await startNodeServer(cleanups, (stream) => {
+      stream.respond({ ":status": 200 }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(Buffer.from("kept for the consumer"));
+    });
+    const { session } = await openSession(cleanups, port);
+    const order: string[] = [];
+    const stream = session.request({ ":method": "GET", ":path": "/" });
+    const c = collect(stream, { response: () => stream.pause(), close: () => order.push("stream close") });
+    await waitFor("the response", () => c.headers !== undefined);
+    await pingRoundTrip(session);
+    session.on("close", () => order.push("session close"));
+    session.close();
+    // The socket ends (nothing is open on the wire), but the stream has not closed for its consumer.
+    // (Its close would have come a tick after the socket's; waitFor polls later than that.)
+    await waitFor("the socket to close", () => session.destroyed);
+    expect(order).toEqual([]);
+    stream.resume();
+    await waitFor("both closes", () => order.length === 2);
+    expect(order).toEqual(["stream close", "session close"]);
+    expect(squash(c.order)).toEqual(responseOrder(1, true));
+    expect(c.body().toString()).toBe("kept for the consumer");
+  });
+
   it("pings, and fails an unanswered ping when destroyed", async () => {
     const { port } = await startNodeServer(cleanups, echo);
     const { session } = await openSession(cleanups, port);
@@ -444,7 +532,9 @@ describe("h2 client session against node:http2", () => {
     stream.end(Buffer.from("finish me"));
     await waitFor("the server to hold the stream", () => held.length === 1);
     session.on("close", () => events.push("session close"));
+    const goaway = new Promise<number>((resolve) => server.sessions[0]!.once("goaway", (code) => resolve(code)));
     session.close();
+    expect(await goaway).toBe(NGHTTP2_NO_ERROR);
     expect(session.closed).toBe(true);
     expect(session.destroyed).toBe(false);
     expect(() => session.request(grpcRequest)).toThrow();
@@ -474,7 +564,7 @@ describe("h2 client session against node:http2", () => {
 });
 
 describe("h2 client session leaves nothing behind", () => {
-  for (const mode of ["close", "destroy"] as const) {
+  for (const mode of ["close", "destroy", "unref"] as const) {
     it(`${mode}(): the process exits by itself`, async () => {
       const server = await startNodeServer(cleanups, (stream, headers) => {
         if (headers[":path"] === "/echo") echo(stream, headers);
@@ -492,11 +582,26 @@ describe("h2 client session leaves nothing behind", () => {
         child.stdin?.end();
       });
       expect(code).toBe(0);
-      const last = mode === "close" ? "last" : "lost";
-      expect(stdout).toContain(JSON.stringify({ answer: "hello", last, destroyed: true }));
+      if (mode === "unref") expect(stdout).toContain(JSON.stringify({ answer: "hello", destroyed: false }));
+      else {
+        const last = mode === "close" ? "last" : "lost";
+        expect(stdout).toContain(JSON.stringify({ answer: "hello", last, destroyed: true }));
+      }
       expect(stdout).toContain("exit 0");
       expect(Date.now() - started).toBeLessThan(25_000);
       await waitFor("the server to see the socket closed", () => server.closedSockets() === 1);
     });
   }
 });
+
+/** The frame headers in one write of ours (after the preface, if it starts with it). */
+function framesOf(b: Buffer): Array<{ type: number; flags: number; streamId: number }> {
+  const out = [];
+  let i = b.subarray(0, 3).toString() === "PRI" ? 24 : 0;
+  while (i + 9 <= b.length) {
+    const length = b.readUIntBE(i, 3);
+    out.push({ type: b[i + 3]!, flags: b[i + 4]!, streamId: b.readUInt32BE(i + 5) & 0x7fffffff });
+    i += 9 + length;
+  }
+  return out;
+}

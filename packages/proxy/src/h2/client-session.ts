@@ -427,6 +427,8 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   onStreamError(e: H2Error) {
     const s = this.streams.get(e.streamId);
     if (s === undefined) {
+      // A stream of ours that closed (never one we did not open: RST_STREAM on an idle stream is an error).
+      if (this.isIdle(e.streamId)) return;
       this.conn.writer.rstStream(e.streamId, e.code);
       this.conn.scheduleFlush();
       return;
