@@ -1,20 +1,12 @@
 import * as http2 from "node:http2";
-
-interface Budget {
-  tokens: number;
-  refilledAt: number;
-  /** Cancelled streams that were ended instead of reset, oldest first. */
-  deferred: http2.ClientHttp2Stream[];
-  timer: NodeJS.Timeout | undefined;
-}
+import { createResetBudget, type ResetBudget } from "./reset-budget.js";
 
 const CANCEL = http2.constants.NGHTTP2_CANCEL;
-const budgets = new WeakMap<http2.Http2Session, Budget>();
-// Below what nghttp2 servers allow (1000 in a burst, 33 a second), with room for the peer's own.
-const burst = 500;
-const perSecond = 20;
-/** Cancelled streams a connection keeps open, waiting for budget, before it resets anyway. */
-const maxDeferred = 10_000;
+const budgets = new WeakMap<http2.Http2Session, ResetBudget<http2.ClientHttp2Stream>>();
+const actions = {
+  isOpen: (stream: http2.ClientHttp2Stream) => !stream.closed && !stream.destroyed,
+  reset: (stream: http2.ClientHttp2Stream) => stream.close(CANCEL),
+};
 
 /**
  * Cancels a client stream without getting its connection killed. Servers on
@@ -23,9 +15,10 @@ const maxDeferred = 10_000;
  * or 33 a second after, they answer GOAWAY INTERNAL_ERROR and every call on
  * the connection fails. A proxy forwarding a client's cancellations, or a
  * channel cancelling many calls, reaches that easily. So a stream is reset
- * while the connection's budget lasts; past it, the stream's request is ended
- * and its response read and dropped (a unary call then ends by itself), and
- * the stream is reset later, as budget comes back, if it is still open then.
+ * while the connection's budget lasts (reset-budget.ts); past it, the
+ * stream's request is ended and its response read and dropped (a unary call
+ * then ends by itself), and the stream is reset later, as budget comes back,
+ * if it is still open then.
  */
 export function cancelStream(stream: http2.ClientHttp2Stream, code: number = CANCEL): void {
   if (stream.closed || stream.destroyed) return;
@@ -33,53 +26,21 @@ export function cancelStream(stream: http2.ClientHttp2Stream, code: number = CAN
   stream.resume();
   const session = stream.session;
   const budget = session === undefined || session.destroyed ? undefined : budgetOf(session);
-  if (budget === undefined || take(budget) || budget.deferred.length >= maxDeferred) {
+  if (budget === undefined || budget.take() || !budget.defer(stream)) {
     stream.close(code);
     return;
   }
   stream.on("error", noop);
   if (!stream.writableEnded) stream.end();
-  budget.deferred.push(stream);
-  budget.timer ??= scheduleDeferred(budget);
 }
 
-function budgetOf(session: http2.Http2Session): Budget {
+function budgetOf(session: http2.Http2Session): ResetBudget<http2.ClientHttp2Stream> {
   let budget = budgets.get(session);
   if (budget === undefined) {
-    budget = { tokens: burst, refilledAt: performance.now(), deferred: [], timer: undefined };
+    budget = createResetBudget(actions);
     budgets.set(session, budget);
   }
   return budget;
-}
-
-function take(budget: Budget): boolean {
-  const now = performance.now();
-  budget.tokens = Math.min(burst, budget.tokens + ((now - budget.refilledAt) * perSecond) / 1000);
-  budget.refilledAt = now;
-  if (budget.tokens < 1) return false;
-  budget.tokens--;
-  return true;
-}
-
-/** Resets deferred streams still open as budget comes back; stops once none is left. */
-function scheduleDeferred(budget: Budget): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    while (budget.deferred.length > 0) {
-      const stream = budget.deferred[0] as http2.ClientHttp2Stream;
-      if (stream.closed || stream.destroyed) {
-        budget.deferred.shift();
-        continue;
-      }
-      if (!take(budget)) return;
-      budget.deferred.shift();
-      stream.close(CANCEL);
-    }
-    clearInterval(timer);
-    budget.timer = undefined;
-  }, 1000 / perSecond);
-  // Pending resets never hold the process open: the streams are the caller's.
-  timer.unref();
-  return timer;
 }
 
 function noop() {}

@@ -19,4 +19,6 @@ export type {
   SessionDriver,
 } from "./session-connection.js";
 export { createSessionConnection } from "./session-connection.js";
+export type { ResetBudget, ResetBudgetActions } from "./reset-budget.js";
+export { createResetBudget } from "./reset-budget.js";
 export type { TlsOptions } from "./tls-options.js";

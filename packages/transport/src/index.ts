@@ -22,6 +22,8 @@ export { createHttp2Connection } from "./http2-connection.js";
 // lean gRPC transport: createGrpcTransport of connect-node at a lower CPU cost per call
 export { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 export type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
+export type { ResetBudget, ResetBudgetActions } from "./reset-budget.js";
+export { createResetBudget } from "./reset-budget.js";
 export type { RawFields } from "./response-field.js";
 export { rawFields, responseField } from "./response-field.js";
 export type {

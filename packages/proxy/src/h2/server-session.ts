@@ -1,15 +1,10 @@
 import type * as net from "node:net";
 import type { ClientGuardLimits, ClientLimitName } from "../client-guard.js";
-import { createFlowControl, type FlowControl } from "./flow-control.js";
+import { type ConnectionRole, FrameConnection, socketHighWater } from "./frame-connection.js";
 import { FrameDownstream, type StreamOwner, toFields } from "./frame-downstream.js";
-import { createFrameReader, type FrameReader } from "./frame-reader.js";
-import { FrameType, SettingId } from "./frame-types.js";
-import { createFrameWriter, type FrameWriter } from "./frame-writer.js";
+import { SettingId } from "./frame-types.js";
 import { ErrorCode, H2Error, HeaderListTooLargeError } from "./h2-error.js";
-import { createHpackDecoder, type HpackDecoder } from "./hpack-decoder.js";
-import { createHpackEncoder, type HpackEncoder } from "./hpack-encoder.js";
 import { readRequestHead } from "./request-headers.js";
-import { applySettings, initialSettings, type Settings } from "./settings.js";
 
 /** Options of createServerSession. */
 export interface ServerSessionOptions {
@@ -48,31 +43,14 @@ export function createServerSession(socket: net.Socket, options: ServerSessionOp
   return new Session(socket, options);
 }
 
-const empty = Buffer.alloc(0);
-/** Socket bytes queued past which DATA waits for 'drain'. */
-const socketHighWater = 256 * 1024;
 /** Socket bytes queued past which a control frame that asks for an answer ends the connection. */
 const controlBacklog = 4 * socketHighWater;
 
-class Session implements StreamOwner, ServerSession {
-  private readonly reader: FrameReader;
-  private readonly writer: FrameWriter = createFrameWriter();
-  private readonly decoder: HpackDecoder;
-  private readonly encoder: HpackEncoder = createHpackEncoder();
-  private readonly fc: FlowControl;
-  private readonly peer: Settings = initialSettings();
-  private readonly streams = new Map<number, FrameDownstream>();
+class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstream> {
+  private readonly conn: FrameConnection<FrameDownstream>;
+  private readonly streams: Map<number, FrameDownstream>;
   private highestId = 0;
   private totalStreams = 0;
-  private goawaySent = false;
-  private goawayReceived = false;
-  /** A limit or a connection error ended the connection (reported once). */
-  private ended = false;
-  private closing = false;
-  private destroyed = false;
-  private flushScheduled = false;
-  private socketBlocked = false;
-  private blocked: FrameDownstream[] = [];
   private pending: FrameDownstream[] = [];
   private prematureResets = 0;
   private controlFrames = 0;
@@ -86,35 +64,25 @@ class Session implements StreamOwner, ServerSession {
     private readonly socket: net.Socket,
     private readonly options: ServerSessionOptions,
   ) {
-    // CONTINUATION floods: a block is never larger than the header list we accept.
-    this.reader = createFrameReader({ preface: true, maxBlockSize: Math.max(options.maxHeaderListSize, 16384) });
-    this.decoder = createHpackDecoder({ maxHeaderListSize: options.maxHeaderListSize });
-    this.fc = createFlowControl({
-      initialWindowSize: options.initialWindowSize,
-      connectionWindowSize:
-        options.connectionWindowSize ?? Math.min(2147483647, Math.max(65535, options.initialWindowSize * 4)),
-    });
     const idleMs = options.guard.streamIdleTimeoutMs;
     this.sweepMs = Math.min(1000, Math.max(10, Math.floor(idleMs / 4)));
     this.sweepTicks = Math.ceil(idleMs / this.sweepMs) + 1;
-    this.writer.settings([
-      SettingId.MAX_CONCURRENT_STREAMS,
-      options.maxConcurrentStreams,
-      SettingId.INITIAL_WINDOW_SIZE,
-      options.initialWindowSize,
-      SettingId.MAX_HEADER_LIST_SIZE,
-      options.maxHeaderListSize,
-    ]);
-    if (this.fc.initialConnectionIncrement > 0) this.writer.windowUpdate(0, this.fc.initialConnectionIncrement);
-    this.scheduleFlush();
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => {
-      this.socketBlocked = false;
-      this.flushBlocked();
+    this.conn = new FrameConnection<FrameDownstream>(socket, this, {
+      server: true,
+      initialWindowSize: options.initialWindowSize,
+      connectionWindowSize:
+        options.connectionWindowSize ?? Math.min(2147483647, Math.max(65535, options.initialWindowSize * 4)),
+      maxHeaderListSize: options.maxHeaderListSize,
+      settings: [
+        SettingId.MAX_CONCURRENT_STREAMS,
+        options.maxConcurrentStreams,
+        SettingId.INITIAL_WINDOW_SIZE,
+        options.initialWindowSize,
+        SettingId.MAX_HEADER_LIST_SIZE,
+        options.maxHeaderListSize,
+      ],
     });
-    socket.on("close", () => this.onSocketClose());
-    socket.on("error", () => {}); // 'close' follows
-    socket.resume();
+    this.streams = this.conn.streams;
     if (options.firstCallWithinMs > 0) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
@@ -128,107 +96,61 @@ class Session implements StreamOwner, ServerSession {
     return this.streams.size;
   }
 
-  // --- reading -------------------------------------------------------------
+  // --- reading (ConnectionRole) ----------------------------------------------
 
-  private onData(chunk: Buffer) {
-    if (this.destroyed || this.ended) return;
-    this.reader.push(chunk);
-    for (;;) {
-      try {
-        for (let type = this.reader.next(); type !== -1; type = this.reader.next()) {
-          this.onFrame(type);
-          if (this.destroyed || this.ended) return;
-        }
-        return;
-      } catch (e) {
-        if (e instanceof H2Error && !e.isConnectionError) {
-          this.streamError(e);
-          continue;
-        }
-        this.connectionError(e);
-        return;
-      }
-    }
+  isIdle(streamId: number): boolean {
+    return streamId > this.highestId;
   }
 
-  private onFrame(type: number) {
-    const r = this.reader;
-    switch (type) {
-      case FrameType.DATA:
-        return this.onDataFrame();
-      case FrameType.HEADERS:
-        return this.onHeaders();
-      case FrameType.RST_STREAM: {
-        const s = this.streams.get(r.streamId);
-        if (s === undefined) {
-          if (r.streamId > this.highestId)
-            throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "RST_STREAM on an idle stream");
-          return;
-        }
-        // Reset by the client before the proxy answered: what a rapid-reset
-        // attack does with every stream. A client that cancels some of its
-        // calls stays far under half of its streams.
-        if (!s.responded && !s.resetByProxy) {
-          this.prematureResets++;
-          const limit = this.options.guard.maxPrematureResets;
-          if (limit > 0 && this.prematureResets >= limit && this.prematureResets * 2 > this.totalStreams) {
-            this.cutOff("rapid_reset");
-          }
-        }
-        // As node:http2's 'close': a NO_ERROR reset of a response the proxy
-        // ended already is no abort (the call ends with the upstream's status).
-        const abort = !s.ended || r.errorCode !== ErrorCode.NO_ERROR;
-        s.localEnded = true;
-        this.closeStream(s, abort);
-        return;
-      }
-      case FrameType.SETTINGS: {
-        if (r.ack) return;
-        this.countControlFrame();
-        const changes = applySettings(r.payload, this.peer);
-        if (changes & (1 << SettingId.INITIAL_WINDOW_SIZE)) {
-          const windows = [];
-          for (const s of this.streams.values()) windows.push(s.window);
-          this.fc.setPeerInitialWindowSize(this.peer.initialWindowSize, windows);
-        }
-        if (changes & (1 << SettingId.HEADER_TABLE_SIZE)) this.encoder.setPeerMaxTableSize(this.peer.headerTableSize);
-        this.writer.maxFrameSize = this.peer.maxFrameSize;
-        this.writer.settingsAck();
-        this.scheduleFlush();
-        if (changes & (1 << SettingId.INITIAL_WINDOW_SIZE)) this.flushAll();
-        return;
-      }
-      case FrameType.PING:
-        if (r.ack) return;
-        this.countControlFrame();
-        this.writer.ping(r.payload, true);
-        this.scheduleFlush();
-        return;
-      case FrameType.GOAWAY:
-        this.goawayReceived = true;
-        if (this.streams.size === 0) this.closeWhenFlushed();
-        return;
-      case FrameType.WINDOW_UPDATE: {
-        if (r.streamId === 0) {
-          this.fc.credit(undefined, 0, r.windowIncrement);
-          this.flushBlocked();
-          return;
-        }
-        const s = this.streams.get(r.streamId);
-        if (s === undefined) {
-          if (r.streamId > this.highestId)
-            throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "WINDOW_UPDATE on an idle stream");
-          return;
-        }
-        this.fc.credit(s.window, s.id, r.windowIncrement);
-        this.flushStream(s);
-        return;
+  onRstStream() {
+    const r = this.conn.reader;
+    const s = this.streams.get(r.streamId);
+    if (s === undefined) {
+      if (r.streamId > this.highestId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "RST_STREAM on an idle stream");
+      return;
+    }
+    // Reset by the client before the proxy answered: what a rapid-reset
+    // attack does with every stream. A client that cancels some of its
+    // calls stays far under half of its streams.
+    if (!s.responded && !s.resetByProxy) {
+      this.prematureResets++;
+      const limit = this.options.guard.maxPrematureResets;
+      if (limit > 0 && this.prematureResets >= limit && this.prematureResets * 2 > this.totalStreams) {
+        this.cutOff("rapid_reset");
       }
     }
+    // As node:http2's 'close': a NO_ERROR reset of a response the proxy
+    // ended already is no abort (the call ends with the upstream's status).
+    const abort = !s.ended || r.errorCode !== ErrorCode.NO_ERROR;
+    s.localEnded = true;
+    this.closeStream(s, abort);
   }
 
-  private onDataFrame() {
-    const r = this.reader;
+  onControlFrame() {
+    const limit = this.options.guard.maxControlFramesPerSecond;
+    if (limit <= 0) return;
+    const now = performance.now();
+    if (now - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = now;
+      this.controlFrames = 0;
+    }
+    if (++this.controlFrames > limit) this.cutOff("control_flood");
+    // Answers piling up unread: a client that sends PING or SETTINGS but does
+    // not read would make the proxy buffer an ACK per frame. DATA never queues
+    // this much in the socket (it waits for 'drain' past socketHighWater).
+    else if (this.socket.writableLength > controlBacklog) this.cutOff("control_flood");
+  }
+
+  onSettings() {}
+
+  onPingAck() {}
+
+  onGoaway() {
+    if (this.streams.size === 0) this.conn.closeWhenFlushed();
+  }
+
+  onDataFrame() {
+    const r = this.conn.reader;
     const id = r.streamId;
     const n = r.length;
     const s = this.streams.get(id);
@@ -236,15 +158,14 @@ class Session implements StreamOwner, ServerSession {
       if (s === undefined && id > this.highestId)
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "DATA on an idle stream");
       // A closed stream (our reset may have crossed the client's DATA): the connection window still counts it.
-      this.fc.received(undefined, id, n);
-      this.releaseConnection(n);
+      this.conn.dropData(id, n);
       if (s !== undefined) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "DATA after END_STREAM");
       return;
     }
     try {
-      this.fc.received(s.window, id, n);
+      this.conn.fc.received(s.window, id, n);
     } catch (e) {
-      if (e instanceof H2Error && !e.isConnectionError) this.releaseConnection(n);
+      if (e instanceof H2Error && !e.isConnectionError) this.conn.releaseConnection(n);
       throw e;
     }
     s.idleTicks = 0;
@@ -259,12 +180,12 @@ class Session implements StreamOwner, ServerSession {
     if (s.remoteEnded && s.localEnded) this.closeStream(s, false);
   }
 
-  private onHeaders() {
-    const r = this.reader;
+  onHeaders() {
+    const r = this.conn.reader;
     const id = r.streamId;
     let fields: string[] | undefined;
     try {
-      fields = this.decoder.decode(r.payload);
+      fields = this.conn.decoder.decode(r.payload);
     } catch (e) {
       if (!(e instanceof HeaderListTooLargeError)) throw e;
     }
@@ -282,12 +203,12 @@ class Session implements StreamOwner, ServerSession {
     if ((id & 1) === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, `client opened even stream id ${id}`);
     this.highestId = id;
     if (r.streamError) return this.rst(id, r.streamError.code);
-    if (this.goawaySent || this.ended) return this.rst(id, ErrorCode.REFUSED_STREAM);
+    if (this.conn.goawaySent || this.conn.failed) return this.rst(id, ErrorCode.REFUSED_STREAM);
     if (fields === undefined) return this.rst(id, ErrorCode.ENHANCE_YOUR_CALM);
     if (this.streams.size >= this.options.maxConcurrentStreams) return this.rst(id, ErrorCode.REFUSED_STREAM);
     const head = readRequestHead(fields);
     if (typeof head === "string") return this.rst(id, ErrorCode.PROTOCOL_ERROR);
-    const down = new FrameDownstream(this, id, this.fc.openStream(), head);
+    const down = new FrameDownstream(this, id, this.conn.fc.openStream(), head);
     this.streams.set(id, down);
     this.totalStreams++;
     if (this.idleTimer !== undefined) {
@@ -327,21 +248,6 @@ class Session implements StreamOwner, ServerSession {
     }
   }
 
-  private countControlFrame() {
-    const limit = this.options.guard.maxControlFramesPerSecond;
-    if (limit <= 0) return;
-    const now = performance.now();
-    if (now - this.controlWindowStart >= 1000) {
-      this.controlWindowStart = now;
-      this.controlFrames = 0;
-    }
-    if (++this.controlFrames > limit) this.cutOff("control_flood");
-    // Answers piling up unread: a client that sends PING or SETTINGS but does
-    // not read would make the proxy buffer an ACK per frame. DATA never queues
-    // this much in the socket (it waits for 'drain' past socketHighWater).
-    else if (this.socket.writableLength > controlBacklog) this.cutOff("control_flood");
-  }
-
   // --- flow control of the request body ------------------------------------
 
   bodyRead(s: FrameDownstream) {
@@ -359,103 +265,57 @@ class Session implements StreamOwner, ServerSession {
     const delta = consumed - s.released;
     if (delta <= 0) return;
     s.released = consumed;
-    if (!s.remoteEnded) {
-      const increment = this.fc.releaseStream(s.window, delta);
-      if (increment > 0) {
-        this.writer.windowUpdate(s.id, increment);
-        this.scheduleFlush();
-      }
-    }
-    this.releaseConnection(delta);
-  }
-
-  private releaseConnection(n: number) {
-    const increment = this.fc.releaseConnection(n);
-    if (increment > 0) {
-      this.writer.windowUpdate(0, increment);
-      this.scheduleFlush();
-    }
+    if (!s.remoteEnded) this.conn.releaseStream(s.window, s.id, delta);
+    this.conn.releaseConnection(delta);
   }
 
   // --- writing -------------------------------------------------------------
 
   sendHeaders(s: FrameDownstream, fields: string[], endStream: boolean) {
-    if (s.closed || this.destroyed) return;
-    this.writer.headers(s.id, this.encoder.encode(fields), endStream);
+    if (s.closed || this.conn.gone) return;
+    this.conn.writer.headers(s.id, this.conn.encoder.encode(fields), endStream);
     s.idleTicks = 0;
-    this.scheduleFlush();
+    this.conn.scheduleFlush();
     if (endStream) {
       s.localEnded = true;
-      this.afterLocalEnd(s);
+      this.onLocalEnd(s);
     }
   }
 
   flushStream(s: FrameDownstream) {
-    if (s.closed || this.destroyed) {
-      s.queue.length = 0;
-      s.queuedBytes = 0;
-      return;
-    }
-    while (s.queuedBytes > 0) {
-      const n = this.socketBlocked ? 0 : this.fc.sendable(s.window);
-      if (n <= 0) {
-        if (!s.blocked) {
-          s.blocked = true;
-          this.blocked.push(s);
-        }
-        this.scheduleFlush(); // what went out before the window closed
-        return;
-      }
-      const chunk = s.queue[0]!;
-      const from = s.queueOffset;
-      const take = Math.min(n, chunk.length - from);
-      const part = from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take);
-      s.queueOffset += take;
-      s.queuedBytes -= take;
-      if (s.queueOffset === chunk.length) {
-        s.queue.shift();
-        s.queueOffset = 0;
-      }
-      const endNow = s.queuedBytes === 0 && s.endQueued && !s.wantsTrailers;
-      this.writer.data(s.id, part, endNow);
-      this.fc.sent(s.window, take);
-      s.idleTicks = 0;
-      if (endNow) {
-        s.endQueued = false;
-        s.localEnded = true;
-      }
-      if (this.socket.writableLength + this.writer.pending > socketHighWater) this.flushSocket();
-    }
-    this.scheduleFlush();
-    if (s.endQueued) {
-      s.endQueued = false;
-      if (s.wantsTrailers) this.writer.headers(s.id, this.encoder.encode(toFields(0, s.trailers)), true);
-      else this.writer.data(s.id, empty, true);
-      s.localEnded = true;
-    }
-    if (s.localEnded) this.afterLocalEnd(s);
-    s.drained();
+    this.conn.flushStream(s);
   }
 
-  private afterLocalEnd(s: FrameDownstream) {
+  onDataSent(s: FrameDownstream) {
+    s.idleTicks = 0;
+  }
+
+  sendTrailers(s: FrameDownstream) {
+    this.conn.writer.headers(s.id, this.conn.encoder.encode(toFields(0, s.trailers)), true);
+  }
+
+  onLocalEnd(s: FrameDownstream) {
     if (s.closed) return;
     if (s.remoteEnded) this.closeStream(s, false);
     else if (s.stopAfterEnd) this.resetStream(s, ErrorCode.NO_ERROR);
   }
 
+  onDrained(s: FrameDownstream) {
+    s.drained();
+  }
+
   resetStream(s: FrameDownstream, code: number) {
     if (s.closed) return;
     s.resetByProxy = true;
-    this.writer.rstStream(s.id, code);
-    this.scheduleFlush();
+    this.rst(s.id, code);
     const abort = code !== ErrorCode.NO_ERROR || !s.localEnded;
     s.localEnded = true;
     this.closeStream(s, abort);
   }
 
   private rst(id: number, code: number) {
-    this.writer.rstStream(id, code);
-    this.scheduleFlush();
+    this.conn.writer.rstStream(id, code);
+    this.conn.scheduleFlush();
   }
 
   private closeStream(s: FrameDownstream, abort: boolean) {
@@ -466,9 +326,9 @@ class Session implements StreamOwner, ServerSession {
     s.queuedBytes = 0;
     // What the body still holds is ours now: the connection window gets it back.
     const rest = s.pushed - s.released;
-    if (rest > 0 && !this.destroyed) {
+    if (rest > 0 && !this.conn.gone) {
       s.released = s.pushed;
-      this.releaseConnection(rest);
+      this.conn.releaseConnection(rest);
     }
     if (abort) s.aborted();
     else if (!s.remoteEnded && !s.body.destroyed) s.body.destroy();
@@ -480,16 +340,16 @@ class Session implements StreamOwner, ServerSession {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
     }
-    if (this.destroyed) return;
-    if (this.goawaySent || this.goawayReceived) {
-      this.closeWhenFlushed();
+    if (this.conn.gone) return;
+    if (this.conn.goawaySent || this.conn.goawayReceived) {
+      this.conn.closeWhenFlushed();
       return;
     }
     const ms = this.options.guard.clientIdleTimeoutMs;
     if (ms > 0 && this.idleTimer === undefined) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
-        if (this.streams.size > 0 || this.destroyed || this.ended) return;
+        if (this.streams.size > 0 || this.conn.gone || this.conn.failed) return;
         // An idle connection is not abuse: GOAWAY lets the client reconnect when it needs to.
         this.options.onLimit("idle_timeout");
         this.shutdown();
@@ -498,50 +358,18 @@ class Session implements StreamOwner, ServerSession {
     }
   }
 
-  private flushBlocked() {
-    const list = this.blocked;
-    if (list.length === 0) return;
-    this.blocked = [];
-    for (const s of list) {
-      s.blocked = false;
-      this.flushStream(s);
-    }
-  }
-
-  private flushAll() {
-    for (const s of this.streams.values()) if (s.queuedBytes > 0) this.flushStream(s);
-  }
-
-  private scheduleFlush() {
-    if (this.flushScheduled || this.destroyed) return;
-    this.flushScheduled = true;
-    setImmediate(flushLater, this);
-  }
-
-  /** Writes what the frames appended since the last write add up to, in one socket write. */
-  flushSocket() {
-    this.flushScheduled = false;
-    if (this.destroyed) return;
-    const out = this.writer.take();
-    if (out !== undefined) {
-      this.socket.write(out);
-      if (this.socket.writableLength > socketHighWater) this.socketBlocked = true;
-    }
-    if (this.closing) this.socket.destroySoon();
-  }
-
   // --- ending --------------------------------------------------------------
 
-  private streamError(e: H2Error) {
+  onStreamError(e: H2Error) {
     const s = this.streams.get(e.streamId);
     if (s !== undefined) this.resetStream(s, e.code);
     else this.rst(e.streamId, e.code);
   }
 
-  private connectionError(e: unknown) {
+  onConnectionError(e: unknown) {
     const code = e instanceof H2Error ? e.code : ErrorCode.INTERNAL_ERROR;
-    if (!this.ended) {
-      this.ended = true;
+    if (!this.conn.failed) {
+      this.conn.failed = true;
       // The reader's ENHANCE_YOUR_CALM is a header block in too many (or too large) CONTINUATIONs.
       this.options.onLimit(code === ErrorCode.ENHANCE_YOUR_CALM ? "continuation_flood" : "protocol_error");
     }
@@ -550,45 +378,30 @@ class Session implements StreamOwner, ServerSession {
 
   /** Ends the connection at once with ENHANCE_YOUR_CALM: its calls are the abuser's own. */
   private cutOff(limit: ClientLimitName) {
-    if (this.ended || this.destroyed) return;
-    this.ended = true;
+    if (this.conn.failed || this.conn.gone) return;
+    this.conn.failed = true;
     this.options.onLimit(limit);
     this.goaway(ErrorCode.ENHANCE_YOUR_CALM, limit);
   }
 
   private goaway(code: number, debug: string) {
-    if (this.destroyed) return;
-    this.writer.goaway(this.highestId, code, Buffer.from(debug.slice(0, 200), "latin1"));
-    this.goawaySent = true;
+    if (this.conn.gone) return;
+    this.conn.sendGoaway(this.highestId, code, debug);
     for (const s of [...this.streams.values()]) this.closeStream(s, !s.localEnded);
-    this.closeWhenFlushed();
+    this.conn.closeWhenFlushed();
   }
 
   shutdown() {
-    if (this.destroyed) return;
-    if (!this.goawaySent) {
-      this.goawaySent = true;
-      this.writer.goaway(this.highestId, ErrorCode.NO_ERROR);
-      this.scheduleFlush();
-    }
-    if (this.streams.size === 0) this.closeWhenFlushed();
-  }
-
-  private closeWhenFlushed() {
-    this.closing = true;
-    this.flushScheduled = false;
-    this.scheduleFlush();
+    if (this.conn.gone) return;
+    if (!this.conn.goawaySent) this.conn.sendGoaway(this.highestId, ErrorCode.NO_ERROR);
+    if (this.streams.size === 0) this.conn.closeWhenFlushed();
   }
 
   destroy() {
-    if (this.destroyed) return;
-    this.socket.destroy();
-    this.onSocketClose();
+    this.conn.destroy();
   }
 
-  private onSocketClose() {
-    if (this.destroyed) return;
-    this.destroyed = true;
+  onSocketClose() {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     for (const s of [...this.streams.values()]) this.closeStream(s, !s.localEnded);
@@ -603,9 +416,6 @@ function startPending(session: Session) {
 }
 function sweep(session: Session) {
   session.sweep();
-}
-function flushLater(session: Session) {
-  session.flushSocket();
 }
 function releaseLater(session: Session, s: FrameDownstream) {
   session.release(s);
