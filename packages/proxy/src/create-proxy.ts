@@ -45,7 +45,9 @@ export function createProxy(options: ProxyOptions): Proxy {
   const engine = resolveEngine(options);
   const logger: Logger = options.logger ?? createJsonLogger();
   const waitForReadyMs = options.waitForReadyMs ?? defaults.waitForReadyMs;
-  const upstreams: Upstream[] = options.routes.map((route, i) => createUpstream(route, i, waitForReadyMs, logger));
+  const upstreams: Upstream[] = options.routes.map((route, i) =>
+    createUpstream(route, i, waitForReadyMs, logger, engine),
+  );
   const metrics = createMetrics({
     liveEndpoints(route) {
       const live = new Set<string>();

@@ -96,7 +96,7 @@ export interface ListenerTlsOptions {
   clientCa?: string | Buffer;
 }
 
-/** Who terminates the clients' HTTP/2 connections: node:http2 streams, or the proxy's own frame engine. */
+/** What carries HTTP/2 on both sides, to clients and to endpoints: node:http2 streams, or the proxy's own frame engine. */
 export type ProxyEngine = "streams" | "frames";
 
 /** The accepted values of ProxyOptions.engine. */
@@ -109,10 +109,10 @@ export interface ProxyOptions {
   /** TLS on the listener (ALPN h2 and http/1.1). Default: cleartext (h2c and HTTP/1.1 on one port). */
   tls?: ListenerTlsOptions;
   /**
-   * What terminates HTTP/2 from clients: "streams" (node:http2 stream objects)
-   * or "frames" (the proxy's own frame-level engine, packages/proxy/src/h2;
-   * upstream connections stay node:http2 for now). HTTP/1.1 clients use
-   * node:http either way. Default "streams", or the environment variable
+   * What carries HTTP/2, from clients and to endpoints: "streams" (node:http2
+   * stream objects) or "frames" (the proxy's own frame-level engine,
+   * packages/proxy/src/h2: server sessions for clients, client sessions to
+   * endpoints). HTTP/1.1 clients use node:http either way. Default "streams", or the environment variable
    * MESHLITE_PROXY_ENGINE when set (for running the tests on either engine).
    */
   engine?: ProxyEngine;

@@ -1,8 +1,9 @@
 import type { Logger } from "@meshlite/core";
 import { createPool, type EndpointPool } from "@meshlite/pool";
 import { createHttp2Connection } from "@meshlite/transport/connection";
+import { createFrameUpstreamConnection } from "./frame-upstream-connection.js";
 import { nodeUpstreamConnection } from "./node-upstream-stream.js";
-import type { RouteOptions } from "./proxy-options.js";
+import type { ProxyEngine, RouteOptions } from "./proxy-options.js";
 import type { UpstreamConnection } from "./upstream-stream.js";
 
 /** The endpoints of one route: the balancing core, without Connect's message layer. */
@@ -19,7 +20,13 @@ export interface Upstream {
 export const http2Settings = { initialWindowSize: 4 * 1024 * 1024 } as const;
 export const maxSessionMemoryMb = 256;
 
-export function createUpstream(route: RouteOptions, index: number, waitForReadyMs: number, logger: Logger): Upstream {
+export function createUpstream(
+  route: RouteOptions,
+  index: number,
+  waitForReadyMs: number,
+  logger: Logger,
+  engine: ProxyEngine = "streams",
+): Upstream {
   const pool = createPool({
     api: `proxy: routes[${index}]`,
     target: route.target,
@@ -39,7 +46,10 @@ export function createUpstream(route: RouteOptions, index: number, waitForReadyM
     ...(route.overloadPenalty !== undefined ? { overloadPenalty: route.overloadPenalty } : {}),
     ...(route.limits !== undefined ? { limits: route.limits } : {}),
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
-    connection: (options) => nodeUpstreamConnection(createHttp2Connection(options)),
+    connection:
+      engine === "frames"
+        ? (options) => createFrameUpstreamConnection(options, { initialWindowSize: http2Settings.initialWindowSize })
+        : (options) => nodeUpstreamConnection(createHttp2Connection(options)),
   });
   return {
     name: route.name ?? route.target,

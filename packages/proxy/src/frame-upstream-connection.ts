@@ -1,0 +1,48 @@
+import type * as http2 from "node:http2";
+import type * as net from "node:net";
+import * as tls from "node:tls";
+import { createSessionConnection, type Http2ConnectionOptions } from "@meshlite/transport/connection";
+import { type ClientSession, createClientSession } from "./h2/client-session.js";
+import type { UpstreamConnection } from "./upstream-stream.js";
+
+/** Options of the frame engine's connections beyond the pool's. */
+export interface FrameConnectionSettings {
+  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response body's receive window. */
+  initialWindowSize: number;
+}
+
+/**
+ * An endpoint connection whose HTTP/2 sessions are the frame engine's client
+ * sessions (`engine: "frames"`): the same dialling, backoff, GOAWAY handling,
+ * extra connections and keepalive as node:http2's (createSessionConnection),
+ * without node:http2's stream objects.
+ */
+export function createFrameUpstreamConnection(
+  options: Http2ConnectionOptions,
+  settings: FrameConnectionSettings,
+): UpstreamConnection {
+  const origin = new URL(options.origin);
+  const scheme = origin.protocol === "https:" ? "https" : "http";
+  return createSessionConnection<ClientSession, ReturnType<ClientSession["request"]>>(options, {
+    connect: (dial) => {
+      const socket = dial();
+      const session = createClientSession(socket, {
+        authority: origin.host,
+        scheme,
+        initialWindowSize: settings.initialWindowSize,
+      });
+      if (socket instanceof tls.TLSSocket) checkAlpn(socket, session);
+      return session;
+    },
+    open: (session, headers, _options, closed) => session.request(headers as http2.OutgoingHttpHeaders, closed),
+  });
+}
+
+/** A TLS server that does not speak h2 (no ALPN, or http/1.1) fails the connection, as node:http2 does. */
+function checkAlpn(socket: tls.TLSSocket, session: ClientSession) {
+  (socket as net.Socket).once("secureConnect", () => {
+    if (socket.alpnProtocol !== "h2") {
+      session.destroy(new Error(`the server did not agree to HTTP/2 (ALPN: ${socket.alpnProtocol || "none"})`));
+    }
+  });
+}
