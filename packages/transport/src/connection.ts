@@ -10,6 +10,8 @@ export type {
   KeepaliveOptions,
 } from "./http2-connection.js";
 export { createHttp2Connection } from "./http2-connection.js";
+export type { ResetBudget, ResetBudgetActions } from "./reset-budget.js";
+export { createResetBudget } from "./reset-budget.js";
 export type {
   ClientSessionLike,
   ConnectionEvent,
@@ -19,6 +21,4 @@ export type {
   SessionDriver,
 } from "./session-connection.js";
 export { createSessionConnection } from "./session-connection.js";
-export type { ResetBudget, ResetBudgetActions } from "./reset-budget.js";
-export { createResetBudget } from "./reset-budget.js";
 export type { TlsOptions } from "./tls-options.js";
