@@ -64,8 +64,8 @@ describe("frame engine upstream connection", () => {
   async function startEcho(
     server: http2.Http2Server | http2.Http2SecureServer,
     host: string,
-  ): Promise<{ port: number; sessions: http2.ServerHttp2Session[] }> {
-    const sessions: http2.ServerHttp2Session[] = [];
+  ): Promise<{ port: number; sessions: http2.Http2Session[] }> {
+    const sessions: http2.Http2Session[] = [];
     server.on("session", (s) => sessions.push(s));
     server.on("stream", (stream) => {
       const chunks: Buffer[] = [];
@@ -133,8 +133,8 @@ describe("frame engine upstream connection", () => {
 
   it("opens another session when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached, and honours the limit on each", async () => {
     const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
-    const sessions: http2.ServerHttp2Session[] = [];
-    const open = new Map<http2.ServerHttp2Session, number>();
+    const sessions: http2.Http2Session[] = [];
+    const open = new Map<http2.Http2Session, number>();
     let mostOpen = 0;
     const held: Array<() => void> = [];
     let release = false;
