@@ -3,7 +3,8 @@
 // drives unary Echo calls at a fixed concurrency, then prints the profile's
 // self time by function and by area, in µs per call. Not part of `pnpm bench`:
 // a tool for finding the next cost to cut (issue 19 asks for the profile).
-// Run: pnpm exec tsx bench/proxy-profile.ts   (ENGINE=frames SECONDS=8 CONCURRENCY=64 TOP=30)
+// Run: pnpm exec tsx bench/proxy-profile.ts   (ENGINE=frames SECONDS=8 CONCURRENCY=64 TOP=30;
+// NODE_ARGS="--max-semi-space-size=32" passes flags to the proxy's node)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
@@ -69,7 +70,14 @@ async function main() {
   const target = `static:///${backends.map((b) => b.address).join(",")}`;
   const proxy = await startProxyProcess(
     ["--listen", "127.0.0.79:0", "--target", target, "--balancer", "round-robin", "--workers", "1", "--engine", engine],
-    { fromSource: false, nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, ...(process.env.NODE_ARGS ?? "").split(" ").filter(Boolean)] },
+    {
+      fromSource: false,
+      nodeArgs: [
+        "--cpu-prof",
+        `--cpu-prof-dir=${profileDir}`,
+        ...(process.env.NODE_ARGS ?? "").split(" ").filter(Boolean),
+      ],
+    },
   );
   let calls = 0;
   let failed = 0;
