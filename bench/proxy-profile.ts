@@ -3,7 +3,7 @@
 // drives unary Echo calls at a fixed concurrency, then prints the profile's
 // self time by function and by area, in µs per call. Not part of `pnpm bench`:
 // a tool for finding the next cost to cut (issue 19 asks for the profile).
-// Run: pnpm exec tsx bench/proxy-profile.ts   (ENGINE=frames SECONDS=8 CONCURRENCY=64 TOP=30;
+// Run: pnpm exec tsx bench/proxy-profile.ts   (ENGINE=frames SECONDS=8 CONCURRENCY=64 TOP=30 STREAM=0;
 // NODE_ARGS="--max-semi-space-size=32" passes flags to the proxy's node)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -17,11 +17,15 @@ const seconds = Number(process.env.SECONDS ?? 8);
 const concurrency = Number(process.env.CONCURRENCY ?? 64);
 const top = Number(process.env.TOP ?? 30);
 
-const payload = Buffer.from([0x0a, 5, ...Buffer.from("hello")]);
+// STREAM=N: server streams of N messages per call instead of unary calls.
+const streamMessages = Number(process.env.STREAM ?? 0);
+
+// EchoRequest { message: "hello", count: N } in a gRPC envelope; the proxy never decodes it.
+const payload = Buffer.from([0x0a, 5, ...Buffer.from("hello"), ...(streamMessages > 0 ? [0x18, streamMessages] : [])]);
 const body = Buffer.concat([Buffer.from([0, 0, 0, 0, payload.length]), payload]);
 const headers = {
   ":method": "POST",
-  ":path": "/meshlite.echo.v1.EchoService/Echo",
+  ":path": `/meshlite.echo.v1.EchoService/${streamMessages > 0 ? "ServerStream" : "Echo"}`,
   "content-type": "application/grpc",
   te: "trailers",
 };
