@@ -1,7 +1,7 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
-import type { Readable } from "node:stream";
 import { resetClientStream } from "./client-guard.js";
+import { type RequestBody, readableBody } from "./request-body.js";
 
 /**
  * The client side of one call, the same for an HTTP/2 stream and an HTTP/1.1
@@ -21,7 +21,7 @@ export interface Downstream {
   readonly headerPairs: number;
   readonly http1: boolean;
   /** The request body. */
-  readonly body: Readable;
+  readonly body: RequestBody;
   headersSent(): boolean;
   /** Sends the response headers (the object is taken over); `trailers` keeps the stream open for trailers at end(). */
   respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean, trailers: boolean): void;
@@ -88,7 +88,7 @@ class Http2Downstream implements Downstream {
   readonly headerBytes: number;
   readonly headerPairs: number;
   readonly http1 = false;
-  readonly body: Readable;
+  readonly body: RequestBody;
   pendingTrailers: http2.OutgoingHttpHeaders | undefined;
   ended = false;
   waitsForTrailers = false;
@@ -99,7 +99,7 @@ class Http2Downstream implements Downstream {
     readonly stream: http2.ServerHttp2Stream,
     raw: http2.IncomingHttpHeaders,
   ) {
-    this.body = stream;
+    this.body = readableBody(stream);
     this.method = String(raw[":method"] ?? "");
     this.path = String(raw[":path"] ?? "");
     this.authority = (raw[":authority"] as string | undefined) ?? (raw.host as string | undefined);
@@ -156,14 +156,14 @@ class Http1Downstream implements Downstream {
   readonly headerBytes: number;
   readonly headerPairs: number;
   readonly http1 = true;
-  readonly body: Readable;
+  readonly body: RequestBody;
   ended = false;
 
   constructor(
     readonly req: http.IncomingMessage,
     readonly res: http.ServerResponse,
   ) {
-    this.body = req;
+    this.body = readableBody(req);
     this.method = req.method ?? "";
     this.path = req.url ?? "";
     this.authority = req.headers.host;

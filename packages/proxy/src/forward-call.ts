@@ -25,7 +25,7 @@ import { createBodyMeter, createEnvelopeMeter, type EnvelopeMeter } from "./enve
 import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
 import { downstreamPickCall } from "./pick-call.js";
-import { createReplayableBody, discardBody, type ReplayableBody } from "./replayable-body.js";
+import { createReplayableBody, type ReplayableBody } from "./replayable-body.js";
 import type { UpstreamConnection, UpstreamStream } from "./upstream-stream.js";
 
 /** What forwarding needs from the proxy. */
@@ -82,7 +82,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   const contentType = down.headers["content-type"];
   const admission = admitCall(ctx, down);
   if (!admission.admitted) {
-    discardBody(down.body);
+    down.body.discard();
     answerError(down, admission.protocol, contentType, admission);
     record(ctx, down, admission.protocol, admission.route, undefined, admission.code, startedAt, admission.message);
     return;

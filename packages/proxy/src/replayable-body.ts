@@ -1,5 +1,5 @@
-import type { Readable } from "node:stream";
 import type { EnvelopeMeter } from "./envelope-meter.js";
+import type { BodySink, RequestBody } from "./request-body.js";
 import type { UpstreamStream } from "./upstream-stream.js";
 
 /** Bytes of request body kept for a resend until the upstream answers. */
@@ -31,22 +31,15 @@ export interface ReplayableBody {
  * size and the chunk goes nowhere.
  */
 export function createReplayableBody(
-  body: Readable,
+  body: RequestBody,
   meter: EnvelopeMeter,
   onOverLimit: (bytes: number) => void,
 ): ReplayableBody {
   return new Body(body, meter, onOverLimit);
 }
 
-/** Reads and drops the rest of a request body. */
-export function discardBody(body: Readable): void {
-  body.removeAllListeners("data");
-  body.on("data", () => {});
-  body.resume();
-}
-
 // A class: one is made per call, and methods on the prototype cost nothing per call.
-class Body implements ReplayableBody {
+class Body implements ReplayableBody, BodySink {
   ended = false;
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
@@ -59,16 +52,11 @@ class Body implements ReplayableBody {
   private flushScheduled = false;
 
   constructor(
-    private readonly body: Readable,
+    private readonly body: RequestBody,
     private readonly meter: EnvelopeMeter,
     private readonly onOverLimit: (bytes: number) => void,
   ) {
-    body.on("data", (chunk: Buffer) => this.onData(chunk));
-    body.on("end", () => this.onEnd());
-    body.pause();
-    // A request that ended before the call was taken up (the front server takes
-    // streams a turn after they arrive) emitted its 'end' already.
-    if (body.readableEnded) this.ended = true;
+    body.deliverTo(this);
   }
 
   get replayable() {
@@ -96,10 +84,11 @@ class Body implements ReplayableBody {
   }
 
   discard() {
-    discardBody(this.body);
+    this.body.discard();
   }
 
-  private onData(chunk: Buffer) {
+  /** BodySink: the next chunk from the client. */
+  data(chunk: Buffer) {
     const big = this.meter.push(chunk);
     if (big >= 0) {
       this.onOverLimit(big);
@@ -135,7 +124,8 @@ class Body implements ReplayableBody {
     });
   }
 
-  private onEnd() {
+  /** BodySink: the client sent the whole body. */
+  end() {
     this.ended = true;
     const chunk = this.held;
     this.held = undefined;

@@ -73,8 +73,13 @@ async function raw(port: number, settings?: Array<[number, number]>): Promise<Ra
 /** Reads the whole request body of `down`. */
 function readBody(down: FrameDownstream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  down.body.on("data", (c: Buffer) => chunks.push(c));
-  return new Promise((resolve) => down.body.on("end", () => resolve(Buffer.concat(chunks))));
+  return new Promise((resolve) => {
+    down.body.deliverTo({
+      data: (c) => chunks.push(c),
+      end: () => resolve(Buffer.concat(chunks)),
+    });
+    down.body.resume();
+  });
 }
 
 /** An echo in gRPC's shape: headers, the request body back, trailers. */
@@ -136,7 +141,7 @@ describe("h2 server session (frame engine)", () => {
     for (let i = 0; i < big.length; i++) big[i] = i % 251;
     let sawBackpressure = false;
     const { port } = await serve((down) => {
-      down.body.resume();
+      void readBody(down);
       down.respond(200, { "content-type": "application/grpc" }, false, true);
       let offset = 0;
       const pump = () => {
@@ -165,7 +170,7 @@ describe("h2 server session (frame engine)", () => {
     let read: (() => void) | undefined;
     const { port, streams } = await serve(
       (down) => {
-        down.body.pause();
+        down.body.deliverTo({ data() {}, end() {} });
         read = () => down.body.resume();
       },
       { initialWindowSize: 65535 },
@@ -174,7 +179,7 @@ describe("h2 server session (frame engine)", () => {
     const updatesAtStart = c.received.frames.get(FrameType.windowUpdate) ?? 0;
     c.write(c.requestHeaders(1));
     for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000)));
-    await waitFor("the stream to be taken up", () => streams.length === 1 && streams[0]!.pushed === 60000);
+    await waitFor("the stream to be taken up", () => streams.length === 1 && streams[0]!.received === 60000);
     // Unread: no credit back (a stream WINDOW_UPDATE would come once half the window is read).
     // The PING's ACK comes after anything the session sent for the DATA ahead of it.
     const pings = c.received.frames.get(FrameType.ping) ?? 0;

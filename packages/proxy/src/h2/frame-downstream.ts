@@ -1,7 +1,7 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { Readable } from "node:stream";
 import type { Downstream } from "../downstream.js";
+import type { BodySink, RequestBody } from "../request-body.js";
 import type { FlowWindow } from "./flow-control.js";
 import { ErrorCode } from "./h2-error.js";
 import type { RequestHead } from "./request-headers.js";
@@ -14,32 +14,27 @@ export interface StreamOwner {
   flushStream(stream: FrameDownstream): void;
   /** RST_STREAM from the proxy's side (not the client's reset). */
   resetStream(stream: FrameDownstream, code: number): void;
-  /** The request body was read from: hand credit back to the client for what left its buffer. */
-  bodyRead(stream: FrameDownstream): void;
-}
-
-/** The request body: DATA payloads, pushed by the session; reading it gives the client credit back. */
-class FrameBody extends Readable {
-  constructor(private readonly down: FrameDownstream) {
-    super({ highWaterMark: 65536 });
-  }
-  override _read() {}
-  // Every way out of the buffer goes through read() (flowing mode too);
-  // chunks that skip the buffer (pushed while flowing) are counted at push.
-  override read(n?: number) {
-    const chunk = super.read(n);
-    if (chunk !== null) this.down.owner.bodyRead(this.down);
-    return chunk;
-  }
+  /** `n` bytes of the request body were handed to the sink or dropped: credit them back to the client. */
+  bodyConsumed(stream: FrameDownstream, n: number): void;
 }
 
 /**
- * One client stream of the frame engine, and the Downstream of its call
- * (see downstream.ts for the contract). A class: one is made per call. The
- * session keeps the HTTP/2 state here too (windows, what was sent and
- * received), so a call costs one object besides its body.
+ * One client stream of the frame engine, the Downstream of its call (see
+ * downstream.ts for the contract) and its request body (RequestBody, see
+ * request-body.ts). A class: one is made per call. The session keeps the
+ * HTTP/2 state here too (windows, what was sent and received), so a call
+ * costs this one object: no Readable, no EventEmitter.
+ *
+ * The body: the session hands it DATA payloads (`bodyData`) and the end
+ * (`bodyEnd`). While the sink flows they go to it at once, from the socket's
+ * read; before `deliverTo`, while paused, or behind what waits already, they
+ * wait here, uncredited: the client's windows get bytes back only once they
+ * are handed to the sink (or discarded). `resume()` delivers what waits on
+ * the next tick (process.nextTick, as a Readable's resume(): a unary call's
+ * chunk and end reach the upstream stream within the I/O turn its HEADERS
+ * go out in, so all three leave in one socket write).
  */
-export class FrameDownstream implements Downstream {
+export class FrameDownstream implements Downstream, RequestBody {
   readonly method: string;
   readonly path: string;
   readonly authority: string | undefined;
@@ -47,7 +42,6 @@ export class FrameDownstream implements Downstream {
   readonly headerBytes: number;
   readonly headerPairs: number;
   readonly http1 = false;
-  readonly body: Readable;
 
   // --- HTTP/2 state, kept by the session ---
   /** The client sent END_STREAM (half-closed remote). */
@@ -58,12 +52,10 @@ export class FrameDownstream implements Downstream {
   closed = false;
   /** The proxy reset it (not counted as the client's reset). */
   resetByProxy = false;
-  /** Flow-controlled bytes received (padding included) and bytes pushed into the body. */
+  /** Flow-controlled bytes of DATA received (padding included). */
   received = 0;
-  pushed = 0;
-  /** Bytes handed back to the client's windows. */
+  /** Of those, bytes handed back to the client's windows (padding, delivered, discarded; the rest at close). */
   released = 0;
-  releaseScheduled = false;
   /** Idle sweeps since bytes last moved (stream idle timeout). */
   idleTicks = 0;
   /** Taken up by the proxy (the call started). */
@@ -88,6 +80,19 @@ export class FrameDownstream implements Downstream {
   private drainListeners: Array<() => void> | undefined;
   private abortListeners: Array<() => void> | undefined;
 
+  // --- the request body ---
+  private sink: BodySink | undefined;
+  private bodyPaused = true;
+  /** The sink hears nothing more: it got the end, the body was discarded, or the stream stopped without it. */
+  private bodyDone = false;
+  private discarding = false;
+  /** Payloads waiting for the sink, from inboxHead on. */
+  private inbox: Buffer[] | undefined;
+  private inboxHead = 0;
+  /** The client's end came while payloads (or a pause) held it back. */
+  private bodyEndPending = false;
+  private deliverScheduled = false;
+
   constructor(
     readonly owner: StreamOwner,
     readonly id: number,
@@ -100,7 +105,11 @@ export class FrameDownstream implements Downstream {
     this.headers = head.headers;
     this.headerBytes = head.bytes;
     this.headerPairs = head.pairs;
-    this.body = new FrameBody(this);
+  }
+
+  /** The stream is its own request body (no object of its own per call). */
+  get body(): RequestBody {
+    return this;
   }
 
   headersSent(): boolean {
@@ -158,7 +167,104 @@ export class FrameDownstream implements Downstream {
     if (this.localEnded) this.owner.resetStream(this, ErrorCode.NO_ERROR);
   }
 
+  // --- the request body (RequestBody) ---
+
+  deliverTo(sink: BodySink): void {
+    this.sink = sink;
+    this.bodyPaused = true;
+  }
+
+  pause(): void {
+    this.bodyPaused = true;
+  }
+
+  resume(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    if (this.deliverScheduled || this.bodyDone || this.sink === undefined) return;
+    if (this.bodyEndPending || this.waiting()) {
+      this.deliverScheduled = true;
+      process.nextTick(deliverLater, this);
+    }
+  }
+
+  discard(): void {
+    if (this.discarding) return;
+    this.discarding = true;
+    this.bodyDone = true;
+    this.bodyEndPending = false;
+    const inbox = this.inbox;
+    if (inbox === undefined) return;
+    let n = 0;
+    for (let i = this.inboxHead; i < inbox.length; i++) n += inbox[i]!.length;
+    this.inbox = undefined;
+    this.inboxHead = 0;
+    if (n > 0) this.owner.bodyConsumed(this, n);
+  }
+
+  private waiting(): boolean {
+    return this.inbox !== undefined && this.inboxHead < this.inbox.length;
+  }
+
   // --- called by the session ---
+
+  /** A DATA payload (not empty) of the client's: to the sink now if it flows, else kept (uncredited) until delivered. */
+  bodyData(chunk: Buffer): void {
+    if (this.discarding) {
+      this.owner.bodyConsumed(this, chunk.length);
+      return;
+    }
+    if (this.sink !== undefined && !this.bodyPaused && !this.waiting()) {
+      this.owner.bodyConsumed(this, chunk.length);
+      this.sink.data(chunk);
+      return;
+    }
+    if (this.inbox === undefined) this.inbox = [chunk];
+    else this.inbox.push(chunk);
+  }
+
+  /** The client ended the body (END_STREAM, or request trailers). */
+  bodyEnd(): void {
+    if (this.bodyDone) return;
+    if (this.sink !== undefined && !this.bodyPaused && !this.waiting()) {
+      this.bodyDone = true;
+      this.sink.end();
+      return;
+    }
+    this.bodyEndPending = true;
+  }
+
+  /** Hands what waits to the sink after resume(), as long as it does not pause again. */
+  deliver(): void {
+    this.deliverScheduled = false;
+    const inbox = this.inbox;
+    const sink = this.sink!;
+    if (inbox !== undefined) {
+      while (this.inboxHead < inbox.length && !this.bodyPaused && !this.bodyDone) {
+        const chunk = inbox[this.inboxHead]!;
+        inbox[this.inboxHead++] = undefined as unknown as Buffer;
+        this.owner.bodyConsumed(this, chunk.length);
+        sink.data(chunk);
+      }
+      // discard() or stopBody() inside data() dropped the inbox already.
+      if (this.inbox === inbox && this.inboxHead === inbox.length) {
+        inbox.length = 0;
+        this.inboxHead = 0;
+      }
+    }
+    if (this.bodyPaused || this.bodyDone || this.waiting() || !this.bodyEndPending) return;
+    this.bodyEndPending = false;
+    this.bodyDone = true;
+    sink.end();
+  }
+
+  /** The stream closed without the client's end, or was aborted: the sink hears nothing more; what waits is dropped. */
+  stopBody(): void {
+    this.bodyDone = true;
+    this.bodyEndPending = false;
+    this.inbox = undefined;
+    this.inboxHead = 0;
+  }
 
   /** The queue went out: writers waiting for it go on. */
   drained(): void {
@@ -173,10 +279,14 @@ export class FrameDownstream implements Downstream {
     const listeners = this.abortListeners;
     this.abortListeners = undefined;
     this.drainListeners = undefined;
-    if (!this.body.destroyed) this.body.destroy();
+    this.stopBody();
     // Later, as node:http2 emits 'close': the caller may be inside a call of its own on this stream.
     if (listeners !== undefined) process.nextTick(runAll, listeners);
   }
+}
+
+function deliverLater(down: FrameDownstream) {
+  down.deliver();
 }
 
 function runAll(listeners: Array<() => void>) {

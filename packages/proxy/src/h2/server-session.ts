@@ -169,14 +169,14 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
       throw e;
     }
     s.idleTicks = 0;
-    // Padding counts as read at once: it is in `pushed` but never in the body.
-    s.pushed += n;
-    if (r.payload.length > 0) s.body.push(r.payload);
-    if (r.endStream) {
-      s.remoteEnded = true;
-      s.body.push(null);
-    }
-    this.release(s);
+    s.received += n;
+    // No stream WINDOW_UPDATE after the client's END_STREAM: set before any credit.
+    if (r.endStream) s.remoteEnded = true;
+    const payload = r.payload;
+    // Padding counts as read at once: it never reaches the body.
+    if (n > payload.length) this.bodyConsumed(s, n - payload.length);
+    if (payload.length > 0) s.bodyData(payload);
+    if (r.endStream) s.bodyEnd();
     if (s.remoteEnded && s.localEnded) this.closeStream(s, false);
   }
 
@@ -195,7 +195,7 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
       if (s.remoteEnded) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "HEADERS after END_STREAM");
       if (!r.endStream) throw new H2Error(ErrorCode.PROTOCOL_ERROR, id, "trailers without END_STREAM");
       s.remoteEnded = true;
-      s.body.push(null);
+      s.bodyEnd();
       if (s.localEnded) this.closeStream(s, false);
       return;
     }
@@ -221,7 +221,7 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
     }
     if (r.endStream) {
       down.remoteEnded = true;
-      down.body.push(null);
+      down.bodyEnd();
     }
     // One turn later, after the rest of what the socket delivered is read: a
     // stream the client reset in the same packets (rapid reset) is gone by
@@ -250,23 +250,12 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
 
   // --- flow control of the request body ------------------------------------
 
-  bodyRead(s: FrameDownstream) {
-    // After read() took its chunk out of the buffer: count it as read then.
-    if (s.releaseScheduled || s.closed) return;
-    s.releaseScheduled = true;
-    process.nextTick(releaseLater, this, s);
-  }
-
-  /** Hands back credit for what left the body's buffer (or was padding). */
-  release(s: FrameDownstream) {
-    s.releaseScheduled = false;
-    if (s.closed) return;
-    const consumed = s.pushed - s.body.readableLength;
-    const delta = consumed - s.released;
-    if (delta <= 0) return;
-    s.released = consumed;
-    if (!s.remoteEnded) this.conn.releaseStream(s.window, s.id, delta);
-    this.conn.releaseConnection(delta);
+  /** Credit for bytes of the body handed to its sink, dropped, or padding. */
+  bodyConsumed(s: FrameDownstream, n: number) {
+    if (s.closed || this.conn.gone) return;
+    s.released += n;
+    if (!s.remoteEnded) this.conn.releaseStream(s.window, s.id, n);
+    this.conn.releaseConnection(n);
   }
 
   // --- writing -------------------------------------------------------------
@@ -325,13 +314,13 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
     s.queue.length = 0;
     s.queuedBytes = 0;
     // What the body still holds is ours now: the connection window gets it back.
-    const rest = s.pushed - s.released;
+    const rest = s.received - s.released;
     if (rest > 0 && !this.conn.gone) {
-      s.released = s.pushed;
+      s.released = s.received;
       this.conn.releaseConnection(rest);
     }
     if (abort) s.aborted();
-    else if (!s.remoteEnded && !s.body.destroyed) s.body.destroy();
+    else if (!s.remoteEnded) s.stopBody();
     if (this.streams.size === 0) this.noStreamsOpen();
   }
 
@@ -416,7 +405,4 @@ function startPending(session: Session) {
 }
 function sweep(session: Session) {
   session.sweep();
-}
-function releaseLater(session: Session, s: FrameDownstream) {
-  session.release(s);
 }
