@@ -25,6 +25,8 @@ export interface RawH2Received {
   readonly resets: Map<number, number>;
   /** Streams that got a response HEADERS frame. */
   readonly answered: Set<number>;
+  /** WINDOW_UPDATE increments summed, by stream (0: the connection). */
+  readonly credit: Map<number, number>;
   /** The socket closed. */
   closed: boolean;
 }
@@ -140,6 +142,7 @@ export async function connectRawH2(
     goawayCode: undefined,
     resets: new Map(),
     answered: new Set(),
+    credit: new Map(),
     closed: false,
   };
   const closed = new Promise<void>((resolve) =>
@@ -181,6 +184,8 @@ export async function connectRawH2(
         received.resets.set(streamId, payload.readUInt32BE(0));
       } else if (type === FrameType.headers) {
         received.answered.add(streamId);
+      } else if (type === FrameType.windowUpdate) {
+        received.credit.set(streamId, (received.credit.get(streamId) ?? 0) + (payload.readUInt32BE(0) & 0x7fffffff));
       }
     }
   });

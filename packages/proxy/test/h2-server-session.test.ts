@@ -1,10 +1,12 @@
 import http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
+import { frame } from "../../../test/support/h2-frames.js";
 import { connectRawH2, FrameType, frames, type RawH2Client } from "../../../test/support/raw-h2-client.js";
 import { waitFor } from "../../../test/support/wait-for.js";
 import type { ClientLimitName } from "../src/client-guard.js";
 import type { FrameDownstream } from "../src/h2/frame-downstream.js";
 import { createServerSession, type ServerSession, type ServerSessionOptions } from "../src/h2/server-session.js";
+import type { BodySink } from "../src/request-body.js";
 import { type Cleanups, listenLoopback } from "./support/loopback-server.js";
 
 const host = "127.0.0.1";
@@ -352,5 +354,188 @@ describe("h2 server session (frame engine)", () => {
     await waitFor("both reset", () => c.received.resets.get(1) === 1 && c.received.resets.get(3) === 1);
     expect(c.received.goawayCode).toBeUndefined();
     expect(streams.length).toBe(0);
+  });
+});
+
+/** A sink that records what it is handed, and whether that came from inside one of our calls into the body. */
+function recordingSink() {
+  const got = { chunks: [] as Buffer[], ended: false, insideCall: false, reentered: false };
+  const sink: BodySink = {
+    data(chunk) {
+      if (got.insideCall) got.reentered = true;
+      got.chunks.push(chunk);
+    },
+    end() {
+      if (got.insideCall) got.reentered = true;
+      got.ended = true;
+    },
+  };
+  /** Calls into the body, noting any delivery from inside the call. */
+  const call = (f: () => void) => {
+    got.insideCall = true;
+    try {
+      f();
+    } finally {
+      got.insideCall = false;
+    }
+  };
+  return { got, sink, call };
+}
+
+const bytesOf = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
+
+/** Resolves once the session answered a PING sent now: what it sent for the frames before it has come. */
+async function barrier(c: RawH2Client) {
+  const pings = c.received.frames.get(FrameType.ping) ?? 0;
+  c.write(frames.ping());
+  await waitFor("the PING's ACK", () => (c.received.frames.get(FrameType.ping) ?? 0) > pings);
+}
+
+/** A DATA frame with PADDED: a pad-length byte, `data`, then `padding` zero bytes, all flow-controlled. */
+function paddedData(streamId: number, data: Buffer, padding: number): Buffer {
+  return frame(FrameType.data, 0x8, streamId, Buffer.concat([Buffer.from([padding]), data, Buffer.alloc(padding)]));
+}
+
+// Windows of 65535 for the stream and the connection: credit comes back in
+// a WINDOW_UPDATE once half of either (32768) was handed on.
+const smallWindows = { initialWindowSize: 65535, connectionWindowSize: 65535 };
+
+describe("h2 server session: the request body (no Readable)", () => {
+  it("credits the client only for bytes handed to the sink: none before deliverTo or while paused", async () => {
+    const { port, streams } = await serve(() => {}, smallWindows);
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000, i)));
+    await waitFor("the stream taken up with its DATA", () => streams.length === 1 && streams[0]!.received === 60000);
+    const down = streams[0]!;
+    await barrier(c);
+    expect(c.received.credit.get(1)).toBeUndefined();
+    expect(c.received.credit.get(0)).toBeUndefined();
+
+    const { got, sink, call } = recordingSink();
+    call(() => down.body.deliverTo(sink));
+    await barrier(c);
+    expect(got.chunks.length).toBe(0);
+    expect(c.received.credit.get(1)).toBeUndefined();
+
+    call(() => down.body.resume());
+    expect(got.chunks.length).toBe(0);
+    // Credit goes back as the sink takes the bytes: a WINDOW_UPDATE once half a window is owed.
+    await waitFor(
+      "credit once delivered",
+      () => (c.received.credit.get(1) ?? 0) >= 32768 && (c.received.credit.get(0) ?? 0) >= 32768,
+    );
+    expect(c.received.credit.get(1)).toBeLessThanOrEqual(60000);
+    expect(got.chunks.map((b) => b[0])).toEqual([0, 1, 2, 3]);
+    expect(bytesOf(got.chunks)).toBe(60000);
+    // Flowing now: DATA goes to the sink as it comes, and the end after it.
+    c.write(frames.data(1, Buffer.from("tail")));
+    c.write(frames.data(1, Buffer.alloc(0), true));
+    await waitFor("the end", () => got.ended);
+    expect(got.chunks.at(-1)!.toString()).toBe("tail");
+    expect(got.reentered).toBe(false);
+  });
+
+  it("keeps DATA and the end while paused, and hands them on in order after resume, on a later tick", async () => {
+    let down: FrameDownstream | undefined;
+    const { got, sink, call } = recordingSink();
+    const { port } = await serve((d) => {
+      down = d;
+      call(() => d.body.deliverTo(sink));
+      call(() => d.body.resume());
+    }, smallWindows);
+    // The first chunk pauses the body: what follows waits, uncredited.
+    const data = sink.data.bind(sink);
+    sink.data = (chunk) => {
+      data(chunk);
+      if (got.chunks.length === 1) down!.body.pause();
+    };
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    await waitFor("the call", () => down !== undefined);
+    c.write(frames.data(1, Buffer.alloc(15000, 1)));
+    c.write(frames.data(1, Buffer.alloc(15000, 2)));
+    c.write(frames.data(1, Buffer.alloc(15000, 3), true));
+    await waitFor("the first chunk", () => got.chunks.length === 1);
+    await barrier(c);
+    expect(got.chunks.length).toBe(1);
+    expect(got.ended).toBe(false);
+    // 15000 handed on: under half the connection window, so no WINDOW_UPDATE yet.
+    expect(c.received.credit.get(0)).toBeUndefined();
+
+    call(() => down!.body.resume());
+    expect(got.chunks.length).toBe(1);
+    await waitFor("the end", () => got.ended);
+    expect(got.chunks.map((b) => b[0])).toEqual([1, 2, 3]);
+    // After END_STREAM the stream gets no WINDOW_UPDATE, the connection all 45000.
+    await waitFor("connection credit", () => c.received.credit.get(0) === 45000);
+    expect(c.received.credit.get(1)).toBeUndefined();
+    expect(got.reentered).toBe(false);
+  });
+
+  it("discard() credits what waits and all that comes later; the sink hears nothing more", async () => {
+    const { port, streams } = await serve(() => {}, smallWindows);
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000)));
+    await waitFor("the DATA", () => streams.length === 1 && streams[0]!.received === 60000);
+    const down = streams[0]!;
+    const { got, sink } = recordingSink();
+    down.body.deliverTo(sink);
+    await barrier(c);
+    expect(c.received.credit.get(1)).toBeUndefined();
+    down.body.discard();
+    await waitFor("credit for what waited", () => c.received.credit.get(1) === 60000);
+    // Another 60000: past the window, had the discarded bytes not been credited.
+    for (let i = 0; i < 4; i++) c.write(frames.data(1, Buffer.alloc(15000)));
+    await waitFor("credit for what came later", () => (c.received.credit.get(1) ?? 0) >= 60000 + 32768);
+    c.write(frames.data(1, Buffer.alloc(0), true));
+    down.body.resume();
+    await barrier(c);
+    await new Promise((r) => setImmediate(r));
+    expect(got.chunks.length).toBe(0);
+    expect(got.ended).toBe(false);
+    expect(c.received.credit.get(0)).toBeGreaterThanOrEqual(60000 + 32768);
+    expect(c.received.resets.has(1)).toBe(false);
+    expect(c.received.goawayCode).toBeUndefined();
+  });
+
+  it("credits padding at once, the payload only when delivered", async () => {
+    const { port, streams } = await serve(() => {}, smallWindows);
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    c.write(paddedData(1, Buffer.alloc(100, 7), 200));
+    c.write(paddedData(1, Buffer.alloc(100, 8), 255));
+    for (let i = 0; i < 130; i++) c.write(paddedData(1, Buffer.alloc(0), 255));
+    await waitFor("the DATA", () => streams.length === 1 && streams[0]!.received === 2 * 101 + 200 + 255 + 130 * 256);
+    await barrier(c);
+    // 200 + 255 + 130 * 255 bytes of padding and 132 pad-length bytes, over half the window; the payload is 200.
+    expect(c.received.credit.get(1)).toBeGreaterThanOrEqual(32768);
+    const { got, sink } = recordingSink();
+    streams[0]!.body.deliverTo(sink);
+    streams[0]!.body.resume();
+    await waitFor("the payload", () => got.chunks.length === 2);
+    expect(got.chunks[0]!.equals(Buffer.alloc(100, 7))).toBe(true);
+  });
+
+  it("a client reset stops the body: what waited is dropped, nothing is delivered after", async () => {
+    let aborted = false;
+    const { port, streams } = await serve((down) => {
+      down.onAbort(() => {
+        aborted = true;
+      });
+    });
+    const c = await raw(port);
+    c.write(c.requestHeaders(1));
+    c.write(frames.data(1, Buffer.from("never delivered")));
+    await waitFor("the DATA", () => streams.length === 1 && streams[0]!.received > 0);
+    const { got, sink } = recordingSink();
+    streams[0]!.body.deliverTo(sink);
+    c.write(frames.rst(1, 8));
+    await waitFor("the abort", () => aborted);
+    streams[0]!.body.resume();
+    await new Promise((r) => setImmediate(r));
+    expect(got.chunks.length).toBe(0);
+    expect(got.ended).toBe(false);
   });
 });
