@@ -50,6 +50,7 @@ class ReadableBody implements RequestBody {
 
   deliverTo(sink: BodySink): void {
     this.sink = sink;
+    if (this.discarded) return; // already flowing into dropChunk
     const r = this.readable;
     // A request that ended before the call was taken up (the front server
     // takes streams a turn after they arrive) emitted its 'end' already.
