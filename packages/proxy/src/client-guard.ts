@@ -8,7 +8,14 @@ export type ClientLimitName =
   | "control_flood"
   /** A header block in more CONTINUATION frames than node:http2 accepts (CVE-2024-27316 and kin). */
   | "continuation_flood"
-  /** A connection from an address cut off for abuse (the three above) within `abusePenaltyMs`: closed at accept. */
+  /**
+   * Frame engine: more than 1000 frames that do nothing (empty DATA, frames for closed streams, stream
+   * errors) or more than 100 streams refused for MAX_CONCURRENT_STREAMS (node:http2's
+   * maxSessionInvalidFrames and maxSessionRejectedStreams, which end such a session on the streams
+   * engine).
+   */
+  | "invalid_frames"
+  /** A connection from an address cut off for abuse (the four above) within `abusePenaltyMs`: closed at accept. */
   | "abuse_penalty"
   /** Any other HTTP/2 protocol error that ended the connection. */
   | "protocol_error"

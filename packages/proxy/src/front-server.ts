@@ -63,7 +63,12 @@ const acceptedAt = Symbol("acceptedAt");
 type AcceptedSocket = net.Socket & { [acceptedAt]?: number };
 
 /** The limits that only abuse runs into: the client's address is refused for a while after. */
-const abuseLimits: ReadonlySet<ClientLimitName> = new Set(["rapid_reset", "control_flood", "continuation_flood"]);
+const abuseLimits: ReadonlySet<ClientLimitName> = new Set([
+  "rapid_reset",
+  "control_flood",
+  "continuation_flood",
+  "invalid_frames",
+]);
 
 export function createFrontServer(options: FrontServerOptions): FrontServer {
   const h2 = http2.createServer({

@@ -282,6 +282,36 @@ describe("h2 server session (frame engine)", () => {
     expect(await c.waitClosed(5000)).toBe(true);
   });
 
+  it("cuts off a flood of empty DATA frames past node:http2's 1000, and lets a client that sends a few go on", async () => {
+    const { port, limits } = await serve(() => {});
+    const fine = await raw(port);
+    fine.write(fine.requestHeaders(1));
+    fine.write(Buffer.concat(Array.from({ length: 900 }, () => frames.data(1, Buffer.alloc(0)))));
+    fine.write(frames.ping());
+    await waitFor("the PING ACK after 900 empty frames", () => fine.received.frames.get(FrameType.ping) === 1);
+    expect(fine.received.goawayCode).toBeUndefined();
+    const flood = await raw(port);
+    flood.write(flood.requestHeaders(1));
+    flood.write(Buffer.concat(Array.from({ length: 1001 }, () => frames.data(1, Buffer.alloc(0)))));
+    await waitFor("GOAWAY", () => flood.received.goawayCode !== undefined);
+    expect(flood.received.goawayCode).toBe(11);
+    expect(limits).toEqual(["invalid_frames"]);
+    expect(await flood.waitClosed(5000)).toBe(true);
+  });
+
+  it("cuts off a client that keeps opening streams past MAX_CONCURRENT_STREAMS after 100 refusals", async () => {
+    const { port, limits } = await serve(() => {}, { maxConcurrentStreams: 1 });
+    const c = await raw(port);
+    // Stream 1 stays open; streams 3, 5, ... are refused, the 101st refusal ends the connection.
+    const parts = [c.requestHeaders(1)];
+    for (let i = 1; i <= 101; i++) parts.push(c.requestHeaders(1 + 2 * i));
+    c.write(Buffer.concat(parts));
+    await waitFor("GOAWAY", () => c.received.goawayCode !== undefined);
+    expect(c.received.goawayCode).toBe(11);
+    expect(c.received.resets.get(3)).toBe(7);
+    expect(limits).toEqual(["invalid_frames"]);
+  });
+
   it("ends a CONTINUATION flood with ENHANCE_YOUR_CALM", async () => {
     const { port, limits } = await serve(echo);
     const c = await raw(port);

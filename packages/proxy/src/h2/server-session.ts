@@ -45,6 +45,10 @@ export function createServerSession(socket: net.Socket, options: ServerSessionOp
 
 /** Socket bytes queued past which a control frame that asks for an answer ends the connection. */
 const controlBacklog = 4 * socketHighWater;
+/** Frames that do nothing (empty DATA, frames for closed streams, stream errors) a connection may send: node:http2's maxSessionInvalidFrames. */
+const maxInvalidFrames = 1000;
+/** Streams refused for MAX_CONCURRENT_STREAMS a connection may open: node:http2's maxSessionRejectedStreams. */
+const maxRefusedStreams = 100;
 
 class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstream> {
   private readonly conn: FrameConnection<FrameDownstream>;
@@ -53,6 +57,8 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
   private totalStreams = 0;
   private pending: FrameDownstream[] = [];
   private prematureResets = 0;
+  private invalidFrames = 0;
+  private refusedStreams = 0;
   private controlFrames = 0;
   private controlWindowStart = performance.now();
   private idleTimer: NodeJS.Timeout | undefined;
@@ -159,6 +165,7 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, "DATA on an idle stream");
       // A closed stream (our reset may have crossed the client's DATA): the connection window still counts it.
       this.conn.dropData(id, n);
+      this.countInvalidFrame();
       if (s !== undefined) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "DATA after END_STREAM");
       return;
     }
@@ -173,6 +180,8 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
     // No stream WINDOW_UPDATE after the client's END_STREAM: set before any credit.
     if (r.endStream) s.remoteEnded = true;
     const payload = r.payload;
+    // An empty DATA frame that does not end the stream does nothing: a flood of them only costs us (CVE-2019-9518).
+    if (payload.length === 0 && !r.endStream) this.countInvalidFrame();
     // Padding counts as read at once: it never reaches the body.
     if (n > payload.length) this.bodyConsumed(s, n - payload.length);
     if (payload.length > 0) s.bodyData(payload);
@@ -199,15 +208,26 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
       if (s.localEnded) this.closeStream(s, false);
       return;
     }
-    if (id <= this.highestId) return; // a closed stream: decoded for the table's sake, then dropped
+    if (id <= this.highestId) {
+      // A closed stream: decoded for the table's sake, then dropped.
+      this.countInvalidFrame();
+      return;
+    }
     if ((id & 1) === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 0, `client opened even stream id ${id}`);
     this.highestId = id;
     if (r.streamError) return this.rst(id, r.streamError.code);
     if (this.conn.goawaySent || this.conn.failed) return this.rst(id, ErrorCode.REFUSED_STREAM);
     if (fields === undefined) return this.rst(id, ErrorCode.ENHANCE_YOUR_CALM);
-    if (this.streams.size >= this.options.maxConcurrentStreams) return this.rst(id, ErrorCode.REFUSED_STREAM);
+    if (this.streams.size >= this.options.maxConcurrentStreams) {
+      // A client that keeps opening streams past the limit only makes us refuse them (CVE-2019-9514 and kin).
+      if (++this.refusedStreams > maxRefusedStreams) this.cutOff("invalid_frames");
+      return this.rst(id, ErrorCode.REFUSED_STREAM);
+    }
     const head = readRequestHead(fields);
-    if (typeof head === "string") return this.rst(id, ErrorCode.PROTOCOL_ERROR);
+    if (typeof head === "string") {
+      this.countInvalidFrame();
+      return this.rst(id, ErrorCode.PROTOCOL_ERROR);
+    }
     const down = new FrameDownstream(this, id, this.conn.fc.openStream(), head);
     this.streams.set(id, down);
     this.totalStreams++;
@@ -350,6 +370,8 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
   // --- ending --------------------------------------------------------------
 
   onStreamError(e: H2Error) {
+    this.countInvalidFrame();
+    if (this.conn.failed) return;
     const s = this.streams.get(e.streamId);
     if (s !== undefined) this.resetStream(s, e.code);
     else this.rst(e.streamId, e.code);
@@ -363,6 +385,14 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
       this.options.onLimit(code === ErrorCode.ENHANCE_YOUR_CALM ? "continuation_flood" : "protocol_error");
     }
     this.goaway(code, e instanceof Error ? e.message : String(e));
+  }
+
+  /**
+   * A frame that did nothing or that the proxy had to refuse: node:http2
+   * ends a session past 1000 of them (maxSessionInvalidFrames), and so do we.
+   */
+  private countInvalidFrame() {
+    if (++this.invalidFrames > maxInvalidFrames) this.cutOff("invalid_frames");
   }
 
   /** Ends the connection at once with ENHANCE_YOUR_CALM: its calls are the abuser's own. */
