@@ -300,7 +300,7 @@ async function main() {
   const targetArg = `static:///${backends.map((b) => b.address).join(",")}`;
   let proxy: ProxyProcess | undefined;
   let proxy2: ProxyProcess | undefined;
-  let frames: ProxyProcess | undefined;
+  let streams: ProxyProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>>;
   try {
     // The build when there is one (`pnpm build`), as users run it; else the source through tsx.
@@ -308,6 +308,7 @@ async function main() {
     console.log(
       `meshlite-proxy from ${built ? "its build (dist)" : "source (tsx); run pnpm build first to bench the build"}`,
     );
+    // The default engine, frames: meshlite's own HTTP/2 sessions on both sides.
     proxy = await startProxyProcess(
       ["--listen", "127.0.0.78:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "1"],
       {
@@ -320,11 +321,11 @@ async function main() {
       ["--listen", "127.0.0.77:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "2"],
       { fromSource: false },
     );
-    // The frame engine: client HTTP/2 terminated by meshlite's own session (upstream still node:http2).
-    frames = await startProxyProcess(
+    // The streams engine: node:http2 sessions and stream objects on both sides.
+    streams = await startProxyProcess(
       [
         ...["--listen", "127.0.0.76:0", "--target", targetArg, "--balancer", "round-robin", "--workers", "1"],
-        ...["--engine", "frames"],
+        ...["--engine", "streams"],
       ],
       { fromSource: false },
     );
@@ -333,9 +334,9 @@ async function main() {
       { name: "direct (4 connections)", origins: backends.map((b) => `http://${b.address}`) },
       { name: "meshlite-proxy", origins: [`http://${proxy.address}`], pids: () => [proxy!.child.pid!] },
       {
-        name: "meshlite-proxy --engine frames",
-        origins: [`http://${frames.address}`],
-        pids: () => [frames!.child.pid!],
+        name: "meshlite-proxy --engine streams",
+        origins: [`http://${streams.address}`],
+        pids: () => [streams!.child.pid!],
       },
       {
         name: "meshlite-proxy --workers 2 (2 connections)",
@@ -368,10 +369,10 @@ async function main() {
     nginx?.stop();
     proxy?.kill();
     proxy2?.kill();
-    frames?.kill();
+    streams?.kill();
     await proxy?.exited;
     await proxy2?.exited;
-    await frames?.exited;
+    await streams?.exited;
     await Promise.all(backends.map((b) => b.stop()));
   }
 }

@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
 
-// The frame engine chosen in the options (not through MESHLITE_PROXY_ENGINE),
-// so the default suite covers it; pnpm test:proxy-frames runs every proxy test on it.
+// The frame engine chosen in the options (not through MESHLITE_PROXY_ENGINE):
+// the default suite runs every proxy test on the default engine (frames) and
+// pnpm test:proxy-streams on the streams engine; this file holds the frame
+// engine even when MESHLITE_PROXY_ENGINE says otherwise.
 let backend: EchoBackend;
 let proxy: MeshliteProxy;
 let baseUrl: string;

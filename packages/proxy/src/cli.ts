@@ -32,8 +32,9 @@ the endpoints of a target (one HTTP/2 connection per endpoint).
   --upstream-ca FILE        TLS to the endpoints, trusting this CA
   --upstream-cert FILE      client certificate chain to present to the endpoints (mTLS)
   --upstream-key FILE       ... and its private key
-  --engine NAME             what terminates clients' HTTP/2: streams (node:http2) | frames
-                            (the proxy's own frame engine); default streams, or MESHLITE_PROXY_ENGINE
+  --engine NAME             what carries HTTP/2 to clients and endpoints: frames (the proxy's
+                            own frame engine) | streams (node:http2); default frames, or
+                            MESHLITE_PROXY_ENGINE
   --max-concurrent-streams N  per client connection (default 1000)
   --max-in-flight N         calls in flight in total (default 10000)
   --max-header-bytes N      request header block limit (default 16384)

@@ -112,7 +112,7 @@ export interface ProxyOptions {
    * What carries HTTP/2, from clients and to endpoints: "streams" (node:http2
    * stream objects) or "frames" (the proxy's own frame-level engine,
    * packages/proxy/src/h2: server sessions for clients, client sessions to
-   * endpoints). HTTP/1.1 clients use node:http either way. Default "streams", or the environment variable
+   * endpoints). HTTP/1.1 clients use node:http either way. Default "frames", or the environment variable
    * MESHLITE_PROXY_ENGINE when set (for running the tests on either engine).
    */
   engine?: ProxyEngine;
@@ -227,11 +227,11 @@ const routeKeys = [
 ];
 const proxyKeys = ["routes", "tls", "engine", ...limitKeys, "accessLog", "logger", "observer"];
 
-/** The engine of `options`: its own, else MESHLITE_PROXY_ENGINE, else "streams"; an unknown value throws. */
+/** The engine of `options`: its own, else MESHLITE_PROXY_ENGINE, else "frames"; an unknown value throws. */
 export function resolveEngine(options: ProxyOptions): ProxyEngine {
   if (options.engine !== undefined) return options.engine;
   const env = process.env.MESHLITE_PROXY_ENGINE;
-  if (env === undefined || env === "") return "streams";
+  if (env === undefined || env === "") return "frames";
   if (!proxyEngines.includes(env as ProxyEngine)) {
     throw new TypeError(
       `proxy: MESHLITE_PROXY_ENGINE=${JSON.stringify(env)} is not an engine; expected one of ${proxyEngines.join(", ")}`,
