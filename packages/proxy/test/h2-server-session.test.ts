@@ -6,8 +6,8 @@ import { waitFor } from "../../../test/support/wait-for.js";
 import type { ClientLimitName } from "../src/client-guard.js";
 import type { FrameDownstream } from "../src/h2/frame-downstream.js";
 import { createServerSession, type ServerSession, type ServerSessionOptions } from "../src/h2/server-session.js";
-import type { BodySink } from "../src/request-body.js";
 import { type Cleanups, listenLoopback } from "./support/loopback-server.js";
+import { recordingSink } from "./support/recording-sink.js";
 
 const host = "127.0.0.1";
 const cleanups: Cleanups = [];
@@ -386,31 +386,6 @@ describe("h2 server session (frame engine)", () => {
     expect(streams.length).toBe(0);
   });
 });
-
-/** A sink that records what it is handed, and whether that came from inside one of our calls into the body. */
-function recordingSink() {
-  const got = { chunks: [] as Buffer[], ended: false, insideCall: false, reentered: false };
-  const sink: BodySink = {
-    data(chunk) {
-      if (got.insideCall) got.reentered = true;
-      got.chunks.push(chunk);
-    },
-    end() {
-      if (got.insideCall) got.reentered = true;
-      got.ended = true;
-    },
-  };
-  /** Calls into the body, noting any delivery from inside the call. */
-  const call = (f: () => void) => {
-    got.insideCall = true;
-    try {
-      f();
-    } finally {
-      got.insideCall = false;
-    }
-  };
-  return { got, sink, call };
-}
 
 const bytesOf = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
 

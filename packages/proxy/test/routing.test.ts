@@ -97,21 +97,21 @@ describe("proxy options", () => {
   ])("rejects %j naming the key and the nearest known one", (options, message) => {
     expect(() => validateProxyOptions(options as never)).toThrow(message);
   });
-  it("takes the engine from the options, else MESHLITE_PROXY_ENGINE, else streams", () => {
+  it("takes the engine from the options, else MESHLITE_PROXY_ENGINE, else frames", () => {
     const saved = process.env.MESHLITE_PROXY_ENGINE;
     try {
       delete process.env.MESHLITE_PROXY_ENGINE;
-      expect(resolveEngine({ routes })).toBe("streams");
-      process.env.MESHLITE_PROXY_ENGINE = "frames";
       expect(resolveEngine({ routes })).toBe("frames");
-      expect(resolveEngine({ routes, engine: "streams" })).toBe("streams");
+      process.env.MESHLITE_PROXY_ENGINE = "streams";
+      expect(resolveEngine({ routes })).toBe("streams");
+      expect(resolveEngine({ routes, engine: "frames" })).toBe("frames");
       process.env.MESHLITE_PROXY_ENGINE = "fast";
       expect(() => resolveEngine({ routes })).toThrow('MESHLITE_PROXY_ENGINE="fast" is not an engine');
     } finally {
       if (saved === undefined) delete process.env.MESHLITE_PROXY_ENGINE;
       else process.env.MESHLITE_PROXY_ENGINE = saved;
     }
-    expect(parseConfig({ engine: "frames", routes }, "/").options.engine).toBe("frames");
+    expect(parseConfig({ engine: "streams", routes }, "/").options.engine).toBe("streams");
   });
 });
 

@@ -290,12 +290,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       if (s !== undefined) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "DATA after END_STREAM");
       return;
     }
-    try {
-      this.conn.fc.received(s.window, id, n);
-    } catch (e) {
-      if (e instanceof H2Error && !e.isConnectionError) this.conn.releaseConnection(n);
-      throw e;
-    }
+    this.conn.receiveData(s.window, id, n);
     const payload = r.payload;
     if (!s.responded && !s.done) {
       this.conn.releaseConnection(n);

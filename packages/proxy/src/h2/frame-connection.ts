@@ -238,6 +238,21 @@ export class FrameConnection<S extends SendingStream> {
     }
   }
 
+  /**
+   * DATA of `n` bytes (padding included) for an open stream, counted against
+   * its window and the connection's. Past the stream's window it throws the
+   * stream error, and the connection window gets the bytes back at once (the
+   * stream is reset, nobody reads them).
+   */
+  receiveData(window: FlowWindow, streamId: number, n: number) {
+    try {
+      this.fc.received(window, streamId, n);
+    } catch (e) {
+      if (e instanceof H2Error && !e.isConnectionError) this.releaseConnection(n);
+      throw e;
+    }
+  }
+
   /** DATA for a stream that is closed or unknown: the connection window still counts it, and gets it back at once. */
   dropData(streamId: number, n: number) {
     this.fc.received(undefined, streamId, n);

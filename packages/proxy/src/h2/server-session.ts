@@ -169,12 +169,7 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
       if (s !== undefined) throw new H2Error(ErrorCode.STREAM_CLOSED, id, "DATA after END_STREAM");
       return;
     }
-    try {
-      this.conn.fc.received(s.window, id, n);
-    } catch (e) {
-      if (e instanceof H2Error && !e.isConnectionError) this.conn.releaseConnection(n);
-      throw e;
-    }
+    this.conn.receiveData(s.window, id, n);
     s.idleTicks = 0;
     s.received += n;
     // No stream WINDOW_UPDATE after the client's END_STREAM: set before any credit.

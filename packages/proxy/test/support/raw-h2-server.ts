@@ -1,11 +1,10 @@
-import { once } from "node:events";
-import net from "node:net";
+import type net from "node:net";
 import { createFrameReader } from "../../src/h2/frame-reader.js";
 import { FrameType } from "../../src/h2/frame-types.js";
 import { createFrameWriter, type FrameWriter } from "../../src/h2/frame-writer.js";
 import { createHpackDecoder } from "../../src/h2/hpack-decoder.js";
 import { createHpackEncoder } from "../../src/h2/hpack-encoder.js";
-import type { Cleanups } from "./loopback-server.js";
+import { type Cleanups, listenLoopback } from "./loopback-server.js";
 
 /** A frame the client sent, as the raw server read it. */
 export interface ClientFrame {
@@ -46,11 +45,7 @@ export async function startRawServer(
   options: { settingsFirst?: boolean; onConnection?: (c: RawConnection) => void } = {},
 ): Promise<{ port: number; connections: RawConnection[] }> {
   const connections: RawConnection[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
+  const port = await listenLoopback((socket) => {
     const reader = createFrameReader({ preface: true });
     const decoder = createHpackDecoder();
     const encoder = createHpackEncoder({ huffman: false });
@@ -96,13 +91,6 @@ export async function startRawServer(
         socket.destroy(e as Error);
       }
     });
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    server.close();
-    await once(server, "close");
-  });
-  return { port: (server.address() as net.AddressInfo).port, connections };
+  }, cleanups);
+  return { port, connections };
 }
