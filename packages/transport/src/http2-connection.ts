@@ -82,7 +82,8 @@ export function createHttp2Connection(options: Http2ConnectionOptions): Http2Con
     authority,
     openStream: connection.openStream as Http2Connection["openStream"],
     async request(method, path, headers, requestOptions) {
-      await connection.whenConnected();
+      // Ready (every call but the first ones): no extra await on the call path.
+      if (connection.state() !== "ready") await connection.whenConnected();
       return connection.openStream({ ...headers, ":method": method, ":path": path }, requestOptions);
     },
     notifyResponseByteRead() {},
