@@ -299,7 +299,16 @@ export function createSessionConnection<S extends ClientSessionLike, T, O = unde
       connectTimeoutMs,
       stalls,
     );
-    const info: SessionInfo = { streams: 0, limit: Number.POSITIVE_INFINITY, ready: false };
+    const info: SessionInfo = {
+      streams: 0,
+      limit: Number.POSITIVE_INFINITY,
+      ready: false,
+      // One per session, not one per stream: the call path allocates nothing for it.
+      streamClosed: (lost) => {
+        if (lost) lostStreams++;
+        streamClosed(s, info);
+      },
+    };
     infos.set(s, info);
     s.unref();
     s.on("remoteSettings", (settings) => {
@@ -412,10 +421,7 @@ export function createSessionConnection<S extends ClientSessionLike, T, O = unde
       info.idleTimer = undefined;
     }
     try {
-      return driver.open(s, headers, openOptions, (lost) => {
-        if (lost) lostStreams++;
-        streamClosed(s, info);
-      });
+      return driver.open(s, headers, openOptions, info.streamClosed);
     } catch (e) {
       streamClosed(s, info);
       throw new CallNotSentError(`connection to ${address} cannot take new calls: ${String(e)}`, { cause: e });
@@ -516,6 +522,8 @@ interface SessionInfo {
   limit: number;
   /** Its SETTINGS arrived: it takes streams. */
   ready: boolean;
+  /** Told by the driver when one of its streams closed (`lost`: cut by the connection dying). */
+  streamClosed: (lost: boolean) => void;
   /** Closes an idle extra session. */
   idleTimer?: NodeJS.Timeout;
   /** Sends its keepalive pings. */

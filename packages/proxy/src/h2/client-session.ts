@@ -252,15 +252,8 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   /** The stream leaves the table; the consumer hears `outcome` (on the next tick). */
   private closeStream(s: ClientStream, outcome: UpstreamClose) {
     if (s.closed) return;
-    s.closed = true;
-    this.streams.delete(s.id);
-    s.queue.length = 0;
-    s.queuedBytes = 0;
-    // What the stream still holds unread is ours now: the connection window gets it back.
-    if (s.unreleased > 0 && !this.conn.gone) {
-      this.conn.releaseConnection(s.unreleased);
-      s.unreleased = 0;
-    }
+    this.conn.removeStream(s, s.unreleased);
+    s.unreleased = 0;
     s.finish(outcome);
     if (!s.done) {
       s.lingers = true;

@@ -253,6 +253,19 @@ export class FrameConnection<S extends SendingStream> {
     }
   }
 
+  /**
+   * A stream leaves the table: what it still had to send is dropped, and the
+   * `unread` bytes it received and nobody took go back to the connection
+   * window (they were counted against it, and no reader will release them).
+   */
+  removeStream(s: S, unread: number) {
+    s.closed = true;
+    this.streams.delete(s.id);
+    s.queue.length = 0;
+    s.queuedBytes = 0;
+    if (unread > 0 && !this.gone) this.releaseConnection(unread);
+  }
+
   /** DATA for a stream that is closed or unknown: the connection window still counts it, and gets it back at once. */
   dropData(streamId: number, n: number) {
     this.fc.received(undefined, streamId, n);

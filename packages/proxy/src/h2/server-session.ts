@@ -324,16 +324,8 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
 
   private closeStream(s: FrameDownstream, abort: boolean) {
     if (s.closed) return;
-    s.closed = true;
-    this.streams.delete(s.id);
-    s.queue.length = 0;
-    s.queuedBytes = 0;
-    // What the body still holds is ours now: the connection window gets it back.
-    const rest = s.received - s.released;
-    if (rest > 0 && !this.conn.gone) {
-      s.released = s.received;
-      this.conn.releaseConnection(rest);
-    }
+    this.conn.removeStream(s, s.received - s.released);
+    s.released = s.received;
     if (abort) s.aborted();
     else if (!s.remoteEnded) s.stopBody();
     if (this.streams.size === 0) this.noStreamsOpen();
