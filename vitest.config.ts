@@ -12,6 +12,7 @@ export default defineConfig({
       "@meshlite/core": src("./packages/core/src/index.ts"),
       // Before "@meshlite/transport": the first alias that matches wins.
       "@meshlite/transport/connection": src("./packages/transport/src/connection.ts"),
+      "@meshlite/transport/h2": src("./packages/transport/src/h2.ts"),
       "@meshlite/transport": src("./packages/transport/src/index.ts"),
       "@meshlite/resolvers": src("./packages/resolvers/src/index.ts"),
       "@meshlite/resolver-k8s": src("./packages/resolver-k8s/src/index.ts"),

@@ -12,8 +12,8 @@
  * Not part of `pnpm bench`: it decided a dependency, once.
  */
 import { createRequire } from "node:module";
-import { createHpackDecoder } from "../packages/proxy/src/h2/hpack-decoder.js";
-import { createHpackEncoder } from "../packages/proxy/src/h2/hpack-encoder.js";
+import { createHpackDecoder } from "../packages/transport/src/h2/hpack-decoder.js";
+import { createHpackEncoder } from "../packages/transport/src/h2/hpack-encoder.js";
 
 const require = createRequire(import.meta.url);
 // biome-ignore lint/suspicious/noExplicitAny: hpack.js ships no types

@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { createHttp2Connection, createLeanGrpcTransport } from "@meshlite/transport";
+import { createFrameEngineConnection } from "@meshlite/transport/connection";
 import {
   EchoRequestSchema,
   type EchoResponse,
@@ -11,7 +12,7 @@ import {
   EchoService,
 } from "../gen/meshlite/echo/v1/echo_pb.js";
 
-type Kind = "lean" | "lean-conn" | "connect-node" | "grpc-js";
+type Kind = "lean" | "lean-frames" | "lean-node" | "connect-node" | "grpc-js";
 const [kind, baseUrl] = process.argv.slice(2) as [Kind, string];
 const request = create(EchoRequestSchema, { message: "hello, benchmark" });
 
@@ -31,20 +32,26 @@ function makeCall(): () => Promise<unknown> {
   const transport =
     kind === "lean"
       ? createLeanGrpcTransport({ baseUrl })
-      : kind === "lean-conn"
-        ? leanOnConnection()
+      : kind === "lean-frames" || kind === "lean-node"
+        ? leanOnConnection(kind)
         : createGrpcTransport({ baseUrl });
   const client = createClient(EchoService, transport);
   return () => client.echo(request);
 }
 
-/** The lean transport over meshlite's own connection, as the channel runs it (one per endpoint). */
-function leanOnConnection() {
+/**
+ * The lean transport over meshlite's own connection (one per endpoint): on meshlite's HTTP/2, as
+ * the channel runs it, or on node:http2, as the channel ran it before.
+ */
+function leanOnConnection(kind: "lean-frames" | "lean-node") {
   const url = new URL(baseUrl);
-  const connection = createHttp2Connection({
-    origin: baseUrl,
-    address: { host: url.hostname, port: Number(url.port) },
-  });
+  const options = { origin: baseUrl, address: { host: url.hostname, port: Number(url.port) } };
+  if (kind === "lean-frames") {
+    const connection = createFrameEngineConnection(options);
+    connection.connect();
+    return createLeanGrpcTransport({ baseUrl: connection.authority, connection });
+  }
+  const connection = createHttp2Connection(options);
   connection.connect();
   return createLeanGrpcTransport({ baseUrl: connection.authority, sessionManager: connection });
 }

@@ -1,6 +1,7 @@
-// Client CPU per call and calls/s of the lean gRPC transport (on connect-node's session manager, its
-// default, and on meshlite's Http2Connection, as the channel runs it), @grpc/grpc-js and connect-node's
-// gRPC transport: unary calls at concurrency 64, each client in its own forked process, slices
+// Client CPU per call and calls/s of the lean gRPC transport (lean-frames: on meshlite's own HTTP/2,
+// createFrameEngineConnection, as the channel runs it; lean-node: on meshlite's node:http2
+// connection, as the channel ran it before; lean: on connect-node's session manager, the default of
+// createLeanGrpcTransport alone), @grpc/grpc-js and connect-node's gRPC transport: unary calls at concurrency 64, each client in its own forked process, slices
 // interleaved round by round, median of the rounds. Servers: @grpc/grpc-js (so that the client is
 // the limit) and connect-node, both in this process.
 //   pnpm bench:lean            (BENCH_ROUNDS, BENCH_CALLS, BENCH_CONCURRENCY to change the load)
@@ -17,7 +18,7 @@ import { median } from "./support/stats.js";
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const calls = Number(process.env.BENCH_CALLS ?? 4000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const kinds = ["lean", "lean-conn", "grpc-js", "connect-node"] as const;
+const kinds = ["lean-frames", "lean-node", "lean", "grpc-js", "connect-node"] as const;
 type Kind = (typeof kinds)[number];
 interface Result {
   cpuUsPerCall: number;
@@ -149,7 +150,7 @@ for (const [name, m] of [
   ["grpc-js server", a],
   ["canned h2 server (client-bound)", c],
 ] as const) {
-  for (const kind of ["lean", "lean-conn"] as const) {
+  for (const kind of ["lean-frames", "lean-node", "lean"] as const) {
     const lean = m.summary.get(kind)!;
     const peer = m.summary.get("grpc-js")!;
     const cpuRatio = lean.cpuUsPerCall / peer.cpuUsPerCall;

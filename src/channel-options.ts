@@ -45,8 +45,9 @@ export interface ChannelOptions extends ConnectTransportOptions {
   /** Wire protocol: "grpc", "connect" or "grpc-web". Default "grpc". */
   protocol?: Protocol;
   /**
-   * The gRPC client under the channel: meshlite's lean transport (about a
-   * third of connect-node's CPU per call) or connect-node's. Default "lean".
+   * The gRPC client under the channel: meshlite's lean transport on
+   * meshlite's own HTTP/2 (about a fifth of connect-node's CPU per call), or
+   * connect-node's gRPC transport on node:http2. Default "lean".
    */
   grpcImplementation?: GrpcImplementation;
   /** Balancing policy, by name or as a Balancer object. Default "p2c". */

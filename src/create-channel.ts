@@ -17,7 +17,8 @@ import {
 import { createBalancer } from "@meshlite/balancers";
 import { type CallWatcher, consoleLogger, parseTarget } from "@meshlite/core";
 import { createInFlightCalls, createPool, NoEndpointError, type Subchannel } from "@meshlite/pool";
-import { createEndpointTransport, type Http2Connection, type Protocol } from "@meshlite/transport";
+import { createEndpointTransport, type Protocol, runsOnFrameEngine } from "@meshlite/transport";
+import { createFrameEngineConnection } from "@meshlite/transport/connection";
 import type { CallContext } from "./call-context.js";
 import { type ChannelOptions, connectTransportOptions, validateChannelOptions } from "./channel-options.js";
 import { createHealthWatcher } from "./health-check.js";
@@ -87,8 +88,8 @@ export function createChannel(explicit: ChannelOptions): Channel {
     if (transport === undefined) {
       transport = createEndpointTransport({
         ...transportOptions,
-        // The channel's pool makes node:http2 connections (createPool's default).
-        connection: sc.connection as Http2Connection,
+        // The kind of connection the pool makes for this protocol (frameEngine below).
+        connection: sc.connection as Parameters<typeof createEndpointTransport>[0]["connection"],
         protocol,
         ...(options.grpcImplementation ? { grpcImplementation: options.grpcImplementation } : {}),
       });
@@ -98,11 +99,15 @@ export function createChannel(explicit: ChannelOptions): Channel {
   }
 
   let poolStarted = false;
+  // The lean gRPC transport runs on meshlite's own HTTP/2; connect-node's
+  // transports on node:http2 (createPool's default).
+  const frameEngine = runsOnFrameEngine(protocol, options.grpcImplementation);
   const pool = createPool({
     api,
     target: options.target,
     logger,
     onEvent: emit,
+    ...(frameEngine ? { connection: (o) => createFrameEngineConnection(o) } : {}),
     ...pick(options, [
       "balancer",
       "resolver",

@@ -1,6 +1,8 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { silentLogger } from "@meshlite/core";
+import { createClientSession } from "@meshlite/transport/h2";
 import { type ChannelEvent, createChannel } from "meshlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
@@ -18,34 +20,47 @@ function blockFor(ms: number) {
   while (performance.now() < until) {}
 }
 
+/** The prototypes whose ping() a channel's keepalive calls: node:http2's client session and meshlite's own. */
+function pingPrototypes(backend: BackendProcess): Array<{ ping: (...args: never[]) => boolean }> {
+  const probe = http2.connect(`http://${backend.address}`);
+  probe.on("error", () => {});
+  const socket = new net.Socket();
+  const own = createClientSession(socket, { authority: backend.address });
+  own.on("error", () => {});
+  const protos = [Object.getPrototypeOf(probe), Object.getPrototypeOf(own)];
+  probe.destroy();
+  own.destroy();
+  socket.destroy();
+  return protos;
+}
+
 /**
  * Stalls the caller's event loop right after a keepalive PING goes out, the
  * worst moment: the server answers in a millisecond, and the ACK sits unread
- * in the socket while the ping's deadline expires.
+ * in the socket while the ping's deadline expires. Whichever HTTP/2 client
+ * the channel runs on.
  */
 function stallAfterPings(backend: BackendProcess, stalls: number, stallMs: number) {
-  const probe = http2.connect(`http://${backend.address}`);
-  probe.on("error", () => {});
-  const proto = Object.getPrototypeOf(probe) as { ping: http2.ClientHttp2Session["ping"] };
-  probe.destroy();
-  const original = proto.ping;
   let left = stalls;
   let lastStall = 0;
   const state = { done: 0 };
-  proto.ping = function (this: http2.ClientHttp2Session, ...args: Parameters<http2.ClientHttp2Session["ping"]>) {
-    const sent = original.apply(this, args);
-    // One stall per second at most, so calls get through between them.
-    if (sent && left > 0 && performance.now() - lastStall > 1000 + stallMs) {
-      left--;
-      blockFor(stallMs);
-      lastStall = performance.now();
-      state.done++;
-    }
-    return sent;
-  } as http2.ClientHttp2Session["ping"];
-  cleanups.push(() => {
-    proto.ping = original;
-  });
+  for (const proto of pingPrototypes(backend)) {
+    const original = proto.ping;
+    proto.ping = function (this: unknown, ...args: never[]) {
+      const sent = original.apply(this, args);
+      // One stall per second at most, so calls get through between them.
+      if (sent && left > 0 && performance.now() - lastStall > 1000 + stallMs) {
+        left--;
+        blockFor(stallMs);
+        lastStall = performance.now();
+        state.done++;
+      }
+      return sent;
+    };
+    cleanups.push(() => {
+      proto.ping = original;
+    });
+  }
   return state;
 }
 

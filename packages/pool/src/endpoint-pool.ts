@@ -240,8 +240,12 @@ export function createEndpointPool<C extends EndpointConnection = EndpointConnec
   }
 
   function onCallEnd(sc: Subchannel, outcome: CallOutcome) {
-    // Room on an endpoint at its limit: the call that waited longest tries again.
-    if (sc.load.inFlight === maxPerEndpoint - 1 && waiters.size > 0) wakeFirst();
+    // Room on an endpoint: the call that waited longest tries again. One per
+    // call that ends, not only at the limit's edge: calls that end in the same
+    // tick (one socket read) free a slot each before any waiter runs.
+    if (waiters.size > 0 && maxPerEndpoint !== Number.POSITIVE_INFINITY && sc.load.inFlight < maxPerEndpoint) {
+      wakeFirst();
+    }
     if (!sc.draining) {
       for (const policy of pipeline.policies) policy.onCallEnd?.(sc, outcome);
     } else if (sc.load.inFlight === 0 && draining.has(sc)) {

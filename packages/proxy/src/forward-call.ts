@@ -18,6 +18,7 @@ import {
   type Subchannel,
 } from "@meshlite/pool";
 import { CallNotSentError, isCallNotSent } from "@meshlite/transport";
+import type { H2Stream, H2StreamConnection } from "@meshlite/transport/connection";
 import { type AdmissionContext, admitCall } from "./admit-call.js";
 import { type CallProtocol, isEnveloped, okCode, timeoutHeader } from "./call-protocol.js";
 import type { Downstream } from "./downstream.js";
@@ -26,7 +27,6 @@ import { answerError } from "./error-answer.js";
 import type { Metrics } from "./metrics.js";
 import { downstreamPickCall } from "./pick-call.js";
 import { createReplayableBody, type ReplayableBody } from "./replayable-body.js";
-import type { UpstreamConnection, UpstreamStream } from "./upstream-stream.js";
 
 /** What forwarding needs from the proxy. */
 export interface ForwardContext extends AdmissionContext {
@@ -95,7 +95,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let attempts = 0;
 
   let finished = false;
-  let sc: Subchannel<UpstreamConnection> | undefined;
+  let sc: Subchannel<H2StreamConnection> | undefined;
   let scStartedAt = 0;
   let gotFirst = false;
   // What the upstream said of its load: an HTTP status without a gRPC status, grpc-retry-pushback-ms.
@@ -103,7 +103,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
   let pushbackMs: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let abort: AbortController | undefined;
-  let upstream: UpstreamStream | undefined;
+  let upstream: H2Stream | undefined;
 
   function finish(code: number, message?: string) {
     if (finished) return;
@@ -166,7 +166,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
    * needed any more. Its body is dropped, the client told to stop, and the
    * upstream stream let go (so the call ends now, not when the client stops).
    */
-  function stopRequest(u: UpstreamStream) {
+  function stopRequest(u: H2Stream) {
     if (body.ended) return;
     body.discard();
     down.stopRequest();
@@ -193,7 +193,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
 
   // --- pick and send -------------------------------------------------------
   /** Picks an endpoint and sends the call there; synchronous unless it must wait for an endpoint or a connection. */
-  function attempt(n: number, avoid: Subchannel<UpstreamConnection> | undefined) {
+  function attempt(n: number, avoid: Subchannel<H2StreamConnection> | undefined) {
     try {
       const picked = up.pool.tryPick(avoid, call);
       if (picked === undefined) void attemptWhenReady(n, avoid);
@@ -208,9 +208,9 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     fail(Code.Internal, `proxy error: ${e instanceof Error ? e.message : String(e)}`);
   }
 
-  async function attemptWhenReady(n: number, avoid: Subchannel<UpstreamConnection> | undefined) {
+  async function attemptWhenReady(n: number, avoid: Subchannel<H2StreamConnection> | undefined) {
     abort ??= new AbortController();
-    let picked: Subchannel<UpstreamConnection>;
+    let picked: Subchannel<H2StreamConnection>;
     try {
       picked = await up.pool.waitForPick(deadline, abort.signal, avoid, call);
     } catch (e) {
@@ -230,7 +230,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     }
   }
 
-  function send(n: number, picked: Subchannel<UpstreamConnection>) {
+  function send(n: number, picked: Subchannel<H2StreamConnection>) {
     sc = picked;
     scStartedAt = sc.begin();
     gotFirst = false;
@@ -254,7 +254,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
         header: { set: (name, value) => (headers[name] = value) },
       });
     }
-    let stream: UpstreamStream;
+    let stream: H2Stream;
     try {
       // Picks are ready connections, so this opens at once. Node ends a GET's
       // stream by itself; a POST's stays open for the body.
@@ -284,7 +284,7 @@ export function forwardCall(ctx: ForwardContext, down: Downstream): void {
     fail(Code.Unavailable, `${what} (route ${route}): ${cause}`);
   }
 
-  function wireUpstream(stream: UpstreamStream, n: number) {
+  function wireUpstream(stream: H2Stream, n: number) {
     const responseMeter = meterFor(protocol, ctx.maxMessageBytes);
     let code: number = okCode;
     let trailers: http2.OutgoingHttpHeaders | undefined;

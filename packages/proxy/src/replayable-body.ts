@@ -1,6 +1,6 @@
+import type { H2Stream } from "@meshlite/transport/connection";
 import type { EnvelopeMeter } from "./envelope-meter.js";
 import type { BodySink, RequestBody } from "./request-body.js";
-import type { UpstreamStream } from "./upstream-stream.js";
 
 /** Bytes of request body kept for a resend until the upstream answers. */
 export const maxReplayBytes = 1024 * 1024;
@@ -16,7 +16,7 @@ export interface ReplayableBody {
   /** The body so far can be sent again: under the replay limit and no response yet. */
   readonly replayable: boolean;
   /** Sends the body so far to `stream`, then the rest as it arrives. */
-  sendTo(stream: UpstreamStream): void;
+  sendTo(stream: H2Stream): void;
   /** No stream takes the body for now: it waits (paused) for the next sendTo. */
   detach(): void;
   /** The upstream answered: the body will not be sent again, the replay is dropped. */
@@ -43,7 +43,7 @@ class Body implements ReplayableBody, BodySink {
   ended = false;
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
-  private stream: UpstreamStream | undefined;
+  private stream: H2Stream | undefined;
   // The newest chunk waits for the end of the current I/O turn: when the
   // request ends in the same turn (every unary call), chunk and end go
   // upstream as one DATA frame with END_STREAM instead of two frames, which
@@ -63,7 +63,7 @@ class Body implements ReplayableBody, BodySink {
     return this.replay !== undefined;
   }
 
-  sendTo(stream: UpstreamStream) {
+  sendTo(stream: H2Stream) {
     this.stream = stream;
     this.held = undefined; // a held chunk is in the replay
     if (this.replay) for (const chunk of this.replay) stream.write(chunk);
@@ -116,7 +116,7 @@ class Body implements ReplayableBody, BodySink {
     if (chunk && this.stream && !this.stream.destroyed) this.write(this.stream, chunk);
   }
 
-  private write(stream: UpstreamStream, chunk: Buffer) {
+  private write(stream: H2Stream, chunk: Buffer) {
     if (stream.write(chunk)) return;
     this.body.pause();
     stream.onDrain(() => {

@@ -1,16 +1,18 @@
 import type { Logger } from "@meshlite/core";
 import { createPool, type EndpointPool } from "@meshlite/pool";
-import { createHttp2Connection } from "@meshlite/transport/connection";
-import { createFrameUpstreamConnection } from "./frame-upstream-connection.js";
-import { nodeUpstreamConnection } from "./node-upstream-stream.js";
+import {
+  createFrameEngineConnection,
+  createHttp2Connection,
+  type H2StreamConnection,
+  nodeH2StreamConnection,
+} from "@meshlite/transport/connection";
 import type { ProxyEngine, RouteOptions } from "./proxy-options.js";
-import type { UpstreamConnection } from "./upstream-stream.js";
 
 /** The endpoints of one route: the balancing core, without Connect's message layer. */
 export interface Upstream {
   readonly name: string;
   readonly route: RouteOptions;
-  readonly pool: EndpointPool<UpstreamConnection>;
+  readonly pool: EndpointPool<H2StreamConnection>;
   /** Closes the pool: stops resolving and closes every connection (resetting what is left). */
   destroy(): Promise<void>;
 }
@@ -48,8 +50,8 @@ export function createUpstream(
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
     connection:
       engine === "frames"
-        ? (options) => createFrameUpstreamConnection(options, { initialWindowSize: http2Settings.initialWindowSize })
-        : (options) => nodeUpstreamConnection(createHttp2Connection(options)),
+        ? (options) => createFrameEngineConnection(options, { initialWindowSize: http2Settings.initialWindowSize })
+        : (options) => nodeH2StreamConnection(createHttp2Connection(options)),
   });
   return {
     name: route.name ?? route.target,

@@ -3,10 +3,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { frame } from "../../../test/support/h2-frames.js";
 import { connectRawH2, FrameType, frames, type RawH2Client } from "../../../test/support/raw-h2-client.js";
 import { waitFor } from "../../../test/support/wait-for.js";
+import { type Cleanups, listenLoopback } from "../../transport/test/support/loopback-server.js";
 import type { ClientLimitName } from "../src/client-guard.js";
 import type { FrameDownstream } from "../src/h2/frame-downstream.js";
 import { createServerSession, type ServerSession, type ServerSessionOptions } from "../src/h2/server-session.js";
-import { type Cleanups, listenLoopback } from "./support/loopback-server.js";
 import { recordingSink } from "./support/recording-sink.js";
 
 const host = "127.0.0.1";

@@ -2,7 +2,6 @@ import type * as http2 from "node:http2";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { cancelStream } from "./cancel-stream.js";
 import { EnvelopeReader, flagCompressed } from "./envelope.js";
 import { contentTypeRegExp } from "./grpc-content-type.js";
 import {
@@ -13,30 +12,10 @@ import {
   isOkStatus,
   statusError,
 } from "./grpc-status.js";
+import type { H2Stream, H2StreamClose, H2StreamEvents } from "./h2-stream.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
 import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 
-// node:http2 stream events are routed to the call through this property, with module-level
-// listeners: no closures are allocated per call.
-const kCall = Symbol("meshlite.leanCall");
-export type CallStream = http2.ClientHttp2Stream & { [kCall]?: Call };
-
-function onStreamResponse(this: CallStream, headers: http2.IncomingHttpHeaders) {
-  this[kCall]?.onResponse(headers);
-}
-function onStreamData(this: CallStream, chunk: Buffer) {
-  this[kCall]?.onData(chunk);
-}
-function onStreamTrailers(this: CallStream, trailers: http2.IncomingHttpHeaders) {
-  const call = this[kCall];
-  if (call) call.trailers = trailers;
-}
-function onStreamError(this: CallStream, err: Error) {
-  this[kCall]?.onStreamError(this, err);
-}
-function onStreamClose(this: CallStream) {
-  this[kCall]?.onClose(this);
-}
 function onDeadline(call: Call) {
   call.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
 }
@@ -52,12 +31,13 @@ function withPseudoHeaders(headers: Readonly<NodeHeaders>, info: MethodInfo): No
 
 /**
  * State shared by unary and streaming calls: the HTTP/2 stream, the deadline timer, the caller's
- * signal, and the lazily created signal handed to interceptors.
+ * signal, and the lazily created signal handed to interceptors. The call is its stream's
+ * H2StreamEvents: no closures are made per call.
  */
-export abstract class Call {
-  stream: CallStream | undefined = undefined;
+export abstract class Call implements H2StreamEvents {
+  stream: H2Stream | undefined = undefined;
   headers: http2.IncomingHttpHeaders | undefined = undefined;
-  trailers: http2.IncomingHttpHeaders | undefined = undefined;
+  responseTrailers: http2.IncomingHttpHeaders | undefined = undefined;
   compression: Compression | null = null;
   /** Set once open() was called. */
   started = false;
@@ -126,75 +106,68 @@ export abstract class Call {
   open(headers: Readonly<NodeHeaders>, body: Buffer | undefined): void {
     this.started = true;
     if (this.done) return;
-    const openStream = this.ep.openStream;
+    const ep = this.ep;
+    const fields = headers === ep.baseHeaders ? this.info.headers : withPseudoHeaders(headers, this.info);
+    const openStream = ep.openStream;
     if (openStream !== undefined) {
-      let stream: http2.ClientHttp2Stream | undefined;
+      let stream: H2Stream | undefined;
       try {
-        stream = openStream(
-          headers === this.ep.baseHeaders ? this.info.headers : withPseudoHeaders(headers, this.info),
-        );
+        stream = openStream(fields);
       } catch {
-        // Not ready (CallNotSentError): request() below waits for the connection, or fails as it would have.
+        // Not ready (CallNotSentError): wait for the connection, or fail as opening again fails.
       }
       if (stream !== undefined) {
-        this.attach(stream as CallStream, body);
+        this.attach(stream, body);
         return;
       }
     }
-    this.ep.sm.request("POST", this.info.path, headers as NodeHeaders, {}).then(
-      (stream) => this.attach(stream as CallStream, body),
+    ep.openStreamWhenReady(fields).then(
+      (s) => this.attach(s, body),
       (reason) => this.fail(errorFromNode(reason)),
     );
   }
 
-  private attach(stream: CallStream, body: Buffer | undefined): void {
+  private attach(stream: H2Stream, body: Buffer | undefined): void {
+    // Listened to even when the call failed (deadline, cancel) while the stream was being opened:
+    // its events are then ignored, and a node:http2 stream's error is not unhandled.
+    stream.listen(this);
     if (this.done) {
-      // Failed (deadline, cancel) while the stream was being opened.
-      stream.on("error", noop);
-      cancelStream(stream);
+      stream.cancel();
       return;
     }
     this.stream = stream;
-    stream[kCall] = this;
-    stream.on("response", onStreamResponse);
-    stream.on("data", onStreamData);
-    stream.on("trailers", onStreamTrailers);
-    stream.on("error", onStreamError);
-    stream.on("close", onStreamClose);
     if (body !== undefined) stream.end(body);
     else this.onAttached(stream);
   }
 
-  protected onAttached(_stream: CallStream): void {}
+  protected onAttached(_stream: H2Stream): void {}
 
-  onData(chunk: Buffer): void {
+  /** H2StreamEvents: the response's headers. */
+  response(headers: http2.IncomingHttpHeaders, endStream: boolean): void {
     if (this.done) return;
-    this.ep.sm.notifyResponseByteRead(this.stream!);
+    this.onResponse(headers);
+    // A trailers-only response: no end() follows.
+    if (endStream) this.end();
+  }
+
+  /** H2StreamEvents: response body bytes. */
+  data(chunk: Buffer): void {
+    if (this.done) return;
+    this.ep.bytesRead?.(this.stream!);
     const err = this.reader.push(chunk);
     if (err) this.fail(err);
   }
 
-  onStreamError(stream: CallStream, err: Error): void {
-    if (this.done) return;
-    const code = (err as { code?: unknown }).code;
-    // A write racing the server's end of the call: the response decides the outcome.
-    if (code === "ERR_STREAM_WRITE_AFTER_END" && stream.writableEnded) return;
-    // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR; map it by its HTTP/2 code.
-    const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? errorFromRstCode(stream.rstCode) : undefined;
-    // Keep the Node error as the cause: the channel reads marks (not sent, connection lost) from it.
-    if (fromRst) fromRst.cause = err;
-    this.fail(fromRst ?? errorFromNode(err));
+  /** H2StreamEvents: the response's trailers. */
+  trailers(trailers: http2.IncomingHttpHeaders): void {
+    this.responseTrailers = trailers;
   }
 
-  onClose(stream: CallStream): void {
+  /** H2StreamEvents: the response ended normally. */
+  end(): void {
     if (this.done) return;
-    const rstErr = errorFromRstCode(stream.rstCode);
-    if (rstErr) {
-      this.fail(rstErr);
-      return;
-    }
     if (this.headers === undefined) {
-      this.fail(errorNoResponse(stream.rstCode ?? 0));
+      this.fail(errorNoResponse(0));
       return;
     }
     const incomplete = this.reader.end();
@@ -203,6 +176,32 @@ export abstract class Call {
       return;
     }
     this.onEnd();
+  }
+
+  /** H2StreamEvents: the stream is over; a call not ended by now fails, unless its response is whole. */
+  close(outcome: H2StreamClose): void {
+    if (this.done) return;
+    const { rstCode, error } = outcome;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    // A write racing the server's end of the call: the response decides the outcome.
+    if (error !== undefined && code !== "ERR_STREAM_WRITE_AFTER_END") {
+      // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR: map it by its HTTP/2 code.
+      const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? errorFromRstCode(rstCode) : undefined;
+      // Keep the error as the cause: the channel reads marks (not sent, connection lost) from it.
+      if (fromRst) fromRst.cause = error;
+      this.fail(fromRst ?? errorFromNode(error));
+      return;
+    }
+    const fromRst = errorFromRstCode(rstCode);
+    if (fromRst) {
+      this.fail(fromRst);
+      return;
+    }
+    if (this.headers === undefined) {
+      this.fail(errorNoResponse(rstCode));
+      return;
+    }
+    this.end();
   }
 
   /** Checks :status, content-type and grpc-encoding of the response headers. */
@@ -245,7 +244,7 @@ export abstract class Call {
 
   /** The error of the final status, with header and trailer fields as metadata (Connect's rules). */
   protected trailerError(): ConnectError | undefined {
-    const trailers = this.trailers;
+    const trailers = this.responseTrailers;
     if (trailers !== undefined && isOkStatus(trailers)) return undefined;
     const err = trailers === undefined ? undefined : statusError(trailers);
     if (err) {
@@ -279,10 +278,7 @@ export abstract class Call {
     this.error = err;
     this.settle();
     const stream = this.stream;
-    if (stream !== undefined && !stream.closed) {
-      stream[kCall] = undefined;
-      cancelStream(stream);
-    }
+    if (stream !== undefined && !stream.destroyed) stream.cancel();
     this.onFail(err);
   }
 }

@@ -5,6 +5,7 @@ import {
   createGrpcWebTransport,
   type GrpcTransportOptions,
 } from "@connectrpc/connect-node";
+import type { H2StreamConnection } from "./h2-stream.js";
 import type { Http2Connection } from "./http2-connection.js";
 import { createLeanGrpcTransport } from "./lean-grpc-transport.js";
 
@@ -32,8 +33,13 @@ export type ConnectTransportOptions = Partial<Pick<GrpcTransportOptions, (typeof
 
 /** Options of createEndpointTransport. */
 export interface EndpointTransportOptions extends ConnectTransportOptions {
-  /** The connection to the endpoint; calls go nowhere else. */
-  connection: Http2Connection;
+  /**
+   * The connection to the endpoint; calls go nowhere else. connect-node's
+   * transports need node:http2's (createHttp2Connection); the lean gRPC
+   * transport takes that or meshlite's own HTTP/2 (createFrameEngineConnection,
+   * see runsOnFrameEngine).
+   */
+  connection: Http2Connection | H2StreamConnection;
   /** Wire protocol. Default "grpc". */
   protocol?: Protocol;
   /**
@@ -47,25 +53,48 @@ export interface EndpointTransportOptions extends ConnectTransportOptions {
 export type GrpcImplementation = "lean" | "connect-node";
 
 /**
+ * Whether the transports of a protocol and gRPC implementation run on
+ * meshlite's own HTTP/2 (createFrameEngineConnection): the lean gRPC transport
+ * does, for its low CPU cost per call; connect-node's transports need
+ * node:http2 (createHttp2Connection).
+ */
+export function runsOnFrameEngine(
+  protocol: Protocol = "grpc",
+  grpcImplementation: GrpcImplementation = "lean",
+): boolean {
+  return protocol === "grpc" && grpcImplementation === "lean";
+}
+
+/**
  * A Connect transport whose calls all go over one endpoint's connection,
  * addressed to the connection's origin (the service name), not the address.
  */
 export function createEndpointTransport(options: EndpointTransportOptions): Transport {
   const { connection, protocol = "grpc", grpcImplementation = "lean", ...rest } = options;
-  const common = {
-    ...rest,
-    baseUrl: connection.authority,
-    httpVersion: "2" as const,
-    sessionManager: connection,
-  };
+  const baseUrl = connection.authority;
+  const nodeConnection = isHttp2Connection(connection) ? connection : undefined;
+  if (runsOnFrameEngine(protocol, grpcImplementation)) {
+    return nodeConnection
+      ? createLeanGrpcTransport({ ...rest, baseUrl, sessionManager: nodeConnection })
+      : createLeanGrpcTransport({ ...rest, baseUrl, connection: connection as H2StreamConnection });
+  }
+  if (nodeConnection === undefined) {
+    throw new Error(
+      `createEndpointTransport: protocol "${protocol}" with gRPC implementation "${grpcImplementation}" needs a node:http2 connection (createHttp2Connection); only the lean gRPC transport runs on createFrameEngineConnection's`,
+    );
+  }
+  const common = { ...rest, baseUrl, httpVersion: "2" as const, sessionManager: nodeConnection };
   switch (protocol) {
     case "grpc":
-      return grpcImplementation === "lean"
-        ? createLeanGrpcTransport({ ...rest, baseUrl: connection.authority, sessionManager: connection })
-        : createGrpcTransport(common);
+      return createGrpcTransport(common);
     case "connect":
       return createConnectTransport(common);
     case "grpc-web":
       return createGrpcWebTransport(common);
   }
+}
+
+/** node:http2's connection is a session manager (connect-node's seam); the frame engine's is not. */
+function isHttp2Connection(connection: Http2Connection | H2StreamConnection): connection is Http2Connection {
+  return typeof (connection as Partial<Http2Connection>).notifyResponseByteRead === "function";
 }

@@ -10,7 +10,7 @@ export type {
   GrpcImplementation,
   Protocol,
 } from "./endpoint-transport.js";
-export { connectTransportOptionNames, createEndpointTransport } from "./endpoint-transport.js";
+export { connectTransportOptionNames, createEndpointTransport, runsOnFrameEngine } from "./endpoint-transport.js";
 export type {
   Http2Connection,
   Http2ConnectionEvent,

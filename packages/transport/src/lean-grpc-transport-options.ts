@@ -3,6 +3,7 @@ import type { BinaryReadOptions, BinaryWriteOptions, JsonReadOptions, JsonWriteO
 import type { Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import type { GrpcTransportOptions, Http2SessionOptions } from "@connectrpc/connect-node";
+import type { H2StreamConnection } from "./h2-stream.js";
 
 /** connect-node's HTTP/2 session seam: `{ authority, request(), notifyResponseByteRead() }`. */
 export type LeanSessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
@@ -11,9 +12,15 @@ export type LeanSessionManager = NonNullable<GrpcTransportOptions["sessionManage
 export type LeanGrpcTransportOptions = {
   /** Base URL of every call, e.g. `http://10.0.0.7:50051`; its origin must equal the session manager's authority. Required. */
   baseUrl: string;
-  /** The HTTP/2 connection to use. Default: a new connect-node Http2SessionManager for baseUrl. */
+  /**
+   * meshlite's connection to run the calls on (createFrameEngineConnection: meshlite's own
+   * HTTP/2, the cheapest; or nodeH2StreamConnection), connected to baseUrl's origin. Default:
+   * none; sessionManager is used. Not with sessionManager.
+   */
+  connection?: H2StreamConnection;
+  /** The HTTP/2 session manager to use (connect-node's seam). Default: a new connect-node Http2SessionManager for baseUrl. */
   sessionManager?: LeanSessionManager;
-  /** Options for the default session manager's http2.connect(). Default: none. Ignored with sessionManager. */
+  /** Options for the default session manager's http2.connect(). Default: none. Ignored with sessionManager or connection. */
   nodeOptions?: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
   /** Interceptors, outermost first, with Connect's semantics. Default: none. */
   interceptors?: Interceptor[];

@@ -3,9 +3,11 @@ import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageShape } 
 import type { Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, Http2SessionManager } from "@connectrpc/connect-node";
+import type { H2Stream } from "./h2-stream.js";
 import type { Http2Connection } from "./http2-connection.js";
-import type { LeanGrpcTransportOptions, LeanSessionManager } from "./lean-grpc-transport-options.js";
+import type { LeanGrpcTransportOptions } from "./lean-grpc-transport-options.js";
 import { type Serialization, validateReadWriteMaxBytes } from "./message-serialization.js";
+import { nodeH2Stream, nodeStreamOf } from "./node-h2-stream.js";
 import type { NodeHeaders } from "./node-headers.js";
 
 // gRPC's user-agent form is grpc-<language>-<implementation>/<version>.
@@ -13,13 +15,16 @@ const userAgent = "grpc-node-meshlite-lean/0.1.0";
 
 /** Everything about the endpoint that is computed once per transport. */
 export interface ResolvedEndpoint {
-  readonly sm: LeanSessionManager;
   /**
-   * Opens a stream at once on a ready connection (throws CallNotSentError when it is not ready):
-   * the session manager's openStream when it is meshlite's Http2Connection; undefined for
-   * connect-node's, which only has the promise-returning request().
+   * Opens a stream at once on a ready connection (throws CallNotSentError when it is not ready);
+   * undefined for connect-node's session manager, which only has the promise-returning request().
+   * `headers` carries `:method` and `:path`.
    */
-  readonly openStream: ((headers: http2.OutgoingHttpHeaders) => http2.ClientHttp2Stream) | undefined;
+  readonly openStream: ((headers: http2.OutgoingHttpHeaders) => H2Stream) | undefined;
+  /** Opens a stream once the connection is ready (dialling it if idle). */
+  readonly openStreamWhenReady: (headers: http2.OutgoingHttpHeaders) => Promise<H2Stream>;
+  /** Told when response bytes were read: connect-node's session manager keeps its idle bookkeeping by it. */
+  readonly bytesRead: ((stream: H2Stream) => void) | undefined;
   readonly baseUrl: string;
   readonly basePath: string;
   readonly useBinaryFormat: boolean;
@@ -61,24 +66,7 @@ export function resolveEndpoint(options: LeanGrpcTransportOptions): ResolvedEndp
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new Error(`createLeanGrpcTransport: baseUrl ${options.baseUrl} must use http: or https:`);
   }
-  const sm =
-    options.sessionManager ??
-    new Http2SessionManager(
-      url,
-      {
-        pingIntervalMs: options.pingIntervalMs,
-        pingIdleConnection: options.pingIdleConnection,
-        pingTimeoutMs: options.pingTimeoutMs,
-        idleConnectionTimeoutMs: options.idleConnectionTimeoutMs,
-        connectTimeoutMs: options.connectTimeoutMs,
-      },
-      options.nodeOptions,
-    );
-  if (sm.authority !== url.origin) {
-    throw new Error(
-      `createLeanGrpcTransport: baseUrl ${options.baseUrl} has origin ${url.origin}, but the session manager is connected to ${sm.authority}`,
-    );
-  }
+  const streams = openStreams(options, url);
   const limits = validateReadWriteMaxBytes(options.readMaxBytes, options.writeMaxBytes, options.compressMinBytes);
   const useBinaryFormat = options.useBinaryFormat ?? true;
   const sendCompression = options.sendCompression ?? null;
@@ -91,10 +79,8 @@ export function resolveEndpoint(options: LeanGrpcTransportOptions): ResolvedEndp
   if (sendCompression !== null) baseHeaders["grpc-encoding"] = sendCompression.name;
   if (acceptCompression.length > 0)
     baseHeaders["grpc-accept-encoding"] = acceptCompression.map((c) => c.name).join(",");
-  const withOpenStream = sm as Partial<Pick<Http2Connection, "openStream">>;
   return {
-    sm,
-    openStream: typeof withOpenStream.openStream === "function" ? withOpenStream.openStream.bind(sm) : undefined,
+    ...streams,
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     basePath: url.pathname.replace(/\/+$/, ""),
     useBinaryFormat,
@@ -107,5 +93,62 @@ export function resolveEndpoint(options: LeanGrpcTransportOptions): ResolvedEndp
     baseHeaders: Object.freeze(baseHeaders),
     jsonOptions: options.jsonOptions,
     binaryOptions: options.binaryOptions,
+  };
+}
+
+/** How calls open streams: on meshlite's connection, on its Http2Connection, or on connect-node's session manager. */
+function openStreams(
+  options: LeanGrpcTransportOptions,
+  url: URL,
+): Pick<ResolvedEndpoint, "openStream" | "openStreamWhenReady" | "bytesRead"> {
+  const { connection, sessionManager } = options;
+  if (connection !== undefined && sessionManager !== undefined) {
+    throw new Error("createLeanGrpcTransport: give connection or sessionManager, not both");
+  }
+  const authority = connection?.authority ?? sessionManager?.authority;
+  if (authority !== undefined && authority !== url.origin) {
+    throw new Error(
+      `createLeanGrpcTransport: baseUrl ${options.baseUrl} has origin ${url.origin}, but the ${connection ? "connection" : "session manager"} is connected to ${authority}`,
+    );
+  }
+  if (connection !== undefined) {
+    return {
+      openStream: (headers) => connection.openStream(headers),
+      openStreamWhenReady: async (headers) => {
+        await connection.whenConnected();
+        return connection.openStream(headers);
+      },
+      bytesRead: undefined,
+    };
+  }
+  const sm =
+    sessionManager ??
+    new Http2SessionManager(
+      url,
+      {
+        pingIntervalMs: options.pingIntervalMs,
+        pingIdleConnection: options.pingIdleConnection,
+        pingTimeoutMs: options.pingTimeoutMs,
+        idleConnectionTimeoutMs: options.idleConnectionTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+      },
+      options.nodeOptions,
+    );
+  const openWhenReady = (headers: http2.OutgoingHttpHeaders) =>
+    sm.request("POST", headers[":path"] as string, headers, {}).then(nodeH2Stream);
+  // meshlite's Http2Connection opens streams at once and needs no read bookkeeping.
+  const withOpenStream = sm as Partial<Pick<Http2Connection, "openStream">>;
+  if (typeof withOpenStream.openStream === "function") {
+    const open = withOpenStream.openStream.bind(sm);
+    return {
+      openStream: (headers) => nodeH2Stream(open(headers)),
+      openStreamWhenReady: openWhenReady,
+      bytesRead: undefined,
+    };
+  }
+  return {
+    openStream: undefined,
+    openStreamWhenReady: openWhenReady,
+    bytesRead: (stream) => sm.notifyResponseByteRead(nodeStreamOf(stream)!),
   };
 }

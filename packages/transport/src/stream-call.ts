@@ -2,9 +2,10 @@ import type * as http2 from "node:http2";
 import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
-import { Call, type CallStream, noop } from "./call.js";
+import { Call, noop } from "./call.js";
 import { type Frame, frameMessage } from "./envelope.js";
 import { statusError } from "./grpc-status.js";
+import type { H2Stream } from "./h2-stream.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
 import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 import { rawFields } from "./response-field.js";
@@ -65,12 +66,12 @@ export class StreamCall extends Call {
     this.resolveResponse(headers);
   }
 
-  protected override onAttached(stream: CallStream): void {
+  protected override onAttached(stream: H2Stream): void {
     void this.pump(stream);
   }
 
   /** Writes the request messages, honouring the stream's backpressure. */
-  private async pump(stream: CallStream): Promise<void> {
+  private async pump(stream: H2Stream): Promise<void> {
     const it = this.input[Symbol.asyncIterator]();
     this.inputIt = it;
     const { ep, info } = this;
@@ -84,20 +85,12 @@ export class StreamCall extends Call {
           frame = await frame;
           if (this.done || stream.destroyed) return;
         }
-        if (!stream.write(frame)) {
-          await new Promise<void>((resolve) => {
-            const go = () => {
-              stream.off("drain", go);
-              stream.off("close", go);
-              resolve();
-            };
-            stream.on("drain", go);
-            stream.on("close", go);
-          });
-        }
+        // Past the stream's window: wait for it to drain. A stream that closes
+        // instead ends the call, and with it this wait.
+        if (!stream.write(frame)) await new Promise<void>((resolve) => stream.onDrain(resolve));
       }
       this.inputDone = true;
-      if (!stream.destroyed && !stream.writableEnded) stream.end();
+      if (!stream.destroyed) stream.end();
     } catch (e) {
       this.inputDone = true;
       this.fail(ConnectError.from(e, Code.Internal));
@@ -107,23 +100,25 @@ export class StreamCall extends Call {
   /** The response's trailer: one object, so a copy of it taken early (a spread of the response) sees the trailers too. */
   responseTrailer(): Headers {
     if (this.trailer === undefined) {
-      this.trailer = nodeToWebHeaders(this.trailers);
-      this.trailerEarly = this.trailers === undefined;
+      this.trailer = nodeToWebHeaders(this.responseTrailers);
+      this.trailerEarly = this.responseTrailers === undefined;
     }
     return this.trailer;
   }
 
   protected onEnd(): void {
-    if (this.trailerEarly && this.trailers !== undefined) {
+    if (this.trailerEarly && this.responseTrailers !== undefined) {
       this.trailerEarly = false;
       const trailer = this.trailer!;
-      nodeToWebHeaders(this.trailers).forEach((value, key) => {
+      nodeToWebHeaders(this.responseTrailers).forEach((value, key) => {
         trailer.append(key, value);
       });
     }
     // A trailers-only response had its status checked with the headers.
     this.endError =
-      this.trailers === undefined && this.headers?.["grpc-status"] !== undefined ? undefined : this.trailerError();
+      this.responseTrailers === undefined && this.headers?.["grpc-status"] !== undefined
+        ? undefined
+        : this.trailerError();
     this.ended = true;
     this.settle();
     this.stopInput();
@@ -259,7 +254,7 @@ export function startStream<I extends DescMessage, O extends DescMessage>(
       [rawFields]: {
         headers: responseHeaders,
         get trailers() {
-          return call.trailers;
+          return call.responseTrailers;
         },
       },
       get header() {

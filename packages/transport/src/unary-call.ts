@@ -65,13 +65,13 @@ export class UnaryCall extends Call {
       return;
     }
     // A trailers-only response carries its status in the headers.
-    const headerErr = this.trailers === undefined ? statusError(headers) : undefined;
+    const headerErr = this.responseTrailers === undefined ? statusError(headers) : undefined;
     if (message === undefined) {
       this.fail(
         headerErr ??
           new ConnectError(
             "protocol error: missing output message for unary method",
-            this.trailers?.["grpc-status"] !== undefined ? Code.Unimplemented : Code.Unknown,
+            this.responseTrailers?.["grpc-status"] !== undefined ? Code.Unimplemented : Code.Unknown,
           ),
       );
       return;
@@ -84,7 +84,7 @@ export class UnaryCall extends Call {
     }
     this.settle();
     this.abortSignal();
-    this.resolve({ message, headers, trailers: this.trailers });
+    this.resolve({ message, headers, trailers: this.responseTrailers });
   }
 
   protected onFail(err: ConnectError): void {

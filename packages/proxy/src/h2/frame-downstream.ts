@@ -1,9 +1,8 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
+import { ErrorCode, type FlowWindow } from "@meshlite/transport/h2";
 import type { Downstream } from "../downstream.js";
 import type { BodySink, RequestBody } from "../request-body.js";
-import type { FlowWindow } from "./flow-control.js";
-import { ErrorCode } from "./h2-error.js";
 import type { RequestHead } from "./request-headers.js";
 
 /** What a FrameDownstream asks of the server session that owns its stream. */

@@ -1,9 +1,15 @@
 import type * as net from "node:net";
+import {
+  type ConnectionRole,
+  ErrorCode,
+  FrameConnection,
+  H2Error,
+  HeaderListTooLargeError,
+  SettingId,
+  socketHighWater,
+} from "@meshlite/transport/h2";
 import type { ClientGuardLimits, ClientLimitName } from "../client-guard.js";
-import { type ConnectionRole, FrameConnection, socketHighWater } from "./frame-connection.js";
 import { FrameDownstream, type StreamOwner, toFields } from "./frame-downstream.js";
-import { SettingId } from "./frame-types.js";
-import { ErrorCode, H2Error, HeaderListTooLargeError } from "./h2-error.js";
 import { readRequestHead } from "./request-headers.js";
 
 /** Options of createServerSession. */

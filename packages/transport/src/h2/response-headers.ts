@@ -1,4 +1,4 @@
-import type { UpstreamHeaders } from "../upstream-stream.js";
+import type { H2Headers } from "../h2-stream.js";
 
 // Connection-specific fields make a response malformed (RFC 9113 section 8.2.2).
 const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
@@ -15,16 +15,16 @@ const connectionSpecific = new Set(["connection", "keep-alive", "proxy-connectio
  * PROTOCOL_ERROR. A 1xx status is returned like any other: the caller skips
  * informational responses.
  */
-export function readResponseHead(fields: readonly string[]): UpstreamHeaders | string {
+export function readResponseHead(fields: readonly string[]): H2Headers | string {
   return readBlock(fields, true);
 }
 
 /** Reads a trailer block the same way: no pseudo-header at all. */
-export function readTrailers(fields: readonly string[]): UpstreamHeaders | string {
+export function readTrailers(fields: readonly string[]): H2Headers | string {
   return readBlock(fields, false);
 }
 
-function readBlock(fields: readonly string[], response: boolean): UpstreamHeaders | string {
+function readBlock(fields: readonly string[], response: boolean): H2Headers | string {
   const headers = Object.create(null) as Record<string, string | string[] | number>;
   let status = -1;
   for (let i = 0; i < fields.length; i += 2) {
@@ -51,7 +51,7 @@ function readBlock(fields: readonly string[], response: boolean): UpstreamHeader
     else (existing as string[]).push(value);
   }
   if (response && status === -1) return "no :status";
-  return headers as UpstreamHeaders;
+  return headers as H2Headers;
 }
 
 function parseStatus(value: string): number {

@@ -1,4 +1,4 @@
-import type { UpstreamClose, UpstreamEvents, UpstreamHeaders, UpstreamStream } from "../upstream-stream.js";
+import type { H2Headers, H2Stream, H2StreamClose, H2StreamEvents } from "../h2-stream.js";
 import { normalClose } from "./close-outcome.js";
 import type { FlowWindow } from "./flow-control.js";
 import type { SendingStream } from "./frame-connection.js";
@@ -17,7 +17,7 @@ export interface ClientStreamOwner {
 }
 
 /** Until `listen`: events go nowhere. */
-const unlistened: UpstreamEvents = {
+const unlistened: H2StreamEvents = {
   response() {},
   data() {},
   trailers() {},
@@ -29,7 +29,7 @@ const unopened: FlowWindow = Object.freeze({ send: 0, recv: 0, unacked: 0 }) as 
 
 /**
  * One call's stream on a client session of the frame engine (`request()`),
- * and its UpstreamStream (see upstream-stream.ts). A class: one is made per
+ * and its H2Stream (see h2-stream.ts). A class: one is made per
  * call, and the session keeps the stream's HTTP/2 state on it too (windows,
  * what was queued, sent and received).
  *
@@ -41,7 +41,7 @@ const unopened: FlowWindow = Object.freeze({ send: 0, recv: 0, unacked: 0 }) as 
  * cancel() from inside data() is safe: nothing is delivered after it but
  * close. Drain listeners run on a later tick too.
  */
-export class ClientStream implements UpstreamStream, SendingStream {
+export class ClientStream implements H2Stream, SendingStream {
   // --- HTTP/2 state, kept by the session ---
   /** 0 until its HEADERS are written (a stream waiting for a slot has no id yet). */
   id = 0;
@@ -76,17 +76,17 @@ export class ClientStream implements UpstreamStream, SendingStream {
   /** The consumer was told it closed, or will be on the next tick: no more events, response DATA dropped. */
   done = false;
   paused = false;
-  private events: UpstreamEvents = unlistened;
+  private events: H2StreamEvents = unlistened;
   /** Response DATA received while paused (or behind such), from inboxHead. */
   private inbox: Buffer[] | undefined;
   private inboxHead = 0;
   /** The response ended while DATA waited in the inbox: trailers (if any) and end follow it. */
   private endPending = false;
-  private trailersPending: UpstreamHeaders | undefined;
+  private trailersPending: H2Headers | undefined;
   /** A normal close that waits for the inbox to be delivered. */
-  private closeWaiting: UpstreamClose | undefined;
+  private closeWaiting: H2StreamClose | undefined;
   private deliverScheduled = false;
-  private outcome: UpstreamClose = normalClose;
+  private outcome: H2StreamClose = normalClose;
   private drainListener: (() => void) | undefined;
   private moreDrainListeners: Array<() => void> | undefined;
 
@@ -106,7 +106,7 @@ export class ClientStream implements UpstreamStream, SendingStream {
     return this.done || this.closed;
   }
 
-  listen(events: UpstreamEvents): void {
+  listen(events: H2StreamEvents): void {
     this.events = events;
   }
 
@@ -161,7 +161,7 @@ export class ClientStream implements UpstreamStream, SendingStream {
   // --- called by the session ---
 
   /** The final response's headers. */
-  response(headers: UpstreamHeaders, endStream: boolean): void {
+  response(headers: H2Headers, endStream: boolean): void {
     this.events.response(headers, endStream);
   }
 
@@ -177,7 +177,7 @@ export class ClientStream implements UpstreamStream, SendingStream {
   }
 
   /** The response ended (END_STREAM on DATA, or trailers). */
-  ended(trailers: UpstreamHeaders | undefined): void {
+  ended(trailers: H2Headers | undefined): void {
     if (this.paused || (this.inbox !== undefined && this.inboxHead < this.inbox.length)) {
       this.endPending = true;
       this.trailersPending = trailers;
@@ -186,7 +186,7 @@ export class ClientStream implements UpstreamStream, SendingStream {
     this.deliverEnd(trailers);
   }
 
-  private deliverEnd(trailers: UpstreamHeaders | undefined) {
+  private deliverEnd(trailers: H2Headers | undefined) {
     if (trailers !== undefined) {
       this.events.trailers(trailers);
       if (this.done) return;
@@ -225,7 +225,7 @@ export class ClientStream implements UpstreamStream, SendingStream {
    * onClosed). A normal close waits for what the inbox still holds to be
    * delivered, unless `now`; any other drops it.
    */
-  finish(outcome: UpstreamClose, now = false): void {
+  finish(outcome: H2StreamClose, now = false): void {
     if (this.done) return;
     if (!now && outcome === normalClose && (this.endPending || (this.inbox !== undefined && this.inbox.length > 0))) {
       this.closeWaiting = outcome;

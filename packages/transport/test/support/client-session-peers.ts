@@ -4,7 +4,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { type ClientSession, type ClientSessionOptions, createClientSession } from "../../src/h2/client-session.js";
 import type { ClientStream } from "../../src/h2/client-stream.js";
-import type { UpstreamClose, UpstreamEvents, UpstreamHeaders } from "../../src/upstream-stream.js";
+import type { H2Headers, H2StreamClose, H2StreamEvents } from "../../src/h2-stream.js";
 import type { Cleanups } from "./loopback-server.js";
 
 export const host = "127.0.0.1";
@@ -90,21 +90,21 @@ export async function ready(session: ClientSession): Promise<void> {
 export interface Collected {
   /** Event names in order. */
   readonly order: string[];
-  headers: UpstreamHeaders | undefined;
+  headers: H2Headers | undefined;
   endStream: boolean | undefined;
   readonly chunks: Buffer[];
-  trailers: UpstreamHeaders | undefined;
-  outcome: UpstreamClose | undefined;
+  trailers: H2Headers | undefined;
+  outcome: H2StreamClose | undefined;
   /** Contract violations seen (an event after close, ...). */
   readonly violations: string[];
   /** Resolves with the outcome at close. */
-  readonly closed: Promise<UpstreamClose>;
+  readonly closed: Promise<H2StreamClose>;
   body(): Buffer;
 }
 
 /** Listens to `stream`, recording everything; `hooks` run after each event is recorded. */
-export function collect(stream: ClientStream, hooks: Partial<UpstreamEvents> = {}): Collected {
-  let resolveClosed: (o: UpstreamClose) => void = () => {};
+export function collect(stream: ClientStream, hooks: Partial<H2StreamEvents> = {}): Collected {
+  let resolveClosed: (o: H2StreamClose) => void = () => {};
   const c: Collected = {
     order: [],
     headers: undefined,

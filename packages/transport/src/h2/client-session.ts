@@ -2,8 +2,9 @@ import { EventEmitter } from "node:events";
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
 import * as tls from "node:tls";
-import { CallNotSentError, createResetBudget, type ResetBudget } from "@meshlite/transport/connection";
-import type { UpstreamClose } from "../upstream-stream.js";
+import { CallNotSentError } from "../call-not-sent-error.js";
+import type { H2StreamClose } from "../h2-stream.js";
+import { createResetBudget, type ResetBudget } from "../reset-budget.js";
 import { type ClientPings, createClientPings } from "./client-pings.js";
 import type { ClientSession, ClientSessionOptions } from "./client-session-options.js";
 import { ClientStream, type ClientStreamOwner } from "./client-stream.js";
@@ -214,7 +215,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       s.finish(normalClose, true);
       return;
     }
-    const outcome: UpstreamClose = code === ErrorCode.NO_ERROR ? normalClose : resetClose(code);
+    const outcome: H2StreamClose = code === ErrorCode.NO_ERROR ? normalClose : resetClose(code);
     if (this.conn.gone || this.resets.take() || !this.resets.defer(s)) {
       this.resetStream(s, code, outcome);
       return;
@@ -234,7 +235,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   }
 
   /** RST_STREAM from our side; the consumer's close gets `outcome` (undefined: the stream was done for it already). */
-  private resetStream(s: ClientStream, code: number, outcome: UpstreamClose | undefined) {
+  private resetStream(s: ClientStream, code: number, outcome: H2StreamClose | undefined) {
     if (s.closed) return;
     this.conn.writer.rstStream(s.id, code);
     this.conn.scheduleFlush();
@@ -250,7 +251,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   }
 
   /** The stream leaves the table; the consumer hears `outcome` (on the next tick). */
-  private closeStream(s: ClientStream, outcome: UpstreamClose) {
+  private closeStream(s: ClientStream, outcome: H2StreamClose) {
     if (s.closed) return;
     this.conn.removeStream(s, s.unreleased);
     s.unreleased = 0;
@@ -471,8 +472,8 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     this.refuseWaiting("the connection closed");
     if (this.streams.size === 0) return;
     const lostCode = this.goawayCode !== ErrorCode.NO_ERROR ? this.goawayCode : ErrorCode.CANCEL;
-    let lost: UpstreamClose | undefined;
-    let unsent: UpstreamClose | undefined;
+    let lost: H2StreamClose | undefined;
+    let unsent: H2StreamClose | undefined;
     for (const s of [...this.streams.values()]) {
       if (s.headersWrite > this.conn.writes) {
         unsent ??= notSentClose(`the connection closed before stream ${s.id} was sent`, cause);

@@ -4,28 +4,32 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
-import type { ConnectionEvent } from "@meshlite/transport/connection";
+import {
+  type ConnectionEvent,
+  createFrameEngineConnection,
+  type H2Headers,
+  type H2StreamClose,
+  type H2StreamConnection,
+} from "@meshlite/transport/connection";
 import { afterEach, describe, expect, it } from "vitest";
-import { createFrameUpstreamConnection } from "../packages/proxy/src/frame-upstream-connection.js";
-import type { UpstreamClose, UpstreamConnection, UpstreamHeaders } from "../packages/proxy/src/upstream-stream.js";
 import { makeCerts } from "./support/certs.js";
 import { waitFor } from "./support/wait-for.js";
 
 const settings = { initialWindowSize: 4 * 1024 * 1024 };
 
 interface Answer {
-  headers: UpstreamHeaders;
+  headers: H2Headers;
   body: Buffer;
-  trailers: UpstreamHeaders | undefined;
-  close: UpstreamClose;
+  trailers: H2Headers | undefined;
+  close: H2StreamClose;
 }
 
 /** One POST with `body` on `connection`, read to its close. */
-function call(connection: UpstreamConnection, body: string): Promise<Answer> {
+function call(connection: H2StreamConnection, body: string): Promise<Answer> {
   return new Promise((resolve) => {
     const stream = connection.openStream({ ":method": "POST", ":path": "/echo" });
-    let headers: UpstreamHeaders = {};
-    let trailers: UpstreamHeaders | undefined;
+    let headers: H2Headers = {};
+    let trailers: H2Headers | undefined;
     const chunks: Buffer[] = [];
     stream.listen({
       response: (h) => {
@@ -42,7 +46,7 @@ function call(connection: UpstreamConnection, body: string): Promise<Answer> {
   });
 }
 
-function stateOf(connection: UpstreamConnection, wanted: string): Promise<void> {
+function stateOf(connection: H2StreamConnection, wanted: string): Promise<void> {
   return new Promise((resolve) => {
     if (connection.state() === wanted) return resolve();
     const unsubscribe = connection.subscribe((event) => {
@@ -91,7 +95,7 @@ describe("frame engine upstream connection", () => {
 
   it("connects over h2c, carries calls with their trailers, and closes leaving the server no session", async () => {
     const { port, sessions } = await startEcho(http2.createServer(), "127.0.0.81");
-    const connection = createFrameUpstreamConnection(
+    const connection = createFrameEngineConnection(
       { origin: `http://echo.test:${port}`, address: { host: "127.0.0.81", port } },
       settings,
     );
@@ -112,7 +116,7 @@ describe("frame engine upstream connection", () => {
 
   it("dials a new session after the server's GOAWAY, and calls go on without a failure", async () => {
     const { port, sessions } = await startEcho(http2.createServer(), "127.0.0.82");
-    const connection = createFrameUpstreamConnection(
+    const connection = createFrameEngineConnection(
       { origin: `http://echo.test:${port}`, address: { host: "127.0.0.82", port } },
       settings,
     );
@@ -161,7 +165,7 @@ describe("frame engine upstream connection", () => {
         }),
     );
     const port = (server.address() as AddressInfo).port;
-    const connection = createFrameUpstreamConnection(
+    const connection = createFrameEngineConnection(
       { origin: `http://echo.test:${port}`, address: { host: "127.0.0.83", port }, maxConnections: 4 },
       settings,
     );
@@ -190,7 +194,7 @@ describe("frame engine upstream connection", () => {
       http2.createSecureServer({ key: certs.serverKey, cert: certs.serverCert }),
       "127.0.0.84",
     );
-    const connection = createFrameUpstreamConnection(
+    const connection = createFrameEngineConnection(
       { origin: `https://echo.test:${port}`, address: { host: "127.0.0.84", port }, tls: { ca: certs.ca } },
       settings,
     );
@@ -209,7 +213,7 @@ describe("frame engine upstream connection", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.85", resolve));
     cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;
-    const connection = createFrameUpstreamConnection(
+    const connection = createFrameEngineConnection(
       {
         origin: `https://echo.test:${port}`,
         address: { host: "127.0.0.85", port },

@@ -1,41 +1,43 @@
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
 import * as tls from "node:tls";
-import { createSessionConnection, type Http2ConnectionOptions } from "@meshlite/transport/connection";
 import { type ClientSession, createClientSession } from "./h2/client-session.js";
-import type { UpstreamConnection } from "./upstream-stream.js";
+import type { H2StreamConnection } from "./h2-stream.js";
+import type { Http2ConnectionOptions } from "./http2-connection.js";
+import { createSessionConnection } from "./session-connection.js";
 
 /** Options of the frame engine's connections beyond the pool's. */
-export interface FrameConnectionSettings {
-  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response body's receive window. */
-  initialWindowSize: number;
+export interface FrameEngineSettings {
+  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response body's receive window. Default 4 MiB. */
+  initialWindowSize?: number;
 }
 
 /**
  * An endpoint connection whose HTTP/2 sessions are the frame engine's client
- * sessions (`engine: "frames"`): the same dialling, backoff, GOAWAY handling,
+ * sessions (the lean transport's, and the proxy's `engine: "frames"`): the same dialling, backoff, GOAWAY handling,
  * extra connections and keepalive as node:http2's (createSessionConnection),
  * without node:http2's stream objects.
  */
-export function createFrameUpstreamConnection(
+export function createFrameEngineConnection(
   options: Http2ConnectionOptions,
-  settings: FrameConnectionSettings,
-): UpstreamConnection {
+  settings: FrameEngineSettings = {},
+): H2StreamConnection {
   const origin = new URL(options.origin);
   const scheme = origin.protocol === "https:" ? "https" : "http";
-  return createSessionConnection<ClientSession, ReturnType<ClientSession["request"]>>(options, {
+  const connection = createSessionConnection<ClientSession, ReturnType<ClientSession["request"]>>(options, {
     connect: (dial) => {
       const socket = dial();
       const session = createClientSession(socket, {
         authority: origin.host,
         scheme,
-        initialWindowSize: settings.initialWindowSize,
+        ...(settings.initialWindowSize !== undefined ? { initialWindowSize: settings.initialWindowSize } : {}),
       });
       if (socket instanceof tls.TLSSocket) checkAlpn(socket, session);
       return session;
     },
     open: (session, headers, _options, closed) => session.request(headers as http2.OutgoingHttpHeaders, closed),
   });
+  return { ...connection, authority: origin.origin };
 }
 
 /** A TLS server that does not speak h2 (no ALPN, or http/1.1) fails the connection, as node:http2 does. */

@@ -8,7 +8,7 @@ export interface ClientSessionOptions {
   authority: string;
   /** :scheme of requests whose headers give none. Default "https" on a TLS socket, else "http". */
   scheme?: "http" | "https";
-  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response's receive window. Default 4 MiB (as upstream.ts sets node:http2's). */
+  /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response's receive window. Default 4 MiB (as the proxy sets node:http2's). */
   initialWindowSize?: number;
   /** The connection's receive window (opened with a WINDOW_UPDATE at start). Default 4x initialWindowSize, at most 2^31 − 1. */
   connectionWindowSize?: number;
