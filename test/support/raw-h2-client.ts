@@ -119,7 +119,8 @@ export const frames = {
 
 /**
  * Connects, sends the preface and SETTINGS (with `settings`, e.g. a 0 initial
- * window for a reader that never reads), and ACKs the server's SETTINGS.
+ * window for a reader that never reads), and ACKs the server's SETTINGS
+ * (unless `ackSettings` is false).
  * With `readSocket: false` it stops reading the socket after the handshake: a
  * client whose TCP receive window fills up.
  */
@@ -129,7 +130,7 @@ export const closedBeforeHandshake = "ERR_CLOSED_BEFORE_HANDSHAKE";
 export async function connectRawH2(
   host: string,
   port: number,
-  options: { settings?: Array<[number, number]>; readSocket?: boolean; localAddress?: string } = {},
+  options: { settings?: Array<[number, number]>; readSocket?: boolean; ackSettings?: boolean; localAddress?: string } = {},
 ): Promise<RawH2Client> {
   const socket = net.connect({ host, port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
   socket.on("error", () => {});
@@ -175,7 +176,7 @@ export async function connectRawH2(
       buffered = buffered.subarray(9 + length);
       received.frames.set(type, (received.frames.get(type) ?? 0) + 1);
       if (type === FrameType.settings && (flags & flag.ack) === 0) {
-        socket.write(frames.settingsAck());
+        if (options.ackSettings !== false) socket.write(frames.settingsAck());
         handshake?.();
         if (options.readSocket === false) socket.pause();
       } else if (type === FrameType.goaway) {

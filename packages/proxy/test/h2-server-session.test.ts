@@ -272,6 +272,20 @@ describe("h2 server session (frame engine)", () => {
     expect(limits).toEqual(["control_flood"]);
   });
 
+  it("ends a connection whose client never acknowledges our SETTINGS with GOAWAY SETTINGS_TIMEOUT", async () => {
+    const { port } = await serve(echo, { settingsTimeoutMs: 200 });
+    const silent = await connectRawH2(host, port, { ackSettings: false });
+    cleanups.push(() => silent.destroy());
+    const acking = await raw(port);
+    expect(await silent.waitClosed(5000)).toBe(true);
+    expect(silent.received.goawayCode).toBe(0x4);
+    // A client that ACKs keeps its connection past the timeout, and its calls are answered.
+    acking.write(acking.requestHeaders(1, { endStream: true }));
+    await waitFor("the answer", () => acking.received.answered.has(1));
+    expect(acking.received.goawayCode).toBeUndefined();
+    expect(acking.received.closed).toBe(false);
+  });
+
   it("ends the connection with GOAWAY PROTOCOL_ERROR on DATA for an idle stream", async () => {
     const { port, limits } = await serve(echo);
     const c = await raw(port);

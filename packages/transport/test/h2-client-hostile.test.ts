@@ -148,6 +148,28 @@ describe("h2 client session against a hostile server", () => {
     expect(session.connecting).toBe(true);
   });
 
+  it("ends the connection with GOAWAY SETTINGS_TIMEOUT when the server never acknowledges our SETTINGS", async () => {
+    const { port, connections } = await startRawServer(cleanups, () => {}, { ackSettings: false });
+    const { session, errors } = await openSession(cleanups, port, { settingsTimeoutMs: 200 });
+    const closed = closeOf(session);
+    const c = call(session);
+    expect((await c.closed).connectionLost).toBe(true);
+    await closed;
+    expect(errors[0]?.message).toMatch(/did not acknowledge our SETTINGS within 200 ms/);
+    expect(connections[0]!.frames.find((f) => f.type === FrameType.GOAWAY)?.errorCode).toBe(ErrorCode.SETTINGS_TIMEOUT);
+  });
+
+  it("keeps a connection whose server acknowledges our SETTINGS past the SETTINGS timeout", async () => {
+    const { port } = await serve(goodAnswer);
+    const { session, errors } = await openSession(cleanups, port, { settingsTimeoutMs: 100 });
+    expect((await call(session).closed).error).toBeUndefined();
+    // Past the timeout (the call above took a round trip; this one starts later still).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await call(session).closed).error).toBeUndefined();
+    expect(session.destroyed).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
   it("ends the connection on HEADERS for a stream the server may not open", async () => {
     const { port } = await serve((c) => {
       c.writer.headers(2, c.block(ok), true);

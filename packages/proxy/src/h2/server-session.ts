@@ -22,6 +22,8 @@ export interface ServerSessionOptions {
   maxConcurrentStreams: number;
   /** Our SETTINGS_MAX_HEADER_LIST_SIZE; a larger request header list is reset. */
   maxHeaderListSize: number;
+  /** How long the client may take to acknowledge our SETTINGS before the connection fails with SETTINGS_TIMEOUT. Default 10000 ms. */
+  settingsTimeoutMs?: number;
   /** The client guard's limits (rapid reset, control frames, timeouts), as for node:http2 sessions. */
   guard: ClientGuardLimits;
   /** What is left of the handshake timeout: the first call must start within it (0: no limit). */
@@ -93,6 +95,7 @@ class Session implements StreamOwner, ServerSession, ConnectionRole<FrameDownstr
         SettingId.MAX_HEADER_LIST_SIZE,
         options.maxHeaderListSize,
       ],
+      ...(options.settingsTimeoutMs !== undefined ? { settingsTimeoutMs: options.settingsTimeoutMs } : {}),
     });
     this.streams = this.conn.streams;
     if (options.firstCallWithinMs > 0) {

@@ -16,6 +16,8 @@ export interface ClientSessionOptions {
   maxHeaderListSize?: number;
   /** PINGs that may wait for their ACK at once; ping() returns false past it. Default 10 (as node:http2's maxOutstandingPings). */
   maxOutstandingPings?: number;
+  /** How long the server may take to acknowledge our SETTINGS before the connection fails with SETTINGS_TIMEOUT. Default 10000 ms. */
+  settingsTimeoutMs?: number;
 }
 
 /**

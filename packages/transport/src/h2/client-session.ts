@@ -74,6 +74,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
         SettingId.MAX_HEADER_LIST_SIZE,
         maxHeaderListSize,
       ],
+      ...(options.settingsTimeoutMs !== undefined ? { settingsTimeoutMs: options.settingsTimeoutMs } : {}),
     });
     this.streams = this.conn.streams;
     this.resets = createResetBudget<ClientStream>({

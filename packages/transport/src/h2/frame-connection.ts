@@ -78,6 +78,12 @@ export interface FrameConnectionOptions {
   maxHeaderListSize: number;
   /** Our SETTINGS, [id, value, ...], sent at start. */
   settings: readonly number[];
+  /**
+   * How long the peer may take to acknowledge our SETTINGS: past it the
+   * connection fails with SETTINGS_TIMEOUT (RFC 9113 section 6.5.3), so a
+   * peer that reads nothing cannot hold it open. Default 10000 ms.
+   */
+  settingsTimeoutMs?: number;
 }
 
 const empty = Buffer.alloc(0);
@@ -122,6 +128,7 @@ export class FrameConnection<S extends SendingStream> {
   private socketBlocked = false;
   private blocked: S[] = [];
   private socketError: Error | undefined;
+  private settingsTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -140,6 +147,9 @@ export class FrameConnection<S extends SendingStream> {
     });
     if (!options.server) this.writer.preface();
     this.writer.settings(options.settings);
+    // From when the socket is connected: a slow dial is the connect timeout's to judge.
+    if (socket.connecting) socket.once("connect", () => this.startSettingsTimer());
+    else this.startSettingsTimer();
     if (this.fc.initialConnectionIncrement > 0) this.writer.windowUpdate(0, this.fc.initialConnectionIncrement);
     this.scheduleFlush();
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -193,7 +203,10 @@ export class FrameConnection<S extends SendingStream> {
       case FrameType.RST_STREAM:
         return this.role.onRstStream();
       case FrameType.SETTINGS: {
-        if (r.ack) return;
+        if (r.ack) {
+          clearTimeout(this.settingsTimer);
+          return;
+        }
         this.role.onControlFrame();
         const changes = applySettings(r.payload, this.peer);
         if (changes & initialWindowBit) {
@@ -403,12 +416,32 @@ export class FrameConnection<S extends SendingStream> {
     this.onSocketClose();
   }
 
+  private startSettingsTimer() {
+    if (this.gone) return;
+    const ms = this.options.settingsTimeoutMs ?? 10_000;
+    // Unref'd: a connection the user let go of (unref) must not be held by it.
+    this.settingsTimer = setTimeout(settingsTimedOut, ms, this, ms).unref();
+  }
+
+  /** Our SETTINGS went unacknowledged for `ms`: a connection error. */
+  settingsTimedOut(ms: number) {
+    if (this.gone || this.failed) return;
+    this.role.onConnectionError(
+      new H2Error(ErrorCode.SETTINGS_TIMEOUT, 0, `the peer did not acknowledge our SETTINGS within ${ms} ms`),
+    );
+  }
+
   private onSocketClose() {
     if (this.gone) return;
     this.gone = true;
+    clearTimeout(this.settingsTimer);
     this.blocked = [];
     this.role.onSocketClose(this.socketError);
   }
+}
+
+function settingsTimedOut(connection: FrameConnection<SendingStream>, ms: number) {
+  connection.settingsTimedOut(ms);
 }
 
 function flushLater(connection: FrameConnection<SendingStream>) {

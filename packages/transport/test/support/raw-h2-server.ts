@@ -37,12 +37,12 @@ export interface RawConnection {
  * reader and writer, and HPACK), for answers node:http2 will not give:
  * malformed responses, frames in the wrong place. It sends an empty
  * SETTINGS first unless `settingsFirst` is false, ACKs the client's
- * SETTINGS, and calls `onFrame` for each client frame after recording it.
+ * SETTINGS unless `ackSettings` is false, and calls `onFrame` for each client frame after recording it.
  */
 export async function startRawServer(
   cleanups: Cleanups,
   onFrame: (c: RawConnection, frame: ClientFrame) => void,
-  options: { settingsFirst?: boolean; onConnection?: (c: RawConnection) => void } = {},
+  options: { settingsFirst?: boolean; ackSettings?: boolean; onConnection?: (c: RawConnection) => void } = {},
 ): Promise<{ port: number; connections: RawConnection[] }> {
   const connections: RawConnection[] = [];
   const port = await listenLoopback((socket) => {
@@ -81,7 +81,7 @@ export async function startRawServer(
           };
           if (type === FrameType.HEADERS) frame.fields = decoder.decode(reader.payload);
           c.frames.push(frame);
-          if (type === FrameType.SETTINGS && !reader.ack) {
+          if (type === FrameType.SETTINGS && !reader.ack && options.ackSettings !== false) {
             writer.settingsAck();
             c.flush();
           }
