@@ -130,7 +130,12 @@ export const closedBeforeHandshake = "ERR_CLOSED_BEFORE_HANDSHAKE";
 export async function connectRawH2(
   host: string,
   port: number,
-  options: { settings?: Array<[number, number]>; readSocket?: boolean; ackSettings?: boolean; localAddress?: string } = {},
+  options: {
+    settings?: Array<[number, number]>;
+    readSocket?: boolean;
+    ackSettings?: boolean;
+    localAddress?: string;
+  } = {},
 ): Promise<RawH2Client> {
   const socket = net.connect({ host, port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
   socket.on("error", () => {});
