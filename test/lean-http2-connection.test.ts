@@ -3,7 +3,13 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createHttp2Connection, createLeanGrpcTransport, isCallNotSent } from "@meshlite/transport";
+import {
+  createEndpointTransport,
+  createHttp2Connection,
+  createLeanGrpcTransport,
+  isCallNotSent,
+} from "@meshlite/transport";
+import { createFrameEngineConnection } from "@meshlite/transport/connection";
 import { afterEach, describe, expect, it } from "vitest";
 import { EchoResponseSchema, EchoService } from "../gen/meshlite/echo/v1/echo_pb.js";
 import { type EchoBackend, startEchoBackend } from "./support/echo-backend.js";
@@ -61,6 +67,26 @@ describe("lean transport over createHttp2Connection", () => {
     );
     expect(() => createLeanGrpcTransport({ baseUrl: "not a url" })).toThrow(/is not a URL/);
     await connection.close({ destroy: true });
+  });
+
+  it("rejects a frame engine connection of another origin, both kinds of connection at once, and Connect's protocol on it", async () => {
+    const address = { host: "127.0.0.3", port: 1 };
+    const frames = createFrameEngineConnection({ origin: "http://a.test:80", address });
+    const node = createHttp2Connection({ origin: "http://a.test:80", address });
+    expect(() => createLeanGrpcTransport({ baseUrl: "http://b.test:80", connection: frames })).toThrow(
+      /origin http:\/\/b.test.*the connection is connected to http:\/\/a.test/,
+    );
+    expect(() =>
+      createLeanGrpcTransport({ baseUrl: "http://a.test:80", connection: frames, sessionManager: node }),
+    ).toThrow(/give connection or sessionManager, not both/);
+    expect(() => createEndpointTransport({ connection: frames, protocol: "connect" })).toThrow(
+      /protocol "connect" .* needs a node:http2 connection \(createHttp2Connection\)/,
+    );
+    // The lean gRPC transport takes either kind.
+    expect(createEndpointTransport({ connection: frames })).toBeDefined();
+    expect(createEndpointTransport({ connection: node })).toBeDefined();
+    await frames.close({ destroy: true });
+    await node.close({ destroy: true });
   });
 
   it("sends each call's header block: the shared one, or the call's own with its metadata and deadline", async () => {

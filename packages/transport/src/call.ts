@@ -16,6 +16,26 @@ import type { H2Stream, H2StreamClose, H2StreamEvents } from "./h2-stream.js";
 import { type NodeHeaders, nodeToWebHeaders } from "./node-headers.js";
 import type { MethodInfo, ResolvedEndpoint } from "./resolved-endpoint.js";
 
+/**
+ * The error of a stream that closed with `error`. Its error stays the cause:
+ * the channel reads marks (not sent, connection lost) from it.
+ */
+function streamError(outcome: H2StreamClose, error: Error, code: unknown): ConnectError {
+  // The frame engine's errors carry no Node code: a lost connection is UNAVAILABLE, as gRPC
+  // reports a broken transport; a reset (not-sent ones too) is mapped by its HTTP/2 code.
+  const ownEngine = typeof code !== "string";
+  if (ownEngine && outcome.connectionLost) {
+    const err = new ConnectError(error.message, Code.Unavailable);
+    err.cause = error;
+    return err;
+  }
+  // node:http2 reports a reset by the peer as ERR_HTTP2_STREAM_ERROR.
+  const fromRst = ownEngine || code === "ERR_HTTP2_STREAM_ERROR" ? errorFromRstCode(outcome.rstCode) : undefined;
+  if (fromRst === undefined) return errorFromNode(error);
+  fromRst.cause = error;
+  return fromRst;
+}
+
 function onDeadline(call: Call) {
   call.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
 }
@@ -185,11 +205,7 @@ export abstract class Call implements H2StreamEvents {
     const code = (error as { code?: unknown } | undefined)?.code;
     // A write racing the server's end of the call: the response decides the outcome.
     if (error !== undefined && code !== "ERR_STREAM_WRITE_AFTER_END") {
-      // Node reports a reset by the peer as ERR_HTTP2_STREAM_ERROR: map it by its HTTP/2 code.
-      const fromRst = code === "ERR_HTTP2_STREAM_ERROR" ? errorFromRstCode(rstCode) : undefined;
-      // Keep the error as the cause: the channel reads marks (not sent, connection lost) from it.
-      if (fromRst) fromRst.cause = error;
-      this.fail(fromRst ?? errorFromNode(error));
+      this.fail(streamError(outcome, error, code));
       return;
     }
     const fromRst = errorFromRstCode(rstCode);
