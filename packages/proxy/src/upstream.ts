@@ -50,7 +50,12 @@ export function createUpstream(
     sessionOptions: { settings: http2Settings, maxSessionMemory: maxSessionMemoryMb },
     connection:
       engine === "frames"
-        ? (options) => createFrameEngineConnection(options, { initialWindowSize: http2Settings.initialWindowSize })
+        ? (options) =>
+            createFrameEngineConnection(options, {
+              initialWindowSize: http2Settings.initialWindowSize,
+              // As node:http2's session memory: slow readers' streams hold back only themselves.
+              maxBufferedBytes: maxSessionMemoryMb * 1024 * 1024,
+            })
         : (options) => nodeH2StreamConnection(createHttp2Connection(options)),
   });
   return {

@@ -10,6 +10,8 @@ import { createSessionConnection } from "./session-connection.js";
 export interface FrameEngineSettings {
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response body's receive window. Default 4 MiB. */
   initialWindowSize?: number;
+  /** Response bytes a session may hold for consumers that have not taken them, its connection window credited as they arrive. Default 64 MiB. */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -31,6 +33,7 @@ export function createFrameEngineConnection(
         authority: origin.host,
         scheme,
         ...(settings.initialWindowSize !== undefined ? { initialWindowSize: settings.initialWindowSize } : {}),
+        ...(settings.maxBufferedBytes !== undefined ? { maxBufferedBytes: settings.maxBufferedBytes } : {}),
       });
       if (socket instanceof tls.TLSSocket) checkAlpn(socket, session);
       return session;

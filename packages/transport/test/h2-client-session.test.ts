@@ -249,6 +249,58 @@ describe("h2 client session against node:http2", () => {
     expect(c.trailers?.["grpc-status"]).toBe("0");
   });
 
+  it("a stream whose consumer stalls holds back only itself, not the connection's other streams", async () => {
+    const download = patterned(1024 * 1024 + 5, 3);
+    const sent = new Map<string, number>();
+    const { port } = await startNodeServer(cleanups, (stream, headers) => {
+      const name = String(headers["x-name"]);
+      stream.respond({ ":status": 200 });
+      let offset = 0;
+      const pump = () => {
+        while (offset < download.length) {
+          const chunk = download.subarray(offset, offset + 32768);
+          offset += chunk.length;
+          sent.set(name, offset);
+          if (!stream.write(chunk)) {
+            stream.once("drain", pump);
+            return;
+          }
+        }
+        stream.end();
+      };
+      pump();
+    });
+    // Two stalled streams' windows (2 x 256 KiB) fill the connection window (512 KiB) if its
+    // credit waited for consumers.
+    const window = 256 * 1024;
+    const { session } = await openSession(cleanups, port, {
+      initialWindowSize: window,
+      connectionWindowSize: 2 * window,
+    });
+    await ready(session);
+    const stalled = ["a", "b"].map((name) => {
+      const stream = session.request({ ...grpcRequest, ":method": "GET", "x-name": name });
+      stream.pause();
+      return { stream, c: collect(stream) };
+    });
+    // Received by the session, held for their paused consumers.
+    await waitFor("the stalled streams' windows to fill", () =>
+      stalled.every(({ stream }) => stream.unreleased >= window),
+    );
+    const moving = session.request({ ...grpcRequest, ":method": "GET", "x-name": "c" });
+    const c = collect(moving);
+    expect((await c.closed).rstCode).toBe(0);
+    expect(sha(c.body())).toBe(sha(download));
+    // The stalled ones got no further than their own window (plus the server's buffers).
+    for (const { c: stalledC } of stalled) expect(stalledC.chunks.length).toBe(0);
+    for (const name of ["a", "b"]) expect(sent.get(name)).toBeLessThan(download.length);
+    for (const { stream, c: stalledC } of stalled) {
+      stream.resume();
+      expect((await stalledC.closed).rstCode).toBe(0);
+      expect(sha(stalledC.body())).toBe(sha(download));
+    }
+  });
+
   it("runs many concurrent streams on one connection", async () => {
     const { port, sessions } = await startNodeServer(cleanups, echo);
     const { session } = await openSession(cleanups, port);

@@ -12,6 +12,14 @@ export interface ClientSessionOptions {
   initialWindowSize?: number;
   /** The connection's receive window (opened with a WINDOW_UPDATE at start). Default 4x initialWindowSize, at most 2^31 − 1. */
   connectionWindowSize?: number;
+  /**
+   * Response bytes the session may hold for consumers that have not taken
+   * them (a paused stream), with the connection window credited as they
+   * arrive: a stalled stream holds back only itself (each stream's window
+   * still waits for its consumer). Past it the connection window waits for
+   * consumers too. Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
   /** Our SETTINGS_MAX_HEADER_LIST_SIZE; a response whose headers or trailers are larger is reset. Default 65536. */
   maxHeaderListSize?: number;
   /** PINGs that may wait for their ACK at once; ping() returns false past it. Default 10 (as node:http2's maxOutstandingPings). */

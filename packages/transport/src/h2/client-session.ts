@@ -41,6 +41,14 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
   private goawayCode: number = ErrorCode.NO_ERROR;
   private error: Error | undefined;
   private readonly pings: ClientPings;
+  /**
+   * Response bytes received and not yet taken by consumers (every stream's
+   * `unreleased`), and those of them whose connection-window credit waits
+   * for consumers because `maxBufferedBytes` was reached.
+   */
+  private unconsumed = 0;
+  private connectionDebt = 0;
+  private readonly maxBufferedBytes: number;
   private closeEmitted = false;
   /** Streams closed on the wire whose consumer has not taken the rest of the response yet (see ClientStream.lingers). */
   private readonly lingering = new Set<ClientStream>();
@@ -58,6 +66,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     this.scheme = options.scheme ?? (socket instanceof tls.TLSSocket ? "https" : "http");
     this.authority = options.authority;
     this.pings = createClientPings(options.maxOutstandingPings ?? 10);
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     // The coalesced writes are ours (one per I/O turn): Nagle would hold them for the peer's delayed ACK.
     socket.setNoDelay(true);
     this.conn = new FrameConnection<ClientStream>(socket, this, {
@@ -248,13 +257,35 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
     if (s.closed || this.conn.gone) return;
     s.unreleased -= n;
     if (!s.remoteEnded) this.conn.releaseStream(s.window, s.id, n);
-    this.conn.releaseConnection(n);
+    const owed = this.taken(n);
+    if (owed > 0) this.conn.releaseConnection(owed);
+  }
+
+  /**
+   * `n` received bytes reached the session. The stream's window waits for its
+   * consumer; the connection's is credited at once while the session holds
+   * less than maxBufferedBytes, so one stream whose consumer stalls (a slow
+   * reader behind a proxy) does not stall every other stream of the
+   * connection. Past it, the credit waits for consumers too.
+   */
+  private arrived(n: number) {
+    this.unconsumed += n;
+    if (this.unconsumed <= this.maxBufferedBytes) this.conn.releaseConnection(n);
+    else this.connectionDebt += n;
+  }
+
+  /** `n` held bytes were taken (or dropped with their stream): the connection credit still owed for them. */
+  private taken(n: number): number {
+    this.unconsumed -= n;
+    const owed = Math.min(this.connectionDebt, n);
+    this.connectionDebt -= owed;
+    return owed;
   }
 
   /** The stream leaves the table; the consumer hears `outcome` (on the next tick). */
   private closeStream(s: ClientStream, outcome: H2StreamClose) {
     if (s.closed) return;
-    this.conn.removeStream(s, s.unreleased);
+    this.conn.removeStream(s, this.taken(s.unreleased));
     s.unreleased = 0;
     s.finish(outcome);
     if (!s.done) {
@@ -299,6 +330,7 @@ class Session extends EventEmitter implements ClientSession, ClientStreamOwner, 
       this.conn.releaseConnection(padding);
     }
     s.unreleased += payload.length;
+    this.arrived(payload.length);
     if (s.done) {
       // Cancelled past the reset budget: read and dropped, credited at once.
       this.consumed(s, payload.length);
