@@ -10,15 +10,18 @@ import { createSessionConnection } from "./session-connection.js";
 export interface FrameEngineSettings {
   /** Our SETTINGS_INITIAL_WINDOW_SIZE: each response body's receive window. Default 4 MiB. */
   initialWindowSize?: number;
-  /** Response bytes a session may hold for consumers that have not taken them, its connection window credited as they arrive. Default 64 MiB. */
+  /**
+   * Response bytes a session may hold for consumers that have not taken them,
+   * its connection window credited as they arrive. Default 64 MiB.
+   */
   maxBufferedBytes?: number;
 }
 
 /**
- * An endpoint connection whose HTTP/2 sessions are the frame engine's client
- * sessions (the lean transport's, and the proxy's `engine: "frames"`): the same dialling, backoff, GOAWAY handling,
- * extra connections and keepalive as node:http2's (createSessionConnection),
- * without node:http2's stream objects.
+ * An endpoint connection whose HTTP/2 sessions are meshlite's own client
+ * sessions (the channel's for gRPC, and the proxy's `engine: "frames"`): the
+ * same dialling, backoff, GOAWAY handling, extra connections and keepalive as
+ * node:http2's (createSessionConnection), without node:http2's stream objects.
  */
 export function createFrameEngineConnection(
   options: Http2ConnectionOptions,

@@ -94,8 +94,8 @@ const headerTableBit = 1 << SettingId.HEADER_TABLE_SIZE;
 
 /**
  * One HTTP/2 connection's frame machinery, the same for the server role
- * (client connections to the proxy) and the client role (the proxy's
- * connections to endpoints): frames in (reader, HPACK decoder) and out (one
+ * (client connections to the proxy) and the client role (connections to
+ * endpoints, the channel's and the proxy's): frames in (reader, HPACK decoder) and out (one
  * frame writer, written with one socket write per I/O turn, or earlier past
  * socketHighWater), the stream table, flow control with per-stream send
  * queues (streams blocked on a window or on the socket are flushed again on
